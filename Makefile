@@ -1,0 +1,75 @@
+# Sluice — the two commands are `make up` (run it) and `make test` (test it).
+# Other stable targets: down, test-unit, test-integration, test-e2e, bench, lint, images,
+# cluster-up, cluster-down, kind-up, generate, build.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+RESULTS := .test-results
+VITEST_JSON = --reporter=default --reporter=json --outputFile.json=$(RESULTS)/$(1).json
+
+.PHONY: clean-results help up down test test-unit test-integration test-e2e test-cluster-lifecycle bench lint typecheck \
+        images cluster-up cluster-down kind-up generate build deps clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json ## Install the npm dependencies (npm ci)
+
+build: deps ## Compile TypeScript to dist/
+	npm run build
+
+generate: deps ## Regenerate the CRD YAML and TypeScript types from api/schema.ts
+	npm run generate
+
+lint: deps ## eslint + prettier check
+	npx eslint . --max-warnings=0
+	npx prettier --check .
+
+typecheck: deps ## tsc --noEmit over everything, tests included
+	npx tsc --noEmit -p tsconfig.json
+
+test-unit: deps ## Unit tests (no servers)
+	@mkdir -p $(RESULTS)
+	npx vitest run --config test/vitest.unit.config.ts $(call VITEST_JSON,unit)
+
+test-integration: deps ## Integration tests (real nats-server, real runtime processes)
+	@mkdir -p $(RESULTS)
+	npx vitest run --config test/vitest.integration.config.ts $(call VITEST_JSON,integration)
+
+cluster-up: ## Build (cached) and start the local single-node cluster; writes .cluster/env
+	test/cluster/up.sh
+
+cluster-down: ## Stop the local cluster; leaves no process, mount or namespace behind
+	test/cluster/down.sh
+
+images: build ## Build the OCI images and import them into the local cluster's containerd
+	test/cluster/images.sh
+
+kind-up: ## For users with Docker: a kind cluster instead of the local one (untested here)
+	test/cluster/kind-up.sh
+
+test-e2e: deps cluster-up images ## End-to-end tests on the real local cluster
+	@mkdir -p $(RESULTS)
+	npx vitest run --config test/vitest.e2e.config.ts $(call VITEST_JSON,e2e)
+
+test: clean-results lint typecheck test-unit test-integration test-e2e ## Everything: lint, types, unit, integration, e2e
+	@node test/summary.mjs $(RESULTS)
+
+clean-results:
+	@rm -rf $(RESULTS)
+
+bench: deps ## Benchmarks (results in bench-results/)
+	@echo "no benchmarks yet"
+
+up: deps ## Start Sluice: local cluster (when no cluster is configured), images, platform, examples
+	test/up.sh
+
+down: ## Remove what `make up` started
+	test/down.sh
+
+clean: ## Remove build outputs
+	rm -rf dist $(RESULTS)

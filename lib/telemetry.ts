@@ -1,0 +1,32 @@
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { trace, type Tracer } from '@opentelemetry/api';
+
+/**
+ * OpenTelemetry from the standard OTEL_* variables. When neither an OTLP endpoint nor a traces
+ * exporter is configured, nothing is started and the returned tracer is the API's no-op one.
+ */
+export interface Telemetry {
+  tracer: Tracer;
+  enabled: boolean;
+  shutdown(): Promise<void>;
+}
+
+export function telemetryEnabled(env: Readonly<Record<string, string | undefined>>): boolean {
+  if (env.OTEL_SDK_DISABLED === 'true') return false;
+  const exporter = env.OTEL_TRACES_EXPORTER;
+  if (exporter !== undefined && exporter !== '' && exporter !== 'none') return true;
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+}
+
+export function startTelemetry(
+  serviceName: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Telemetry {
+  if (!telemetryEnabled(env)) {
+    return { tracer: trace.getTracer(serviceName), enabled: false, shutdown: () => Promise.resolve() };
+  }
+  // NodeSDK reads the remaining OTEL_* variables (endpoint, headers, protocol, sampler) itself.
+  const sdk = new NodeSDK({ serviceName, instrumentations: [] });
+  sdk.start();
+  return { tracer: trace.getTracer(serviceName), enabled: true, shutdown: () => sdk.shutdown() };
+}

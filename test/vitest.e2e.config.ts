@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+// End-to-end tests on the real local cluster (make cluster-up && make images first; `make test-e2e`
+// does both). The suite reads .cluster/env and fails, never skips, when the cluster is missing.
+export default defineConfig({
+  test: {
+    include: ['test/e2e/**/*.test.ts'],
+    root: new URL('..', import.meta.url).pathname,
+    testTimeout: 180_000,
+    hookTimeout: 300_000,
+    pool: 'forks',
+    fileParallelism: false,
+    sequence: { concurrent: false },
+    reporters: ['default'],
+  },
+});

@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+// Unit tests: pure code and fakes of narrow interfaces; no servers, no cluster.
+export default defineConfig({
+  test: {
+    include: ['{api,lib,controller,gateway,poller,runtime}/**/*.test.ts', 'test/unit/**/*.test.ts'],
+    root: new URL('..', import.meta.url).pathname,
+    testTimeout: 15_000,
+  },
+});
