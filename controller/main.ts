@@ -1,9 +1,81 @@
+import { hostname } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Counter } from 'prom-client';
 import { runComponent } from '../lib/main.js';
 import { startHealthServer } from '../lib/health.js';
 import { controllerSpec } from './config.js';
+import { makeKube } from './kube/client.js';
+import { FunctionReconciler } from './function/reconcile.js';
+import { AliasReconciler } from './alias/reconcile.js';
+import { Controller } from './controller.js';
+import { LeaderElector } from './leader.js';
+import { DEFAULT_BUILD_OPTIONS, parseLabels } from './function/resources/types.js';
 
-await runComponent('sluice-controller', controllerSpec, async ({ config, log, shutdown }) => {
-  const health = await startHealthServer(config.healthPort, () => true);
+await runComponent('sluice-controller', controllerSpec, async ({ config, log, registry, shutdown }) => {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const kube = makeKube(kc);
+  const reconcileTotal = new Counter({
+    name: 'sluice_reconcile_total',
+    help: 'Reconciles by kind and result (success, error, terminal).',
+    labelNames: ['kind', 'result'] as const,
+    registers: [registry],
+  });
+  const controller = new Controller({
+    kc,
+    log,
+    reconcileTotal,
+    workers: config.workers,
+    resyncSeconds: config.resyncSeconds,
+    namespace: config.watchNamespace,
+    functions: new FunctionReconciler({
+      kube,
+      gatewayUrl: config.gatewayUrl,
+      opts: {
+        ...DEFAULT_BUILD_OPTIONS,
+        runtimeImage: config.runtimeImage,
+        region: config.region,
+        gatewayPodLabels: parseLabels(config.gatewaySelector),
+        dnsPodLabels: parseLabels(config.dnsSelector),
+        dnsNamespace: config.dnsNamespace,
+      },
+    }),
+    aliases: new AliasReconciler(kube),
+  });
+  const health = await startHealthServer(config.healthPort, () => controller.hasSynced || !leading);
   shutdown.register('health server', () => new Promise<void>((r) => health.close(() => r())));
-  log.info({ watchNamespace: config.watchNamespace || '(all)' }, 'sluice-controller started');
+  let leading = false;
+  const startLeading = (): void => {
+    leading = true;
+    controller.start().catch((err: unknown) => {
+      log.fatal({ err }, 'controller failed to start');
+      process.exit(1);
+    });
+  };
+  if (!config.leaderElection) {
+    startLeading();
+  } else {
+    const elector = new LeaderElector(
+      kc,
+      {
+        namespace: config.podNamespace,
+        name: 'sluice-controller',
+        identity: config.podName || hostname(),
+        leaseSeconds: 15,
+        renewSeconds: 5,
+      },
+      log,
+    );
+    shutdown.register('leader election', () => elector.stop());
+    elector.start(startLeading, () => {
+      // As client-go does: a replica that lost the lease exits and restarts as a follower.
+      process.exit(1);
+    });
+  }
+  // Hooks run in reverse: the controller stops before the lease is released.
+  shutdown.register('controller', () => controller.stop());
+  log.info(
+    { watchNamespace: config.watchNamespace || '(all)', runtimeImage: config.runtimeImage },
+    'sluice-controller started',
+  );
 });

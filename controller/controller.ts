@@ -1,0 +1,176 @@
+import {
+  makeInformer,
+  type KubeConfig,
+  type KubernetesObject,
+  type KubernetesListObject,
+  type Informer,
+  type ObjectCache,
+} from '@kubernetes/client-node';
+import { CustomObjectsApi, AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import type { Counter } from 'prom-client';
+import { GROUP, VERSION } from '../api/schema.js';
+import { LABELS, MANAGED_BY } from '../api/naming.js';
+import type { AliasResource, FunctionVersionResource } from '../api/types.js';
+import type { Logger } from '../lib/log.js';
+import { describeError } from '../lib/errors.js';
+import { makeKey, parseKey, WorkQueue } from './workqueue.js';
+import type { FunctionReconciler } from './function/reconcile.js';
+import type { AliasReconciler } from './alias/reconcile.js';
+
+export interface ControllerDeps {
+  kc: KubeConfig;
+  log: Logger;
+  functions: FunctionReconciler;
+  aliases: AliasReconciler;
+  reconcileTotal: Counter<'kind' | 'result'>;
+  workers: number;
+  resyncSeconds: number;
+  /** Only this namespace when set; all namespaces when empty. */
+  namespace: string;
+}
+
+type Lister<T extends KubernetesObject> = () => Promise<KubernetesListObject<T>>;
+
+/**
+ * Wiring only: informers on the kinds that affect a function feed one work queue keyed by
+ * kind/namespace/name; every key of a Function drives FunctionReconciler (level-triggered), Alias
+ * keys drive AliasReconciler. A periodic resync re-enqueues everything.
+ */
+export class Controller {
+  private readonly queue: WorkQueue;
+  private readonly informers: {
+    kind: string;
+    informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+  }[] = [];
+  private resync: NodeJS.Timeout | undefined;
+  private synced = false;
+
+  constructor(private readonly deps: ControllerDeps) {
+    this.queue = new WorkQueue((key, log) => this.dispatch(key, log), deps.log, {
+      workers: deps.workers,
+      onResult: (key, result) => deps.reconcileTotal.inc({ kind: parseKey(key).kind, result }),
+    });
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  private async dispatch(key: string, log: Logger): Promise<void> {
+    const { kind, namespace, name } = parseKey(key);
+    if (kind === 'Function') await this.deps.functions.reconcile(namespace, name, log);
+    else if (kind === 'Alias') await this.deps.aliases.reconcile(namespace, name, log);
+    else if (kind === 'AliasesOf') {
+      const aliases = this.informers.find((i) => i.kind === 'Alias')?.informer.list() ?? [];
+      for (const a of aliases as AliasResource[]) {
+        if (a.metadata.namespace === namespace && a.spec?.function === name)
+          this.queue.add(makeKey('Alias', namespace, a.metadata.name ?? ''));
+      }
+    }
+  }
+
+  private fnKey(ns: string | undefined, fn: string | undefined): void {
+    if (ns && fn) this.queue.add(makeKey('Function', ns, fn));
+  }
+
+  async start(): Promise<void> {
+    const { kc, namespace } = this.deps;
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const apps = kc.makeApiClient(AppsV1Api);
+    const core = kc.makeApiClient(CoreV1Api);
+    const ns = namespace ? `/namespaces/${namespace}` : '';
+    const crList =
+      (plural: string): Lister<KubernetesObject> =>
+      () =>
+        (namespace
+          ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural })
+          : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as Promise<
+          KubernetesListObject<KubernetesObject>
+        >;
+    const managed = `${LABELS.managedBy}=${MANAGED_BY}`;
+
+    this.watch('Function', `/apis/${GROUP}/${VERSION}${ns}/functions`, crList('functions'), undefined, (o) =>
+      this.fnKey(o.metadata?.namespace, o.metadata?.name),
+    );
+    this.watch(
+      'FunctionVersion',
+      `/apis/${GROUP}/${VERSION}${ns}/functionversions`,
+      crList('functionversions'),
+      undefined,
+      (o) => {
+        const v = o as FunctionVersionResource;
+        this.fnKey(v.metadata.namespace, v.spec?.function);
+        // Aliases pointing at a new version change their status.
+        this.queue.add(makeKey('AliasesOf', v.metadata.namespace ?? '', v.spec?.function ?? ''));
+      },
+    );
+    this.watch('Alias', `/apis/${GROUP}/${VERSION}${ns}/aliases`, crList('aliases'), undefined, (o) => {
+      const a = o as AliasResource;
+      this.fnKey(a.metadata.namespace, a.spec?.function);
+      if (a.metadata.namespace && a.metadata.name)
+        this.queue.add(makeKey('Alias', a.metadata.namespace, a.metadata.name));
+    });
+    const byFunctionLabel = (o: KubernetesObject): void =>
+      this.fnKey(o.metadata?.namespace, o.metadata?.labels?.[LABELS.function]);
+    this.watch(
+      'Deployment',
+      `/apis/apps/v1${ns}/deployments`,
+      () =>
+        namespace
+          ? apps.listNamespacedDeployment({ namespace, labelSelector: managed })
+          : apps.listDeploymentForAllNamespaces({ labelSelector: managed }),
+      managed,
+      byFunctionLabel,
+    );
+    const podSel = `${LABELS.component}=function`;
+    this.watch(
+      'Pod',
+      `/api/v1${ns}/pods`,
+      () =>
+        namespace
+          ? core.listNamespacedPod({ namespace, labelSelector: podSel })
+          : core.listPodForAllNamespaces({ labelSelector: podSel }),
+      podSel,
+      byFunctionLabel,
+    );
+    await Promise.all(this.informers.map((i) => i.informer.start()));
+    this.synced = true;
+    this.queue.start();
+    this.resync = setInterval(() => this.resyncAll(), this.deps.resyncSeconds * 1000);
+  }
+
+  private resyncAll(): void {
+    for (const { kind, informer } of this.informers) {
+      if (kind !== 'Function' && kind !== 'Alias') continue;
+      for (const o of informer.list()) {
+        if (o.metadata?.namespace && o.metadata.name)
+          this.queue.add(makeKey(kind, o.metadata.namespace, o.metadata.name));
+      }
+    }
+  }
+
+  private watch<T extends KubernetesObject>(
+    kind: string,
+    path: string,
+    list: Lister<T>,
+    labelSelector: string | undefined,
+    onEvent: (o: T) => void,
+  ): void {
+    const inf = makeInformer<T>(this.deps.kc, path, list, labelSelector);
+    for (const verb of ['add', 'update', 'delete'] as const) inf.on(verb, onEvent);
+    inf.on('error', (err: unknown) => {
+      this.deps.log.warn({ path }, `watch failed, restarting: ${describeError(err)}`);
+      setTimeout(() => void inf.start().catch(() => undefined), 2000);
+    });
+    this.informers.push({
+      kind,
+      informer: inf,
+    });
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.resync);
+    await Promise.all(this.informers.map((i) => i.informer.stop()));
+    await this.queue.stop();
+  }
+}

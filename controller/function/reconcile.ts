@@ -1,0 +1,379 @@
+import type { V1Deployment, V1Pod, V1Service, V1ConfigMap, V1ServiceAccount } from '@kubernetes/client-node';
+import { API_VERSION } from '../../api/schema.js';
+import {
+  LABELS,
+  LATEST,
+  MANAGED_BY,
+  versionLabel,
+  workloadName,
+  workloadSelector,
+} from '../../api/naming.js';
+import { specHash } from '../../api/hash.js';
+import type {
+  AliasResource,
+  Condition,
+  FunctionResource,
+  FunctionSpec,
+  FunctionStatus,
+  FunctionVersionResource,
+  FunctionVersionStatus,
+} from '../../api/types.js';
+import type { Logger } from '../../lib/log.js';
+import { canonicalJson } from '../../api/hash.js';
+import type { Kube } from '../kube/client.js';
+import { setCondition } from '../conditions.js';
+import { listVersions, ownerRef, publishVersion, versionNumber } from './publish.js';
+import { makeCodeConfigMap } from './resources/configmap.js';
+import { makeDeployment } from './resources/deployment.js';
+import { makeNetworkPolicy } from './resources/networkpolicy.js';
+import { makeService } from './resources/service.js';
+import type { BuildOptions, VersionPlan } from './resources/types.js';
+
+export interface FunctionReconcilerDeps {
+  kube: Kube;
+  opts: BuildOptions;
+  /** Base URL of function URLs on the gateway (for status.url), e.g. http://sluice-gateway.sluice-system:8080. */
+  gatewayUrl: string;
+}
+
+/** A version that must run, and why. */
+interface ActiveVersion {
+  version: string;
+  spec: FunctionSpec;
+  hash: string;
+}
+
+const selectorOf = (labels: Record<string, string>): string =>
+  Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+
+/**
+ * The versions that need pods: $LATEST, every version an alias points to (also through weights),
+ * and versions whose snapshot asks for a minimum scale.
+ */
+export function activeVersions(
+  fn: FunctionResource,
+  versions: FunctionVersionResource[],
+  aliases: AliasResource[],
+): ActiveVersion[] {
+  const byNumber = new Map(versions.map((v) => [v.spec.version, v]));
+  const wanted = new Set<string>();
+  for (const a of aliases) {
+    for (const v of [a.spec.version, ...Object.keys(a.spec.additionalVersionWeights ?? {})]) {
+      if (v !== LATEST) wanted.add(v);
+    }
+  }
+  for (const v of versions) if ((v.spec.snapshot.scaling?.minReplicas ?? 0) > 0) wanted.add(v.spec.version);
+  const out: ActiveVersion[] = [{ version: LATEST, spec: fn.spec, hash: specHash(fn.spec) }];
+  for (const n of [...wanted].sort((a, b) => Number(a) - Number(b))) {
+    const v = byNumber.get(n);
+    if (v)
+      out.push({ version: n, spec: v.spec.snapshot, hash: v.spec.codeSha256 ?? specHash(v.spec.snapshot) });
+  }
+  return out;
+}
+
+/** Why pods of a version cannot run, read from their container states. */
+export function podProblem(pods: V1Pod[]): { reason: string; message: string } | undefined {
+  const bad = new Set([
+    'CrashLoopBackOff',
+    'ErrImagePull',
+    'ImagePullBackOff',
+    'ErrImageNeverPull',
+    'CreateContainerConfigError',
+    'CreateContainerError',
+    'InvalidImageName',
+    'RunContainerError',
+  ]);
+  for (const pod of pods) {
+    for (const cs of [
+      ...(pod.status?.initContainerStatuses ?? []),
+      ...(pod.status?.containerStatuses ?? []),
+    ]) {
+      const waiting = cs.state?.waiting;
+      if (waiting?.reason && bad.has(waiting.reason)) {
+        return {
+          reason: waiting.reason,
+          message: `pod ${pod.metadata?.name}: container ${cs.name}: ${waiting.message ?? waiting.reason}`,
+        };
+      }
+    }
+    const unschedulable = pod.status?.conditions?.find(
+      (c) => c.type === 'PodScheduled' && c.status === 'False',
+    );
+    if (unschedulable)
+      return {
+        reason: 'Unschedulable',
+        message: `pod ${pod.metadata?.name}: ${unschedulable.message ?? ''}`,
+      };
+  }
+  return undefined;
+}
+
+/** The function's Ready condition from what blocks it and how many pods run. */
+export function readyCondition(
+  problem: { reason: string; message: string } | undefined,
+  replicas: number,
+  ready: number,
+): { type: string; status: 'True' | 'False'; reason: string; message: string } {
+  if (problem) return { type: 'Ready', status: 'False', ...problem };
+  if (replicas === 0)
+    return {
+      type: 'Ready',
+      status: 'True',
+      reason: 'ScaledToZero',
+      message: 'no pods run; the first invocation starts one',
+    };
+  if (ready > 0)
+    return {
+      type: 'Ready',
+      status: 'True',
+      reason: 'Running',
+      message: `${ready} of ${replicas} pods ready`,
+    };
+  return {
+    type: 'Ready',
+    status: 'False',
+    reason: 'Deploying',
+    message: `waiting for pods: 0 of ${replicas} ready`,
+  };
+}
+
+export class FunctionReconciler {
+  constructor(private readonly deps: FunctionReconcilerDeps) {}
+
+  async reconcile(namespace: string, name: string, log: Logger): Promise<void> {
+    const { kube } = this.deps;
+    const fn = await kube.get<FunctionResource>(API_VERSION, 'Function', namespace, name);
+    // Deleted: owner references let the garbage collector remove what the function owned.
+    if (!fn || fn.metadata.deletionTimestamp) return;
+    const owner = ownerRef(fn);
+
+    if (fn.spec.versioning?.autoPublish) {
+      const { version, created } = await publishVersion(kube, fn);
+      if (created) {
+        log.info({ version: version.spec.version }, 'published version');
+        await this.event(fn, 'Normal', 'VersionPublished', `published version ${version.spec.version}`);
+      }
+    }
+    const versions = await listVersions(kube, namespace, name);
+    const aliases = (await kube.list<AliasResource>(API_VERSION, 'Alias', namespace)).filter(
+      (a) => a.spec.function === name,
+    );
+    const active = activeVersions(fn, versions, aliases);
+
+    const problems: { reason: string; message: string }[] = [];
+    const deployments = new Map<string, V1Deployment>();
+    const codeMaps = new Set<string>();
+    for (const a of active) {
+      const plan: VersionPlan = {
+        namespace,
+        functionName: name,
+        version: a.version,
+        spec: a.spec,
+        specHash: a.hash,
+        owner,
+      };
+      if (a.spec.code.inline !== undefined) {
+        const cm = makeCodeConfigMap(namespace, name, a.spec.code.inline, owner);
+        plan.codeConfigMap = cm.metadata?.name;
+        codeMaps.add(cm.metadata?.name ?? '');
+        await this.ensureCodeConfigMap(cm);
+      }
+      problems.push(...(await this.missingDependencies(namespace, a.spec)));
+      deployments.set(a.version, await this.applyDeployment(plan, a.spec, log));
+      await kube.apply<V1Service>(makeService(plan));
+    }
+    await kube.apply(makeNetworkPolicy(namespace, name, fn.spec, owner, this.deps.opts));
+    await this.prune(namespace, name, new Set(active.map((a) => versionLabel(a.version))), codeMaps, log);
+
+    const latest = deployments.get(LATEST);
+    const pods = await kube.list<V1Pod>('v1', 'Pod', namespace, selectorOf(workloadSelector(name, LATEST)));
+    const podIssue = podProblem(pods);
+    if (podIssue) problems.push(podIssue);
+    await this.writeStatus(fn, versions, latest, problems);
+    await this.writeVersionStatuses(versions, active, deployments);
+  }
+
+  private async event(
+    obj: FunctionResource,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    await this.deps.kube.event({ involved: obj, type, reason, message }).catch(() => undefined);
+  }
+
+  private async ensureCodeConfigMap(cm: V1ConfigMap): Promise<void> {
+    const { kube } = this.deps;
+    const existing = await kube.get<V1ConfigMap>(
+      'v1',
+      'ConfigMap',
+      cm.metadata?.namespace ?? '',
+      cm.metadata?.name ?? '',
+    );
+    // Content-hashed and immutable: if it exists, it holds this code.
+    if (!existing) await kube.create(cm);
+  }
+
+  private async missingDependencies(
+    namespace: string,
+    spec: FunctionSpec,
+  ): Promise<{ reason: string; message: string }[]> {
+    const { kube } = this.deps;
+    const out: { reason: string; message: string }[] = [];
+    if (spec.code.configMap) {
+      const cm = await kube.get<V1ConfigMap>('v1', 'ConfigMap', namespace, spec.code.configMap.name);
+      if (!cm)
+        out.push({
+          reason: 'CodeConfigMapNotFound',
+          message: `spec.code.configMap: ConfigMap ${namespace}/${spec.code.configMap.name} does not exist`,
+        });
+    }
+    const sa = spec.executionRole?.serviceAccountName;
+    if (sa && !(await kube.get<V1ServiceAccount>('v1', 'ServiceAccount', namespace, sa))) {
+      out.push({
+        reason: 'ServiceAccountNotFound',
+        message: `spec.executionRole.serviceAccountName: ServiceAccount ${namespace}/${sa} does not exist`,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Creates the Deployment with the initial replica count (minReplicas); afterwards applies
+   * everything but replicas, which the scaler owns — raised only up to minReplicas.
+   */
+  private async applyDeployment(plan: VersionPlan, spec: FunctionSpec, log: Logger): Promise<V1Deployment> {
+    const { kube, opts } = this.deps;
+    const min = spec.scaling?.minReplicas ?? 0;
+    const desired = makeDeployment(plan, opts, min);
+    const existing = await kube.get<V1Deployment>(
+      'apps/v1',
+      'Deployment',
+      plan.namespace,
+      desired.metadata?.name ?? '',
+    );
+    if (!existing) {
+      log.info({ deployment: desired.metadata?.name, replicas: min }, 'creating deployment');
+      return kube.create(desired);
+    }
+    if (desired.spec) delete (desired.spec as { replicas?: number }).replicas;
+    const applied = await kube.apply(desired);
+    if ((existing.spec?.replicas ?? 0) < min) {
+      await kube.setScale(plan.namespace, desired.metadata?.name ?? '', min);
+    }
+    return applied;
+  }
+
+  /** Removes workloads of versions that are no longer active, and code ConfigMaps no version uses. */
+  private async prune(
+    namespace: string,
+    name: string,
+    activeLabels: Set<string>,
+    codeMaps: Set<string>,
+    log: Logger,
+  ): Promise<void> {
+    const { kube } = this.deps;
+    const sel = `${LABELS.function}=${name},${LABELS.managedBy}=${MANAGED_BY}`;
+    for (const [apiVersion, kind] of [
+      ['apps/v1', 'Deployment'],
+      ['v1', 'Service'],
+    ] as const) {
+      for (const obj of await kube.list<V1Deployment | V1Service>(apiVersion, kind, namespace, sel)) {
+        const v = obj.metadata?.labels?.[LABELS.version];
+        if (v !== undefined && !activeLabels.has(v)) {
+          log.info({ kind, name: obj.metadata?.name }, 'removing inactive version');
+          await kube.delete(apiVersion, kind, namespace, obj.metadata?.name ?? '');
+        }
+      }
+    }
+    for (const cm of await kube.list<V1ConfigMap>(
+      'v1',
+      'ConfigMap',
+      namespace,
+      `${sel},${LABELS.component}=code`,
+    )) {
+      if (!codeMaps.has(cm.metadata?.name ?? ''))
+        await kube.delete('v1', 'ConfigMap', namespace, cm.metadata?.name ?? '');
+    }
+  }
+
+  private async writeStatus(
+    fn: FunctionResource,
+    versions: FunctionVersionResource[],
+    latest: V1Deployment | undefined,
+    problems: { reason: string; message: string }[],
+  ): Promise<void> {
+    const gen = fn.metadata.generation;
+    const replicas = latest?.spec?.replicas ?? 0;
+    const ready = latest?.status?.readyReplicas ?? 0;
+    const problem = problems[0];
+    const conditions = setCondition(fn.status?.conditions, readyCondition(problem, replicas, ready), gen);
+    const highest = versions[0];
+    const ns = fn.metadata.namespace ?? 'default';
+    const status: FunctionStatus = {
+      ...fn.status,
+      conditions,
+      observedGeneration: gen,
+      codeSha256: specHash(fn.spec),
+      replicas,
+      readyReplicas: ready,
+      replicaSummary: `${ready}/${replicas}`,
+      url: `${this.deps.gatewayUrl}/url/${ns}/${fn.metadata.name}/`,
+      ...(highest ? { latestVersion: String(versionNumber(highest)) } : {}),
+    };
+    if (canonicalJson(status) === canonicalJson(fn.status ?? {})) return;
+    if (problem && fn.status?.conditions?.find((c) => c.type === 'Ready')?.reason !== problem.reason) {
+      await this.event(fn, 'Warning', problem.reason, problem.message);
+    }
+    await this.deps.kube.patchStatus('functions', ns, fn.metadata.name ?? '', status);
+  }
+
+  private async writeVersionStatuses(
+    versions: FunctionVersionResource[],
+    active: ActiveVersion[],
+    deployments: Map<string, V1Deployment>,
+  ): Promise<void> {
+    for (const v of versions) {
+      const isActive = active.some((a) => a.version === v.spec.version);
+      const d = deployments.get(v.spec.version);
+      const replicas = d?.spec?.replicas ?? 0;
+      const ready = d?.status?.readyReplicas ?? 0;
+      const conditions = setCondition(
+        v.status?.conditions,
+        isActive
+          ? {
+              type: 'Ready',
+              status: 'True',
+              reason: ready > 0 ? 'Running' : 'ScaledToZero',
+              message: `${ready} of ${replicas} pods ready`,
+            }
+          : {
+              type: 'Ready',
+              status: 'True',
+              reason: 'Inactive',
+              message: 'published; no alias points to it, so no pods run',
+            },
+        v.metadata.generation,
+      );
+      const status: FunctionVersionStatus = {
+        conditions,
+        observedGeneration: v.metadata.generation,
+        active: isActive,
+        replicas,
+        readyReplicas: ready,
+      };
+      if (canonicalJson(status) === canonicalJson(v.status ?? {})) continue;
+      await this.deps.kube.patchStatus(
+        'functionversions',
+        v.metadata.namespace ?? 'default',
+        v.metadata.name ?? '',
+        status,
+      );
+    }
+  }
+}
+
+export { workloadName };

@@ -1,0 +1,213 @@
+import type {
+  V1Container,
+  V1Deployment,
+  V1EnvVar,
+  V1PodSpec,
+  V1SecurityContext,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
+import {
+  functionArn,
+  LATEST,
+  RUNTIME_INVOKE_PORT,
+  workloadLabels,
+  workloadName,
+  workloadSelector,
+} from '../../../api/naming.js';
+import { INLINE_CODE_KEY, inlineCodeFile } from './configmap.js';
+import type { BuildOptions, VersionPlan } from './types.js';
+
+/** Lambda's ratio: 1769 MB of memory buys one vCPU. */
+export const MB_PER_VCPU = 1769;
+export const RUNTIME_API_ADDRESS = '127.0.0.1:9001';
+/** The sluice-runtime sidecar of a custom-runtime pod (its own small budget). */
+export const SIDECAR_MEMORY_MB = 128;
+const UID = 65532;
+
+export function cpuMillis(memoryMB: number): number {
+  return Math.max(10, Math.ceil((memoryMB * 1000) / MB_PER_VCPU));
+}
+
+const restricted: V1SecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: UID,
+  runAsGroup: UID,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+function env(obj: Record<string, string | number | undefined>): V1EnvVar[] {
+  return Object.entries(obj)
+    .filter(([, v]) => v !== undefined)
+    .map(([name, value]) => ({ name, value: String(value) }));
+}
+
+function limits(memoryMB: number): { limits: Record<string, string>; requests: Record<string, string> } {
+  const cpu = `${cpuMillis(memoryMB)}m`;
+  return { limits: { memory: `${memoryMB}Mi`, cpu }, requests: { memory: `${memoryMB}Mi`, cpu } };
+}
+
+/** Settings of the sluice-runtime process (see runtime/config.ts). */
+function runtimeEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
+  const s = plan.spec;
+  return env({
+    SLUICE_FUNCTION_NAME: plan.functionName,
+    SLUICE_FUNCTION_NAMESPACE: plan.namespace,
+    SLUICE_FUNCTION_VERSION: plan.version,
+    SLUICE_RUNTIME: s.runtime,
+    SLUICE_HANDLER: s.handler ?? 'index.handler',
+    SLUICE_MEMORY_MB: s.memoryMB ?? 128,
+    SLUICE_TIMEOUT_SECONDS: s.timeoutSeconds ?? 3,
+    SLUICE_TASK_ROOT: '/var/task',
+    SLUICE_RUNTIME_API: RUNTIME_API_ADDRESS,
+    SLUICE_INVOKE_PORT: RUNTIME_INVOKE_PORT,
+    SLUICE_CONCURRENCY: s.scaling?.concurrencyPerPod ?? 1,
+    SLUICE_REGION: opts.region,
+    SLUICE_METRICS_PORT: 9091,
+  });
+}
+
+/** The function's own environment: for the built-in runtime passed through sluice-runtime to the handler's process. */
+function functionEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
+  const s = plan.spec;
+  const user = Object.entries(s.environment ?? {}).map(([name, value]) => ({ name, value }));
+  if (s.runtime !== 'provided') return user;
+  const qualifier = plan.version === LATEST ? undefined : plan.version;
+  return [
+    ...env({
+      AWS_LAMBDA_RUNTIME_API: RUNTIME_API_ADDRESS,
+      AWS_LAMBDA_FUNCTION_NAME: plan.functionName,
+      AWS_LAMBDA_FUNCTION_VERSION: plan.version,
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: s.memoryMB ?? 128,
+      AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${plan.functionName}`,
+      AWS_REGION: opts.region,
+      AWS_DEFAULT_REGION: opts.region,
+      _HANDLER: s.handler ?? 'index.handler',
+      LAMBDA_TASK_ROOT: '/var/task',
+      TZ: ':UTC',
+      SLUICE_FUNCTION_ARN: functionArn(opts.region, plan.namespace, plan.functionName, qualifier),
+    }),
+    ...user,
+  ];
+}
+
+function codeVolume(plan: VersionPlan): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const code = plan.spec.code;
+  if (code.inline !== undefined && plan.codeConfigMap) {
+    const file = inlineCodeFile(plan.spec.handler ?? 'index.handler');
+    return {
+      volumes: [
+        {
+          name: 'code',
+          configMap: { name: plan.codeConfigMap, items: [{ key: INLINE_CODE_KEY, path: file }] },
+        },
+      ],
+      mounts: [{ name: 'code', mountPath: '/var/task', readOnly: true }],
+    };
+  }
+  if (code.configMap) {
+    return {
+      volumes: [{ name: 'code', configMap: { name: code.configMap.name } }],
+      mounts: [{ name: 'code', mountPath: '/var/task', readOnly: true }],
+    };
+  }
+  // A code image carries /var/task itself.
+  return { volumes: [], mounts: [] };
+}
+
+const probes = (port: number | string): Pick<V1Container, 'readinessProbe' | 'startupProbe'> => ({
+  // Fast readiness: the gateway holds cold calls until the pod is Ready.
+  readinessProbe: {
+    httpGet: { path: '/readyz', port: port as never },
+    periodSeconds: 1,
+    failureThreshold: 1,
+    successThreshold: 1,
+    timeoutSeconds: 1,
+  },
+});
+
+/**
+ * The Deployment running one version. Node.js runtimes: one container, sluice-runtime spawning
+ * the handler's process (a code image for a Node.js runtime is built FROM the runtime image and
+ * adds /var/task). runtime provided: the custom image runs next to a sluice-runtime sidecar that
+ * serves it the Runtime API on the pod's loopback; the pod shares one process namespace so the
+ * sidecar can reset the function's process after a timeout.
+ */
+export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: number): V1Deployment {
+  const s = plan.spec;
+  const memoryMB = s.memoryMB ?? 128;
+  const timeout = s.timeoutSeconds ?? 3;
+  const { volumes, mounts } = codeVolume(plan);
+  const tmp: V1Volume = { name: 'tmp', emptyDir: { sizeLimit: `${s.ephemeralStorageMB ?? 512}Mi` } };
+  const tmpMount: V1VolumeMount = { name: 'tmp', mountPath: '/tmp' };
+  const provided = s.runtime === 'provided';
+  const runtimeImage = !provided && s.code.image ? s.code.image : opts.runtimeImage;
+  const runtime: V1Container = {
+    name: provided ? 'sluice-runtime' : 'function',
+    image: runtimeImage,
+    imagePullPolicy: 'IfNotPresent',
+    env: provided ? runtimeEnv(plan, opts) : [...runtimeEnv(plan, opts), ...functionEnv(plan, opts)],
+    ports: [
+      { name: 'http', containerPort: RUNTIME_INVOKE_PORT, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 9091, protocol: 'TCP' },
+    ],
+    resources: limits(provided ? SIDECAR_MEMORY_MB : memoryMB),
+    securityContext: restricted,
+    volumeMounts: [tmpMount, ...mounts],
+    ...probes('http'),
+  };
+  const containers: V1Container[] = [runtime];
+  if (provided) {
+    containers.push({
+      name: 'function',
+      image: s.code.image,
+      imagePullPolicy: 'IfNotPresent',
+      env: functionEnv(plan, opts),
+      resources: limits(memoryMB),
+      securityContext: restricted,
+      volumeMounts: [tmpMount],
+    });
+  }
+  const role = s.executionRole?.serviceAccountName;
+  const podSpec: V1PodSpec = {
+    containers,
+    volumes: [tmp, ...volumes],
+    serviceAccountName: role ?? 'default',
+    automountServiceAccountToken: role !== undefined,
+    enableServiceLinks: false,
+    shareProcessNamespace: provided,
+    terminationGracePeriodSeconds: timeout + 5,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: UID,
+      runAsGroup: UID,
+      fsGroup: UID,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
+  const labels = workloadLabels(plan.functionName, plan.version);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: workloadName(plan.functionName, plan.version),
+      namespace: plan.namespace,
+      labels,
+      annotations: { 'sluice.dev/spec-sha256': plan.specHash },
+      ownerReferences: [plan.owner],
+    },
+    spec: {
+      replicas,
+      revisionHistoryLimit: 2,
+      selector: { matchLabels: workloadSelector(plan.functionName, plan.version) },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: { labels, annotations: { 'sluice.dev/spec-sha256': plan.specHash } },
+        spec: podSpec,
+      },
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import type {
+  V1NetworkPolicy,
+  V1NetworkPolicyEgressRule,
+  V1NetworkPolicyPeer,
+} from '@kubernetes/client-node';
+import { LABELS, MANAGED_BY, RUNTIME_INVOKE_PORT, dnsLabel } from '../../../api/naming.js';
+import type { FunctionSpec } from '../../../api/types.js';
+import type { V1OwnerReference } from '@kubernetes/client-node';
+import type { BuildOptions } from './types.js';
+
+const NS_LABEL = 'kubernetes.io/metadata.name';
+
+export function networkPolicyName(fn: string): string {
+  return dnsLabel(`${fn}-function`);
+}
+
+function dnsRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
+  return {
+    to: [
+      {
+        namespaceSelector: { matchLabels: { [NS_LABEL]: opts.dnsNamespace } },
+        podSelector: { matchLabels: opts.dnsPodLabels },
+      },
+    ],
+    ports: [
+      { protocol: 'UDP', port: 53 },
+      { protocol: 'TCP', port: 53 },
+    ],
+  };
+}
+
+/** Functions may call the gateway (other functions, destinations), wherever it runs. */
+function gatewayRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
+  return {
+    to: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.gatewayPodLabels } }],
+    ports: [{ protocol: 'TCP', port: 8080 }],
+  };
+}
+
+function internetRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
+  return { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: opts.privateCidrs } }] };
+}
+
+function peerRules(namespace: string, spec: FunctionSpec): V1NetworkPolicyEgressRule[] {
+  return (spec.network?.peers ?? []).map((p) => {
+    const to: V1NetworkPolicyPeer = p.cidr
+      ? { ipBlock: { cidr: p.cidr } }
+      : {
+          namespaceSelector: { matchLabels: { [NS_LABEL]: p.namespace ?? namespace } },
+          podSelector: { matchLabels: p.podSelector ?? {} },
+        };
+    const rule: V1NetworkPolicyEgressRule = { to: [to] };
+    if (p.ports?.length) rule.ports = p.ports.map((port) => ({ protocol: 'TCP', port }));
+    return rule;
+  });
+}
+
+/**
+ * One NetworkPolicy per function (all its versions): ingress only from the gateway on the invoke
+ * port; egress per network.mode — public: DNS, the gateway and the internet but no private
+ * ranges (so no cluster-private peers); private: DNS, the gateway, the listed peers, and the
+ * internet only with allowInternet.
+ */
+export function makeNetworkPolicy(
+  namespace: string,
+  fn: string,
+  spec: FunctionSpec,
+  owner: V1OwnerReference,
+  opts: BuildOptions,
+): V1NetworkPolicy {
+  const mode = spec.network?.mode ?? 'public';
+  const egress: V1NetworkPolicyEgressRule[] = [dnsRule(opts), gatewayRule(opts)];
+  if (mode === 'public') egress.push(internetRule(opts));
+  else {
+    egress.push(...peerRules(namespace, spec));
+    if (spec.network?.allowInternet) egress.push(internetRule(opts));
+  }
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: {
+      name: networkPolicyName(fn),
+      namespace,
+      labels: { [LABELS.function]: fn, [LABELS.managedBy]: MANAGED_BY },
+      annotations: { 'sluice.dev/network-mode': mode },
+      ownerReferences: [owner],
+    },
+    spec: {
+      podSelector: { matchLabels: { [LABELS.function]: fn, [LABELS.component]: 'function' } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        {
+          _from: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.gatewayPodLabels } }],
+          ports: [{ protocol: 'TCP', port: RUNTIME_INVOKE_PORT }],
+        },
+      ],
+      egress,
+    },
+  };
+}

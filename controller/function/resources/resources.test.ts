@@ -1,0 +1,254 @@
+import { describe, expect, it } from 'vitest';
+import type { FunctionSpec } from '../../../api/types.js';
+import { specHash } from '../../../api/hash.js';
+import { makeDeployment, cpuMillis } from './deployment.js';
+import { makeService } from './service.js';
+import { makeNetworkPolicy } from './networkpolicy.js';
+import { inlineCodeFile, makeCodeConfigMap } from './configmap.js';
+import { DEFAULT_BUILD_OPTIONS, parseLabels, type VersionPlan } from './types.js';
+
+const owner = {
+  apiVersion: 'sluice.dev/v1alpha1',
+  kind: 'Function',
+  name: 'hello',
+  uid: 'u-1',
+  controller: true,
+  blockOwnerDeletion: true,
+};
+
+/** A plan from options, as knative's test builders do. */
+function plan(spec: Partial<FunctionSpec> = {}, extra: Partial<VersionPlan> = {}): VersionPlan {
+  const s: FunctionSpec = {
+    runtime: 'nodejs22',
+    code: { inline: 'exports.handler = async () => 1' },
+    ...spec,
+  };
+  return {
+    namespace: 'ns1',
+    functionName: 'hello',
+    version: '$LATEST',
+    spec: s,
+    specHash: specHash(s),
+    owner,
+    codeConfigMap: 'hello-code-abc',
+    ...extra,
+  };
+}
+
+const opts = DEFAULT_BUILD_OPTIONS;
+const envOf = (
+  c: { env?: { name: string; value?: string }[] } | undefined,
+): Record<string, string | undefined> => Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]));
+
+describe('makeDeployment', () => {
+  it.each([
+    { name: '128 MB → 73m CPU', memoryMB: 128, cpu: '73m', memory: '128Mi' },
+    { name: '1769 MB → one vCPU', memoryMB: 1769, cpu: '1000m', memory: '1769Mi' },
+    { name: '10240 MB → 5.79 vCPU', memoryMB: 10240, cpu: '5789m', memory: '10240Mi' },
+  ])('resources: $name', ({ memoryMB, cpu, memory }) => {
+    const d = makeDeployment(plan({ memoryMB }), opts, 0);
+    const c = d.spec?.template.spec?.containers[0];
+    expect(c?.resources?.limits).toEqual({ memory, cpu });
+    expect(cpuMillis(memoryMB)).toBe(Number(cpu.replace('m', '')));
+  });
+
+  it.each([
+    {
+      name: 'inline code: content-hashed ConfigMap at /var/task as the handler file',
+      spec: { handler: 'src/app.main' },
+      volume: { configMap: { name: 'hello-code-abc', items: [{ key: 'code', path: 'src/app.js' }] } },
+    },
+    {
+      name: 'ConfigMap code: its files become /var/task',
+      spec: { code: { configMap: { name: 'mycode' } } },
+      volume: { configMap: { name: 'mycode' } },
+    },
+  ])('code: $name', ({ spec, volume }) => {
+    const d = makeDeployment(plan(spec), opts, 0);
+    const pod = d.spec?.template.spec;
+    expect(pod?.volumes?.find((v) => v.name === 'code')).toMatchObject(volume);
+    expect(pod?.containers[0]?.volumeMounts).toContainEqual({
+      name: 'code',
+      mountPath: '/var/task',
+      readOnly: true,
+    });
+  });
+
+  it('a code image for a Node.js runtime is the container image (built FROM the runtime image)', () => {
+    const d = makeDeployment(
+      plan({ code: { image: 'localhost/my/code:1' } }, { codeConfigMap: undefined }),
+      opts,
+      0,
+    );
+    expect(d.spec?.template.spec?.containers.map((c) => c.image)).toEqual(['localhost/my/code:1']);
+    expect(d.spec?.template.spec?.volumes?.map((v) => v.name)).toEqual(['tmp']);
+  });
+
+  it('runtime provided: custom image beside a sluice-runtime sidecar sharing the process namespace', () => {
+    const d = makeDeployment(
+      plan(
+        { runtime: 'provided', code: { image: 'localhost/custom:1' }, memoryMB: 512 },
+        { codeConfigMap: undefined },
+      ),
+      opts,
+      0,
+    );
+    const pod = d.spec?.template.spec;
+    expect(pod?.shareProcessNamespace).toBe(true);
+    expect(pod?.containers.map((c) => [c.name, c.image])).toEqual([
+      ['sluice-runtime', opts.runtimeImage],
+      ['function', 'localhost/custom:1'],
+    ]);
+    expect(envOf(pod?.containers[1])).toMatchObject({
+      AWS_LAMBDA_RUNTIME_API: '127.0.0.1:9001',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+      _HANDLER: 'index.handler',
+    });
+    expect(envOf(pod?.containers[0])).toMatchObject({ SLUICE_RUNTIME: 'provided' });
+    expect(pod?.containers[1]?.resources?.limits?.memory).toBe('512Mi');
+  });
+
+  it('restricted pod security: non-root, read-only root, no capabilities, RuntimeDefault seccomp', () => {
+    const d = makeDeployment(plan(), opts, 0);
+    const pod = d.spec?.template.spec;
+    expect(pod?.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    for (const c of pod?.containers ?? []) {
+      expect(c.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+      });
+    }
+  });
+
+  it.each([
+    { name: 'no execution role: default account, no token', role: undefined, sa: 'default', token: false },
+    { name: 'execution role: its account and token', role: 'reader', sa: 'reader', token: true },
+  ])('identity: $name', ({ role, sa, token }) => {
+    const d = makeDeployment(plan(role ? { executionRole: { serviceAccountName: role } } : {}), opts, 0);
+    expect(d.spec?.template.spec?.serviceAccountName).toBe(sa);
+    expect(d.spec?.template.spec?.automountServiceAccountToken).toBe(token);
+  });
+
+  it('/tmp is an emptyDir limited to ephemeralStorageMB', () => {
+    const d = makeDeployment(plan({ ephemeralStorageMB: 1024 }), opts, 0);
+    expect(d.spec?.template.spec?.volumes?.find((v) => v.name === 'tmp')).toEqual({
+      name: 'tmp',
+      emptyDir: { sizeLimit: '1024Mi' },
+    });
+  });
+
+  it('names, labels, owner and runtime settings follow the version', () => {
+    const d = makeDeployment(
+      plan({ timeoutSeconds: 30, environment: { A: '1' } }, { version: '3' }),
+      opts,
+      2,
+    );
+    expect(d.metadata?.name).toBe('hello-v3');
+    expect(d.spec?.replicas).toBe(2);
+    expect(d.metadata?.ownerReferences).toEqual([owner]);
+    expect(d.spec?.selector.matchLabels).toEqual({
+      'sluice.dev/function': 'hello',
+      'sluice.dev/version': '3',
+    });
+    expect(d.spec?.template.metadata?.labels).toMatchObject({
+      'sluice.dev/function': 'hello',
+      'sluice.dev/version': '3',
+      'app.kubernetes.io/component': 'function',
+    });
+    expect(envOf(d.spec?.template.spec?.containers[0])).toMatchObject({
+      SLUICE_FUNCTION_VERSION: '3',
+      SLUICE_TIMEOUT_SECONDS: '30',
+      A: '1',
+    });
+    expect(d.spec?.template.spec?.terminationGracePeriodSeconds).toBe(35);
+  });
+});
+
+describe('makeService', () => {
+  it('is headless, selects the version, and exposes the invoke port', () => {
+    const s = makeService(plan({}, { version: '2' }));
+    expect(s.metadata?.name).toBe('hello-v2');
+    expect(s.spec?.clusterIP).toBe('None');
+    expect(s.spec?.selector).toEqual({ 'sluice.dev/function': 'hello', 'sluice.dev/version': '2' });
+    expect(s.spec?.ports?.[0]).toMatchObject({ name: 'http', port: 8080 });
+    expect(s.metadata?.labels?.['sluice.dev/function']).toBe('hello');
+  });
+});
+
+describe('makeNetworkPolicy', () => {
+  const egressOf = (spec: Partial<FunctionSpec>): unknown[] =>
+    makeNetworkPolicy('ns1', 'hello', plan(spec).spec, owner, opts).spec?.egress ?? [];
+  const hasInternet = (rules: unknown[]): boolean => JSON.stringify(rules).includes('0.0.0.0/0');
+
+  it.each([
+    {
+      name: 'public (default): DNS, gateway, internet without private ranges',
+      spec: {},
+      internet: true,
+      peers: 0,
+    },
+    {
+      name: 'private: DNS, gateway, listed peers only',
+      spec: {
+        network: { mode: 'private', peers: [{ namespace: 'db', podSelector: { app: 'pg' }, ports: [5432] }] },
+      },
+      internet: false,
+      peers: 1,
+    },
+    {
+      name: 'private with allowInternet',
+      spec: { network: { mode: 'private', allowInternet: true } },
+      internet: true,
+      peers: 0,
+    },
+  ])('egress: $name', ({ spec, internet, peers }) => {
+    const rules = egressOf(spec as Partial<FunctionSpec>);
+    expect(hasInternet(rules)).toBe(internet);
+    expect(rules.length).toBe(2 + peers + (internet ? 1 : 0));
+    if (internet) expect(JSON.stringify(rules)).toContain('10.0.0.0/8');
+  });
+
+  it('ingress only from gateway pods, on the invoke port', () => {
+    const np = makeNetworkPolicy('ns1', 'hello', plan().spec, owner, opts);
+    expect(np.spec?.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(np.spec?.ingress).toEqual([
+      {
+        _from: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.gatewayPodLabels } }],
+        ports: [{ protocol: 'TCP', port: 8080 }],
+      },
+    ]);
+    expect(np.spec?.podSelector.matchLabels).toEqual({
+      'sluice.dev/function': 'hello',
+      'app.kubernetes.io/component': 'function',
+    });
+  });
+});
+
+describe('code ConfigMap', () => {
+  it.each([
+    { name: 'plain module', handler: 'index.handler', file: 'index.js' },
+    { name: 'nested path', handler: 'src/app.main', file: 'src/app.js' },
+    { name: 'explicit .mjs', handler: 'index.mjs.handler', file: 'index.mjs' },
+  ])('file for handler: $name', ({ handler, file }) => {
+    expect(inlineCodeFile(handler)).toBe(file);
+  });
+
+  it('is immutable and named by the content hash', () => {
+    const a = makeCodeConfigMap('ns1', 'hello', 'code A', owner);
+    const b = makeCodeConfigMap('ns1', 'hello', 'code B', owner);
+    expect(a.immutable).toBe(true);
+    expect(a.metadata?.name).not.toBe(b.metadata?.name);
+    expect(a.metadata?.name).toBe(makeCodeConfigMap('ns1', 'hello', 'code A', owner).metadata?.name);
+  });
+});
+
+describe('parseLabels', () => {
+  it('parses a k=v selector', () => {
+    expect(parseLabels('a=b, c=d')).toEqual({ a: 'b', c: 'd' });
+  });
+});

@@ -1,0 +1,154 @@
+import {
+  ApiException,
+  KubernetesObjectApi,
+  PatchStrategy,
+  CustomObjectsApi,
+  CoreV1Api,
+  AppsV1Api,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+
+export const FIELD_MANAGER = 'sluice-controller';
+
+/** The narrow view of the API server the reconcilers use; tests run it against a real API server. */
+export interface Kube {
+  get<T extends KubernetesObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+  ): Promise<T | undefined>;
+  list<T extends KubernetesObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    labelSelector?: string,
+  ): Promise<T[]>;
+  create<T extends KubernetesObject>(obj: T): Promise<T>;
+  /** Server-side apply with the controller's field manager (force: the controller owns its fields). */
+  apply<T extends KubernetesObject>(obj: T): Promise<T>;
+  delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<boolean>;
+  /** Merge-patches the status subresource of a custom resource. */
+  patchStatus(plural: string, namespace: string, name: string, status: unknown): Promise<void>;
+  /** Replicas of a Deployment through its scale subresource. */
+  setScale(namespace: string, name: string, replicas: number): Promise<void>;
+  event(e: KubeEvent): Promise<void>;
+}
+
+export interface KubeEvent {
+  involved: KubernetesObject;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof ApiException && err.code === 404;
+}
+
+export function isConflict(err: unknown): boolean {
+  return (
+    err instanceof ApiException &&
+    (err.code === 409 || err.code === 422) &&
+    /AlreadyExists|already exists|conflict/i.test(String(err.body))
+  );
+}
+
+export function isAlreadyExists(err: unknown): boolean {
+  return err instanceof ApiException && err.code === 409;
+}
+
+export function makeKube(kc: KubeConfig, group = 'sluice.dev', version = 'v1alpha1'): Kube {
+  const objects = KubernetesObjectApi.makeApiClient(kc);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  return {
+    async get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string) {
+      try {
+        return await objects.read<T>({ apiVersion, kind, metadata: { namespace, name } });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
+    async list<T extends KubernetesObject>(
+      apiVersion: string,
+      kind: string,
+      namespace: string,
+      labelSelector?: string,
+    ) {
+      const out = await objects.list<T>(
+        apiVersion,
+        kind,
+        namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        labelSelector,
+      );
+      // Lists drop apiVersion/kind from items; put them back so objects can be re-applied.
+      return out.items.map((i) => ({ ...i, apiVersion, kind }));
+    },
+    create: (obj) => objects.create(obj, undefined, undefined, FIELD_MANAGER),
+    apply: (obj) =>
+      objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+    async delete(apiVersion: string, kind: string, namespace: string, name: string) {
+      try {
+        await objects.delete(
+          { apiVersion, kind, metadata: { namespace, name } },
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          'Background',
+        );
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    },
+    async patchStatus(plural: string, namespace: string, name: string, status: unknown) {
+      await custom.patchNamespacedCustomObjectStatus(
+        { group, version, plural, namespace, name, body: { status } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    },
+    async setScale(namespace: string, name: string, replicas: number) {
+      await apps.patchNamespacedDeploymentScale(
+        { namespace, name, body: { spec: { replicas } }, fieldManager: FIELD_MANAGER },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    },
+    async event({ involved, type, reason, message }: KubeEvent) {
+      const now = new Date();
+      const namespace = involved.metadata?.namespace ?? 'default';
+      await core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { generateName: `${involved.metadata?.name ?? 'sluice'}.`, namespace },
+          involvedObject: {
+            apiVersion: involved.apiVersion,
+            kind: involved.kind,
+            name: involved.metadata?.name,
+            namespace,
+            uid: involved.metadata?.uid,
+            resourceVersion: involved.metadata?.resourceVersion,
+          },
+          type,
+          reason,
+          message: message.slice(0, 1024),
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+          source: { component: FIELD_MANAGER },
+          reportingComponent: FIELD_MANAGER,
+        },
+      });
+    },
+  };
+}
