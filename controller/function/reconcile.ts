@@ -11,7 +11,6 @@ import {
 import { specHash } from '../../api/hash.js';
 import type {
   AliasResource,
-  Condition,
   FunctionResource,
   FunctionSpec,
   FunctionStatus,
