@@ -35,8 +35,9 @@ export const controllerSpec = {
     type: 'string',
     env: 'SLUICE_RUNTIME_IMAGE',
     flag: 'runtime-image',
-    default: 'localhost/sluice/runtime:dev',
-    description: 'image of the in-pod runtime (sluice-runtime)',
+    default: 'localhost/sluice/runtime-{runtime}:dev',
+    description:
+      'image of the in-pod runtime (sluice-runtime); {runtime} becomes nodejs22 or nodejs24 (custom runtimes use the nodejs22 one as their sidecar)',
   },
   gatewaySelector: {
     type: 'string',

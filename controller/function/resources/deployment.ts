@@ -16,7 +16,7 @@ import {
   workloadSelector,
 } from '../../../api/naming.js';
 import { INLINE_CODE_KEY, inlineCodeFile } from './configmap.js';
-import type { BuildOptions, VersionPlan } from './types.js';
+import { runtimeImageFor, type BuildOptions, type VersionPlan } from './types.js';
 
 /** Lambda's ratio: 1769 MB of memory buys one vCPU. */
 export const MB_PER_VCPU = 1769;
@@ -144,7 +144,8 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
   const tmp: V1Volume = { name: 'tmp', emptyDir: { sizeLimit: `${s.ephemeralStorageMB ?? 512}Mi` } };
   const tmpMount: V1VolumeMount = { name: 'tmp', mountPath: '/tmp' };
   const provided = s.runtime === 'provided';
-  const runtimeImage = !provided && s.code.image ? s.code.image : opts.runtimeImage;
+  const runtimeImage =
+    !provided && s.code.image ? s.code.image : runtimeImageFor(opts.runtimeImage, s.runtime);
   const runtime: V1Container = {
     name: provided ? 'sluice-runtime' : 'function',
     image: runtimeImage,

@@ -96,7 +96,7 @@ describe('makeDeployment', () => {
     const pod = d.spec?.template.spec;
     expect(pod?.shareProcessNamespace).toBe(true);
     expect(pod?.containers.map((c) => [c.name, c.image])).toEqual([
-      ['sluice-runtime', opts.runtimeImage],
+      ['sluice-runtime', 'localhost/sluice/runtime-nodejs22:dev'],
       ['function', 'localhost/custom:1'],
     ]);
     expect(envOf(pod?.containers[1])).toMatchObject({
@@ -106,6 +106,14 @@ describe('makeDeployment', () => {
     });
     expect(envOf(pod?.containers[0])).toMatchObject({ SLUICE_RUNTIME: 'provided' });
     expect(pod?.containers[1]?.resources?.limits?.memory).toBe('512Mi');
+  });
+
+  it.each([
+    { name: 'nodejs22', runtime: 'nodejs22', image: 'localhost/sluice/runtime-nodejs22:dev' },
+    { name: 'nodejs24', runtime: 'nodejs24', image: 'localhost/sluice/runtime-nodejs24:dev' },
+  ])('runtime image: $name', ({ runtime, image }) => {
+    const d = makeDeployment(plan({ runtime: runtime as FunctionSpec['runtime'] }), opts, 0);
+    expect(d.spec?.template.spec?.containers[0]?.image).toBe(image);
   });
 
   it('restricted pod security: non-root, read-only root, no capabilities, RuntimeDefault seccomp', () => {

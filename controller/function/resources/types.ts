@@ -16,6 +16,7 @@ export interface VersionPlan {
 
 /** Platform settings the builders need (from the controller's configuration). */
 export interface BuildOptions {
+  /** Image of sluice-runtime; `{runtime}` is replaced by nodejs22 or nodejs24. */
   runtimeImage: string;
   region: string;
   /** Labels of the gateway pods: the only ingress a function accepts. */
@@ -28,7 +29,7 @@ export interface BuildOptions {
 }
 
 export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
-  runtimeImage: 'localhost/sluice/runtime:dev',
+  runtimeImage: 'localhost/sluice/runtime-{runtime}:dev',
   region: 'sluice',
   gatewayPodLabels: { 'app.kubernetes.io/name': 'sluice-gateway' },
   dnsPodLabels: { 'k8s-app': 'kube-dns' },
@@ -47,4 +48,9 @@ export function parseLabels(selector: string): Record<string, string> {
     if (k) out[k.trim()] = v.trim();
   }
   return out;
+}
+
+/** The sluice-runtime image for a runtime (a custom runtime's sidecar uses the nodejs22 one). */
+export function runtimeImageFor(template: string, runtime: string): string {
+  return template.replaceAll('{runtime}', runtime === 'provided' ? 'nodejs22' : runtime);
 }

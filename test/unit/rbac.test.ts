@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ROOT } from '../../api/paths.js';
+
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+const rules = parse(readFileSync(join(ROOT, 'charts/sluice/files/controller-rules.yaml'), 'utf8')) as Rule[];
+
+describe('controller ClusterRole', () => {
+  it('has no wildcards in groups, resources or verbs', () => {
+    for (const r of rules) {
+      for (const v of [...r.apiGroups, ...r.resources, ...r.verbs]) expect(v).not.toContain('*');
+    }
+  });
+
+  it('cannot touch secrets, RBAC or anything it does not manage', () => {
+    const resources = rules.flatMap((r) => r.resources);
+    for (const forbidden of [
+      'secrets',
+      'clusterroles',
+      'roles',
+      'rolebindings',
+      'clusterrolebindings',
+      'nodes',
+      'namespaces',
+    ]) {
+      expect(resources).not.toContain(forbidden);
+    }
+    expect(rules.flatMap((r) => r.verbs)).not.toContain('escalate');
+  });
+
+  it.each([
+    {
+      name: 'create versions (publishing)',
+      group: 'sluice.dev',
+      resource: 'functionversions',
+      verb: 'create',
+    },
+    { name: 'write function status', group: 'sluice.dev', resource: 'functions/status', verb: 'patch' },
+    { name: 'apply deployments', group: 'apps', resource: 'deployments', verb: 'patch' },
+    { name: 'set the initial scale', group: 'apps', resource: 'deployments/scale', verb: 'patch' },
+    {
+      name: 'apply network policies',
+      group: 'networking.k8s.io',
+      resource: 'networkpolicies',
+      verb: 'patch',
+    },
+  ])('allows what reconciling needs: $name', ({ group, resource, verb }) => {
+    expect(
+      rules.some(
+        (r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb),
+      ),
+    ).toBe(true);
+  });
+
+  it('does not let the controller edit function specs (users own them)', () => {
+    const fnRules = rules.filter(
+      (r) => r.apiGroups.includes('sluice.dev') && r.resources.includes('functions'),
+    );
+    expect(fnRules.flatMap((r) => r.verbs).sort()).toEqual(['get', 'list', 'watch']);
+  });
+});
