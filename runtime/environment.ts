@@ -78,12 +78,19 @@ interface Generation {
 
 interface Invocation {
   req: InvokeRequest;
+  /** The generation that serves it (replaced when its process ends before the event was handed over). */
+  gen: Generation;
+  /** It reports the init of its generation (a cold start). */
+  cold: boolean;
   dispatched: boolean;
   answered: boolean;
   dispatchedAt: number;
   resolve: (o: Outcome) => void;
+  outcome: Promise<Outcome>;
   /** Starts the handler's deadline (when the event is handed to the runtime). */
   startDeadline: () => void;
+  /** Bounds the wait for the runtime's init (initTimeoutSeconds). */
+  waitForInit: () => void;
 }
 
 /** How an environment starts its runtime process: spawn one, or wait for one to connect. */
@@ -240,14 +247,21 @@ export class Environment {
       return;
     }
     const cur = this.current;
-    if (cur && !cur.answered) {
+    if (cur && cur.dispatched && !cur.answered) {
       cur.resolve({ kind: 'exit', reason });
       return;
     }
-    // Ended while idle: the next invocation starts a fresh environment.
+    // Ended between invocations (e.g. after reporting an uncaught exception): the invocation that
+    // waits for the event, or else the next one, gets a fresh environment.
     this.logger.warn({ env: this.index, reason }, 'function process ended between invocations');
     this.gen = undefined;
-    if (this.settings.runtime === 'provided' && !this.closed) this.newGeneration(false);
+    if (cur && !cur.answered && !this.closed) {
+      cur.gen = this.newGeneration(false);
+      cur.gen.consumed = true;
+      cur.cold = true;
+    } else if (this.settings.runtime === 'provided' && !this.closed) {
+      this.newGeneration(false);
+    }
   }
 
   /** Kills the process of the current generation and forgets it. */
@@ -275,25 +289,25 @@ export class Environment {
       await this.reset();
       gen = this.newGeneration(false);
     }
-    const cold = !gen.consumed;
-    gen.consumed = true;
     const capture = new Capture();
-    if (cold) capture.append(gen.initLog);
+    if (!gen.consumed) capture.append(gen.initLog);
     this.log.open(capture);
     this.log.line(startLine(req.requestId, this.settings.version));
-
-    const outcome = await this.run(gen, req);
-    const durationMs = this.current ? performance.now() - this.current.dispatchedAt : 0;
+    const inv = this.newInvocation(req, gen);
+    const outcome = await this.run(inv);
+    const durationMs = performance.now() - inv.dispatchedAt;
     this.current = undefined;
+    gen = inv.gen;
 
     const reset = outcome.kind === 'timeout' || outcome.kind === 'exit' || outcome.kind === 'initError';
     const peak = gen.oomKilled ? this.settings.memoryMB * 1024 * 1024 : gen.proc?.peakRssBytes();
     if (reset) await this.reset();
     else await nextTurns(2);
-    if (outcome.kind === 'timeout' && gen.initDoneAt !== undefined) {
+    if (outcome.kind === 'timeout' && inv.dispatched) {
       this.log.line(timeoutLogLine(req.requestId, this.settings.timeoutSeconds, new Date()));
     }
-    const initDurationMs = cold && gen.initDoneAt !== undefined ? gen.initDoneAt - gen.startedAt : undefined;
+    const initDurationMs =
+      inv.cold && gen.initDoneAt !== undefined ? gen.initDoneAt - gen.startedAt : undefined;
     this.log.line(endLine(req.requestId));
     this.log.line(
       reportLine({
@@ -312,44 +326,54 @@ export class Environment {
     return result;
   }
 
-  private run(gen: Generation, req: InvokeRequest): Promise<Outcome> {
-    return new Promise<Outcome>((resolve) => {
-      let initTimer: NodeJS.Timeout | undefined;
-      let deadline: NodeJS.Timeout | undefined;
-      const inv: Invocation = {
-        req,
-        dispatched: false,
-        answered: false,
-        dispatchedAt: performance.now(),
-        resolve: (o) => {
-          if (inv.answered) return;
-          inv.answered = true;
-          clearTimeout(initTimer);
-          clearTimeout(deadline);
-          resolve(o);
-        },
-        startDeadline: () => {
-          clearTimeout(initTimer);
-          deadline = setTimeout(() => inv.resolve({ kind: 'timeout' }), this.settings.timeoutSeconds * 1000);
-        },
-      };
-      this.current = inv;
-      const f = gen.failure;
-      if (f) {
-        if (f.kind === 'error') inv.resolve({ kind: 'initError', body: f.body });
-        else if (f.kind === 'exit') inv.resolve({ kind: 'exit', reason: f.reason });
-        return;
-      }
-      if (gen.initDoneAt !== undefined && this.waitingNext) {
-        this.dispatch(inv);
-        return;
-      }
-      // Wait for the runtime to finish its init and ask for the event (onNext dispatches).
-      initTimer = setTimeout(() => {
-        if (!inv.dispatched) inv.resolve({ kind: 'timeout' });
-      }, this.settings.initTimeoutSeconds * 1000);
+  private newInvocation(req: InvokeRequest, gen: Generation): Invocation {
+    let initTimer: NodeJS.Timeout | undefined;
+    let deadline: NodeJS.Timeout | undefined;
+    let settle!: (o: Outcome) => void;
+    const outcome = new Promise<Outcome>((r) => (settle = r));
+    const cold = !gen.consumed;
+    gen.consumed = true;
+    const inv: Invocation = {
+      req,
+      gen,
+      cold,
+      dispatched: false,
+      answered: false,
+      dispatchedAt: performance.now(),
+      outcome,
+      resolve: (o) => {
+        if (inv.answered) return;
+        inv.answered = true;
+        clearTimeout(initTimer);
+        clearTimeout(deadline);
+        settle(o);
+      },
+      startDeadline: () => {
+        clearTimeout(initTimer);
+        deadline = setTimeout(() => inv.resolve({ kind: 'timeout' }), this.settings.timeoutSeconds * 1000);
+      },
+      waitForInit: () => {
+        initTimer = setTimeout(() => {
+          if (!inv.dispatched) inv.resolve({ kind: 'timeout' });
+        }, this.settings.initTimeoutSeconds * 1000);
+      },
+    };
+    return inv;
+  }
+
+  private run(inv: Invocation): Promise<Outcome> {
+    const gen = inv.gen;
+    this.current = inv;
+    const f = gen.failure;
+    if (f?.kind === 'error') inv.resolve({ kind: 'initError', body: f.body });
+    else if (f?.kind === 'exit') inv.resolve({ kind: 'exit', reason: f.reason });
+    else if (gen.initDoneAt !== undefined && this.waitingNext) this.dispatch(inv);
+    else {
+      // Wait for the runtime to finish its init and ask for the event (next() dispatches).
       clearTimeout(gen.initTimer);
-    });
+      inv.waitForInit();
+    }
+    return inv.outcome;
   }
 
   private dispatch(inv: Invocation): void {
