@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/e2e/**/*.test.ts'],
+    globalSetup: ['test/e2e/global-setup.ts'],
     root: new URL('..', import.meta.url).pathname,
     testTimeout: 180_000,
     hookTimeout: 300_000,
