@@ -437,10 +437,7 @@ export class Environment {
     if (this.waitingNext || (this.current?.dispatched && !this.current.answered)) {
       throw new RuntimeApiStateError(403, RUNTIME_STATE, stateMessage('next'));
     }
-    if (!gen.proc && this.source.adopt && remotePort !== undefined) {
-      const proc = this.source.adopt(remotePort);
-      if (proc) this.attachProcess(gen, proc);
-    }
+    this.adopt(gen, remotePort);
     if (gen.initDoneAt === undefined) {
       gen.initDoneAt = Date.now();
       clearTimeout(gen.initTimer);
@@ -455,6 +452,13 @@ export class Environment {
     const cur = this.current;
     if (cur && !cur.dispatched && !cur.answered) this.dispatch(cur);
     else if (this.settings.freezeIdle) gen.proc?.freeze();
+  }
+
+  /** For a runtime that connected by itself: find its process (memory, liveness, reset). */
+  private adopt(gen: Generation, remotePort: number | undefined): void {
+    if (gen.proc || !this.source.adopt || remotePort === undefined) return;
+    const proc = this.source.adopt(remotePort);
+    if (proc) this.attachProcess(gen, proc);
   }
 
   private invocationFor(id: string): Invocation {
@@ -478,11 +482,13 @@ export class Environment {
   }
 
   /** `POST /runtime/init/error`. */
-  initError(body: Buffer, headers: IncomingHttpHeaders): void {
-    const gen = this.gen;
+  initError(body: Buffer, headers: IncomingHttpHeaders, remotePort?: number): void {
+    let gen = this.gen;
+    if (!gen && this.settings.runtime === 'provided' && !this.closed) gen = this.newGeneration(false);
     if (!gen || gen.initDoneAt !== undefined || gen.failure) {
       throw new RuntimeApiStateError(403, RUNTIME_STATE, stateMessage('init/error'));
     }
+    this.adopt(gen, remotePort);
     this.failInit(gen, { kind: 'error', body: errorBody(body, headers) });
   }
 

@@ -63,7 +63,7 @@ async function handle(env: Environment, req: IncomingMessage, res: ServerRespons
   }
   if (route === 'init/error' && req.method === 'POST') {
     const body = await readBody(req, MAX_PAYLOAD_BYTES);
-    env.initError(body.data, req.headers);
+    env.initError(body.data, req.headers, req.socket.remotePort);
     return accepted(res);
   }
   rapiError(res, 404, 'NotFound', `${req.method ?? ''} ${path} is not a Runtime API operation`);

@@ -183,11 +183,12 @@ export class RuntimeProcessHandle {
     };
   }
 
-  async waitReady(timeoutMs = 20_000): Promise<void> {
+  /** Waits until /readyz (or, with `probe: 'healthz'`, until the process serves at all). */
+  async waitReady(timeoutMs = 20_000, probe: 'readyz' | 'healthz' = 'readyz'): Promise<void> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const res = await fetch(this.url('/readyz'));
+        const res = await fetch(this.url(`/${probe}`));
         if (res.status === 200) return;
       } catch {
         // not listening yet
@@ -236,7 +237,7 @@ export async function startRuntime(o: RuntimeOptions): Promise<RuntimeProcessHan
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const handle = new RuntimeProcessHandle(child, invokePort, runtimeApiPort, metricsPort, taskRoot);
-  if (o.waitReady ?? true) await handle.waitReady();
+  await handle.waitReady(20_000, (o.waitReady ?? true) ? 'readyz' : 'healthz');
   return handle;
 }
 
