@@ -31,13 +31,19 @@ export const controllerSpec = {
     default: '',
     description: "this replica's identity for leader election (hostname when empty)",
   },
-  runtimeImage: {
+  runtimeImageNodejs22: {
     type: 'string',
-    env: 'SLUICE_RUNTIME_IMAGE',
-    flag: 'runtime-image',
-    default: 'localhost/sluice/runtime-{runtime}:dev',
-    description:
-      'image of the in-pod runtime (sluice-runtime); {runtime} becomes nodejs22 or nodejs24 (custom runtimes use the nodejs22 one as their sidecar)',
+    env: 'SLUICE_RUNTIME_IMAGE_NODEJS22',
+    flag: 'runtime-image-nodejs22',
+    default: 'localhost/sluice/runtime-nodejs22:dev',
+    description: 'image of the in-pod runtime for nodejs22 (also the sidecar of custom runtimes)',
+  },
+  runtimeImageNodejs24: {
+    type: 'string',
+    env: 'SLUICE_RUNTIME_IMAGE_NODEJS24',
+    flag: 'runtime-image-nodejs24',
+    default: 'localhost/sluice/runtime-nodejs24:dev',
+    description: 'image of the in-pod runtime for nodejs24',
   },
   gatewaySelector: {
     type: 'string',

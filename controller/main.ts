@@ -33,7 +33,7 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
       gatewayUrl: config.gatewayUrl,
       opts: {
         ...DEFAULT_BUILD_OPTIONS,
-        runtimeImage: config.runtimeImage,
+        runtimeImages: { nodejs22: config.runtimeImageNodejs22, nodejs24: config.runtimeImageNodejs24 },
         region: config.region,
         gatewayPodLabels: parseLabels(config.gatewaySelector),
         dnsPodLabels: parseLabels(config.dnsSelector),
@@ -75,7 +75,10 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
   // Hooks run in reverse: the controller stops before the lease is released.
   shutdown.register('controller', () => controller.stop());
   log.info(
-    { watchNamespace: config.watchNamespace || '(all)', runtimeImage: config.runtimeImage },
+    {
+      watchNamespace: config.watchNamespace || '(all)',
+      runtimeImages: [config.runtimeImageNodejs22, config.runtimeImageNodejs24],
+    },
     'sluice-controller started',
   );
 });

@@ -43,7 +43,14 @@ function fnManifest(ns: string, name: string, spec: Partial<FunctionResource['sp
     apiVersion: API,
     kind: 'Function',
     metadata: { name, namespace: ns },
-    spec: { runtime: 'nodejs22', code: { inline: code }, memoryMB: 256, timeoutSeconds: 3, scaling: { minReplicas: 1 }, ...spec },
+    spec: {
+      runtime: 'nodejs22',
+      code: { inline: code },
+      memoryMB: 256,
+      timeoutSeconds: 3,
+      scaling: { minReplicas: 1 },
+      ...spec,
+    },
   };
 }
 
@@ -54,8 +61,15 @@ async function getFn(ns: string, name: string): Promise<FunctionResource | undef
 
 async function readyPod(ns: string, fn: string, version = 'latest'): Promise<V1Pod> {
   return waitFor(`a ready pod of ${ns}/${fn} (${version})`, async () => {
-    const pods = await cluster().core.listNamespacedPod({ namespace: ns, labelSelector: `sluice.dev/function=${fn},sluice.dev/version=${version}` });
-    return pods.items.find((p) => p.metadata?.deletionTimestamp === undefined && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    const pods = await cluster().core.listNamespacedPod({
+      namespace: ns,
+      labelSelector: `sluice.dev/function=${fn},sluice.dev/version=${version}`,
+    });
+    return pods.items.find(
+      (p) =>
+        p.metadata?.deletionTimestamp === undefined &&
+        p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
   });
 }
 
@@ -73,7 +87,11 @@ async function podInvoker(ns: string, fn: string, stops: (() => Promise<void>)[]
   const fwd = await forward(`${pod.status?.podIP}:8080`);
   stops.push(fwd.stop);
   return async (event, headers = {}) => {
-    const res = await fetch(`${fwd.base}${INVOKE}`, { method: 'POST', body: JSON.stringify(event), headers: { 'content-type': 'application/json', ...headers } });
+    const res = await fetch(`${fwd.base}${INVOKE}`, {
+      method: 'POST',
+      body: JSON.stringify(event),
+      headers: { 'content-type': 'application/json', ...headers },
+    });
     const text = await res.text();
     let body: unknown = text;
     try {
@@ -82,13 +100,18 @@ async function podInvoker(ns: string, fn: string, stops: (() => Promise<void>)[]
       /* not JSON */
     }
     const tail = res.headers.get('x-amz-log-result');
-    return { status: res.status, functionError: res.headers.get('x-amz-function-error'), body, logTail: tail ? Buffer.from(tail, 'base64').toString() : '' };
+    return {
+      status: res.status,
+      functionError: res.headers.get('x-amz-function-error'),
+      body,
+      logTail: tail ? Buffer.from(tail, 'base64').toString() : '',
+    };
   };
 }
 
 describe('functions on the real cluster', () => {
   let ns = '';
-  let removeNs: () => Promise<void> = async () => undefined;
+  let removeNs: () => Promise<void> = () => Promise.resolve();
   const stops: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
@@ -121,21 +144,36 @@ describe('functions on the real cluster', () => {
     const r = await invoke({ name: 'sluice' }, { 'x-amz-log-type': 'Tail' });
     expect(r.status).toBe(200);
     expect(r.functionError).toBeNull();
-    expect(r.body).toMatchObject({ echo: { name: 'sluice' }, fn: 'hello', version: '$LATEST', memory: '256' });
+    expect(r.body).toMatchObject({
+      echo: { name: 'sluice' },
+      fn: 'hello',
+      version: '$LATEST',
+      memory: '256',
+    });
     expect(r.body.arn).toMatch(new RegExp(`^arn:aws:lambda:[^:]+:${ns}:function:hello$`));
     expect(r.body.remaining).toBeGreaterThan(1000);
     expect(r.body.remaining).toBeLessThanOrEqual(3000);
     expect(r.logTail).toMatch(/START RequestId: \S+ Version: \$LATEST/);
-    expect(r.logTail).toMatch(/REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 256 MB\tMax Memory Used: \d+ MB/);
+    expect(r.logTail).toMatch(
+      /REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: 256 MB\tMax Memory Used: \d+ MB/,
+    );
   });
 
   it('timeout, thrown error, crash and out-of-memory give Lambda error types, and the next call works', async () => {
     dumpOnFailure();
     const invoke = await podInvoker(ns, 'hello', stops);
     const cases = [
-      { event: { action: 'sleep', ms: 5000 }, type: 'Sandbox.Timedout', message: /Task timed out after 3\.00 seconds/ },
+      {
+        event: { action: 'sleep', ms: 5000 },
+        type: 'Sandbox.Timedout',
+        message: /Task timed out after 3\.00 seconds/,
+      },
       { event: { action: 'throw', what: 'x' }, type: 'TypeError', message: /bad input: x/ },
-      { event: { action: 'exit' }, type: 'Runtime.ExitError', message: /Runtime exited with error: exit status 3/ },
+      {
+        event: { action: 'exit' },
+        type: 'Runtime.ExitError',
+        message: /Runtime exited with error: exit status 3/,
+      },
       { event: { action: 'oom' }, type: 'Runtime.ExitError', message: /Runtime exited with error/ },
     ];
     for (const c of cases) {
@@ -154,9 +192,21 @@ describe('functions on the real cluster', () => {
   });
 
   it.each([
-    { name: 'syntax error in the module', inline: 'exports.handler = async (e) => { return e', type: 'Runtime.UserCodeSyntaxError' },
-    { name: 'missing handler export', inline: 'exports.other = async () => 1;', type: 'Runtime.HandlerNotFound' },
-    { name: 'module that fails to import', inline: "require('does-not-exist'); exports.handler = async () => 1;", type: 'Runtime.ImportModuleError' },
+    {
+      name: 'syntax error in the module',
+      inline: 'exports.handler = async (e) => { return e',
+      type: 'Runtime.UserCodeSyntaxError',
+    },
+    {
+      name: 'missing handler export',
+      inline: 'exports.other = async () => 1;',
+      type: 'Runtime.HandlerNotFound',
+    },
+    {
+      name: 'module that fails to import',
+      inline: "require('does-not-exist'); exports.handler = async () => 1;",
+      type: 'Runtime.ImportModuleError',
+    },
   ])('init error: $name → $type, on every call, without killing the pod', async ({ name, inline, type }) => {
     dumpOnFailure();
     const fnName = `init-${name.split(' ')[0]}`.toLowerCase();
@@ -181,7 +231,12 @@ describe('functions on the real cluster', () => {
     expect(pod.spec?.volumes?.find((v) => v.name === 'tmp')?.emptyDir?.sizeLimit).toBe('512Mi');
     expect(pod.spec?.automountServiceAccountToken).toBe(false);
     const c = pod.spec?.containers[0];
-    expect(c?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(c?.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(c?.resources?.limits).toMatchObject({ memory: '256Mi', cpu: '145m' });
   });
 
@@ -201,27 +256,61 @@ describe('functions on the real cluster', () => {
     expect(p2).toMatchObject({ created: true, version: { spec: { version: '2' } } });
     const p3 = await publishVersion(kube, fn2);
     expect(p3).toMatchObject({ created: false, version: { spec: { version: '2' } } });
-    const versions = JSON.parse((await kubectl(['-n', ns, 'get', 'fnv', '-o', 'json'])).stdout).items as FunctionVersionResource[];
+    const versions = JSON.parse((await kubectl(['-n', ns, 'get', 'fnv', '-o', 'json'])).stdout)
+      .items as FunctionVersionResource[];
     expect(versions.map((v) => v.spec.version).sort()).toEqual(['1', '2']);
     expect(versions.find((v) => v.spec.version === '1')?.spec.snapshot.environment).toEqual({ STAGE: 'one' });
 
-    const patch = await kubectl(['-n', ns, 'patch', 'fnv', 'ver-v1', '--type=merge', '-p', '{"spec":{"description":"changed"}}']);
+    const patch = await kubectl([
+      '-n',
+      ns,
+      'patch',
+      'fnv',
+      'ver-v1',
+      '--type=merge',
+      '-p',
+      '{"spec":{"description":"changed"}}',
+    ]);
     expect(patch.code).not.toBe(0);
     expect(patch.stderr).toContain('spec is immutable: a published FunctionVersion cannot change');
 
-    const alias: AliasResource = { apiVersion: API, kind: 'Alias', metadata: { name: 'prod', namespace: ns }, spec: { function: 'ver', version: '1', additionalVersionWeights: { '2': 0.25 } } };
+    const alias: AliasResource = {
+      apiVersion: API,
+      kind: 'Alias',
+      metadata: { name: 'prod', namespace: ns },
+      spec: { function: 'ver', version: '1', additionalVersionWeights: { '2': 0.25 } },
+    };
     await apply(alias);
     const resolved = await waitFor('alias prod to resolve', async () => {
-      const a = JSON.parse((await kubectl(['-n', ns, 'get', 'alias', 'prod', '-o', 'json'])).stdout) as AliasResource;
+      const a = JSON.parse(
+        (await kubectl(['-n', ns, 'get', 'alias', 'prod', '-o', 'json'])).stdout,
+      ) as AliasResource;
       return a.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? a : undefined;
     });
     expect(resolved.status).toMatchObject({ resolvedVersion: '1', routing: '1=75%,2=25%' });
     // Both versions the alias names get a workload; the version's code is its snapshot.
     await waitFor('deployments for versions 1 and 2', async () => {
-      const names = (await kubectl(['-n', ns, 'get', 'deploy', '-l', 'sluice.dev/function=ver', '-o', 'name'])).stdout.split('\n').filter(Boolean).sort();
-      return names.join(',') === 'deployment.apps/ver-latest,deployment.apps/ver-v1,deployment.apps/ver-v2' ? names : undefined;
+      const names = (
+        await kubectl(['-n', ns, 'get', 'deploy', '-l', 'sluice.dev/function=ver', '-o', 'name'])
+      ).stdout
+        .split('\n')
+        .filter(Boolean)
+        .sort();
+      return names.join(',') === 'deployment.apps/ver-latest,deployment.apps/ver-v1,deployment.apps/ver-v2'
+        ? names
+        : undefined;
     });
-    const v1env = (await kubectl(['-n', ns, 'get', 'deploy', 'ver-v1', '-o', 'jsonpath={.spec.template.spec.containers[0].env}'])).stdout;
+    const v1env = (
+      await kubectl([
+        '-n',
+        ns,
+        'get',
+        'deploy',
+        'ver-v1',
+        '-o',
+        'jsonpath={.spec.template.spec.containers[0].env}',
+      ])
+    ).stdout;
     expect(v1env).toContain('"name":"STAGE","value":"one"');
     const fnStatus = await waitFor('latestVersion 2 in status', async () => {
       const f = await getFn(ns, 'ver');
@@ -234,10 +323,25 @@ describe('functions on the real cluster', () => {
     dumpOnFailure();
     const gone = await kubectl(['-n', ns, 'delete', 'fn', 'ver', '--wait=true']);
     expect(gone.code).toBe(0);
-    await waitFor('no object of ver left', async () => {
-      const left = (await kubectl(['-n', ns, 'get', 'deploy,svc,cm,netpol,fnv,pods', '-l', 'sluice.dev/function=ver', '-o', 'name'])).stdout.trim();
-      const fnv = (await kubectl(['-n', ns, 'get', 'fnv', '-o', 'name'])).stdout.trim();
-      return left === '' && fnv === '' ? true : undefined;
-    }, 90_000);
+    await waitFor(
+      'no object of ver left',
+      async () => {
+        const left = (
+          await kubectl([
+            '-n',
+            ns,
+            'get',
+            'deploy,svc,cm,netpol,fnv,pods',
+            '-l',
+            'sluice.dev/function=ver',
+            '-o',
+            'name',
+          ])
+        ).stdout.trim();
+        const fnv = (await kubectl(['-n', ns, 'get', 'fnv', '-o', 'name'])).stdout.trim();
+        return left === '' && fnv === '' ? true : undefined;
+      },
+      90_000,
+    );
   });
 });

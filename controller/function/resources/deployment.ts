@@ -145,7 +145,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
   const tmpMount: V1VolumeMount = { name: 'tmp', mountPath: '/tmp' };
   const provided = s.runtime === 'provided';
   const runtimeImage =
-    !provided && s.code.image ? s.code.image : runtimeImageFor(opts.runtimeImage, s.runtime);
+    !provided && s.code.image ? s.code.image : runtimeImageFor(opts.runtimeImages, s.runtime);
   const runtime: V1Container = {
     name: provided ? 'sluice-runtime' : 'function',
     image: runtimeImage,

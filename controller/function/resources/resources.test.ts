@@ -230,7 +230,7 @@ describe('makeNetworkPolicy', () => {
         ports: [{ protocol: 'TCP', port: 8080 }],
       },
     ]);
-    expect(np.spec?.podSelector.matchLabels).toEqual({
+    expect(np.spec?.podSelector?.matchLabels).toEqual({
       'sluice.dev/function': 'hello',
       'app.kubernetes.io/component': 'function',
     });

@@ -16,8 +16,8 @@ export interface VersionPlan {
 
 /** Platform settings the builders need (from the controller's configuration). */
 export interface BuildOptions {
-  /** Image of sluice-runtime; `{runtime}` is replaced by nodejs22 or nodejs24. */
-  runtimeImage: string;
+  /** Images of sluice-runtime per built-in runtime (custom runtimes use the nodejs22 one as their sidecar). */
+  runtimeImages: { nodejs22: string; nodejs24: string };
   region: string;
   /** Labels of the gateway pods: the only ingress a function accepts. */
   gatewayPodLabels: Record<string, string>;
@@ -29,7 +29,10 @@ export interface BuildOptions {
 }
 
 export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
-  runtimeImage: 'localhost/sluice/runtime-{runtime}:dev',
+  runtimeImages: {
+    nodejs22: 'localhost/sluice/runtime-nodejs22:dev',
+    nodejs24: 'localhost/sluice/runtime-nodejs24:dev',
+  },
   region: 'sluice',
   gatewayPodLabels: { 'app.kubernetes.io/name': 'sluice-gateway' },
   dnsPodLabels: { 'k8s-app': 'kube-dns' },
@@ -51,6 +54,6 @@ export function parseLabels(selector: string): Record<string, string> {
 }
 
 /** The sluice-runtime image for a runtime (a custom runtime's sidecar uses the nodejs22 one). */
-export function runtimeImageFor(template: string, runtime: string): string {
-  return template.replaceAll('{runtime}', runtime === 'provided' ? 'nodejs22' : runtime);
+export function runtimeImageFor(images: BuildOptions['runtimeImages'], runtime: string): string {
+  return runtime === 'nodejs24' ? images.nodejs24 : images.nodejs22;
 }

@@ -9,13 +9,18 @@ import { ROOT } from '../../../api/paths.js';
 export function clusterEnv(): Record<string, string> {
   const file = join(ROOT, '.cluster/env');
   if (!existsSync(file)) {
-    throw new Error(`${file} does not exist: start the cluster with \`make cluster-up\` (make test-e2e does it)`);
+    throw new Error(
+      `${file} does not exist: start the cluster with \`make cluster-up\` (make test-e2e does it)`,
+    );
   }
   const env: Record<string, string> = {};
   const read = (path: string): void => {
     for (const line of readFileSync(path, 'utf8').split('\n')) {
       const m = /^export ([A-Z_0-9]+)=(.*)$/.exec(line.trim());
-      if (m?.[1]) env[m[1]] = (m[2] ?? '').replace(/^["']|["']$/g, '').replace(/\$([A-Z_]+)/g, (_, v: string) => env[v] ?? process.env[v] ?? '');
+      if (m?.[1])
+        env[m[1]] = (m[2] ?? '')
+          .replace(/^["']|["']$/g, '')
+          .replace(/\$([A-Z_]+)/g, (_, v: string) => env[v] ?? process.env[v] ?? '');
     }
   };
   read(file);

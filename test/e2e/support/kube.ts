@@ -37,10 +37,19 @@ export async function kubectl(args: string[], input?: string): Promise<RunResult
   const { env } = cluster();
   const bin = env.KUBECTL ?? 'kubectl';
   return new Promise((resolve) => {
-    const child = execFile(bin, args, { env: { ...process.env, KUBECONFIG: env.KUBECONFIG }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ stdout: String(stdout), stderr: String(stderr), code });
-    });
+    const child = execFile(
+      bin,
+      args,
+      { env: { ...process.env, KUBECONFIG: env.KUBECONFIG }, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ stdout: String(stdout), stderr: String(stderr), code });
+      },
+    );
     if (input !== undefined) child.stdin?.end(input);
   });
 }
@@ -52,7 +61,12 @@ export async function script(path: string, args: string[]): Promise<string> {
 }
 
 /** Polls until `fn` returns a value (not undefined), or fails naming what it waited for. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000, intervalMs = 500): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 120_000,
+  intervalMs = 500,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -63,16 +77,22 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
 /** A unique namespace for one test file; removed by the returned function. */
-export async function createNamespace(prefix: string): Promise<{ name: string; remove: () => Promise<void> }> {
+export async function createNamespace(
+  prefix: string,
+): Promise<{ name: string; remove: () => Promise<void> }> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-  await cluster().core.createNamespace({ body: { metadata: { name, labels: { 'sluice.dev/e2e': 'true' } } } });
+  await cluster().core.createNamespace({
+    body: { metadata: { name, labels: { 'sluice.dev/e2e': 'true' } } },
+  });
   return {
     name,
     remove: async () => {
@@ -87,15 +107,40 @@ export async function dumpNamespace(ns: string): Promise<void> {
     kubectl(['-n', ns, 'get', 'fn,fnv,alias,esm,deploy,pods,svc,cm,netpol', '-o', 'wide']),
     kubectl(['-n', ns, 'get', 'events', '--sort-by=.lastTimestamp']),
     kubectl(['-n', ns, 'describe', 'pods']),
-    kubectl(['-n', ns, 'logs', '-l', 'app.kubernetes.io/component=function', '--all-containers', '--tail=100', '--prefix']),
-    kubectl(['-n', 'sluice-system', 'logs', '-l', 'app.kubernetes.io/part-of=sluice', '--all-containers', '--tail=100', '--prefix']),
+    kubectl([
+      '-n',
+      ns,
+      'logs',
+      '-l',
+      'app.kubernetes.io/component=function',
+      '--all-containers',
+      '--tail=100',
+      '--prefix',
+    ]),
+    kubectl([
+      '-n',
+      'sluice-system',
+      'logs',
+      '-l',
+      'app.kubernetes.io/part-of=sluice',
+      '--all-containers',
+      '--tail=100',
+      '--prefix',
+    ]),
   ]);
   console.log(`----- dump of namespace ${ns} -----\n${parts.map((p) => p.stdout + p.stderr).join('\n')}`);
 }
 
 /** Applies an object (server-side apply) and returns what the API server stored. */
 export async function apply<T extends KubernetesObject>(obj: T): Promise<T> {
-  return cluster().objects.patch(obj, undefined, undefined, 'sluice-e2e', true, 'application/apply-patch+yaml');
+  return cluster().objects.patch(
+    obj,
+    undefined,
+    undefined,
+    'sluice-e2e',
+    true,
+    'application/apply-patch+yaml',
+  );
 }
 
 /** A forward from host loopback to an address inside the cluster (pod IP:port, svc/NS/NAME:PORT). */
@@ -103,5 +148,8 @@ export async function forward(target: string): Promise<{ base: string; stop: () 
   const name = `e2e-${randomBytes(4).toString('hex')}`;
   const out = (await script('test/cluster/forward.sh', [name, '0', target])).trim().split('\n').pop() ?? '';
   const base = out.startsWith('http') ? out : `http://${out}`;
-  return { base, stop: async () => void (await script('test/cluster/forward.sh', ['--stop', name]).catch(() => '')) };
+  return {
+    base,
+    stop: async () => void (await script('test/cluster/forward.sh', ['--stop', name]).catch(() => '')),
+  };
 }
