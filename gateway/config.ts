@@ -1,5 +1,7 @@
 import type { ConfigOf, ConfigSpec } from '../lib/config.js';
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 export const gatewaySpec = {
   port: {
     type: 'int',
@@ -15,7 +17,7 @@ export const gatewaySpec = {
     env: 'SLUICE_DEFAULT_NAMESPACE',
     flag: 'default-namespace',
     default: 'default',
-    pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+    pattern: DNS_LABEL,
     patternHint: 'a namespace name (DNS label)',
     description: 'namespace of bare function names',
   },
@@ -32,6 +34,86 @@ export const gatewaySpec = {
     flag: 'region',
     default: 'sluice-local',
     description: 'region reported in ARNs',
+  },
+  namespace: {
+    type: 'string',
+    env: 'POD_NAMESPACE',
+    flag: 'namespace',
+    default: 'sluice-system',
+    pattern: DNS_LABEL,
+    patternHint: 'a namespace name (DNS label)',
+    description: "the gateway's own namespace (downward API): access-key Secrets and its Service live here",
+  },
+  serviceName: {
+    type: 'string',
+    env: 'SLUICE_GATEWAY_SERVICE',
+    flag: 'service-name',
+    default: 'sluice-gateway',
+    pattern: DNS_LABEL,
+    patternHint: 'a Service name',
+    description: "the gateway's Service: its ready endpoints are the replicas that share concurrency limits",
+  },
+  podIp: {
+    type: 'string',
+    env: 'POD_IP',
+    flag: 'pod-ip',
+    default: '',
+    description: "this replica's pod IP (downward API); empty: limits are not shared (a single replica)",
+  },
+  maxHeldCalls: {
+    type: 'int',
+    env: 'SLUICE_MAX_HELD_CALLS',
+    flag: 'max-held-calls',
+    min: 1,
+    max: 1_000_000,
+    default: 1000,
+    description: 'calls one replica holds waiting for a pod (cold start, all busy) before answering 429',
+  },
+  maxInFlight: {
+    type: 'int',
+    env: 'SLUICE_MAX_IN_FLIGHT',
+    flag: 'max-in-flight',
+    min: 1,
+    max: 1_000_000,
+    default: 10_000,
+    description:
+      'calls in flight through one replica before answering 429 (ConcurrentInvocationLimitExceeded)',
+  },
+  coldStartAllowanceSeconds: {
+    type: 'int',
+    env: 'SLUICE_COLD_START_ALLOWANCE_SECONDS',
+    flag: 'cold-start-allowance-seconds',
+    min: 0,
+    max: 900,
+    default: 30,
+    description: "how long a call may wait for a pod to become ready, beyond the function's timeout",
+  },
+  maxHeaderBytes: {
+    type: 'int',
+    env: 'SLUICE_MAX_HEADER_BYTES',
+    flag: 'max-header-bytes',
+    min: 1024,
+    max: 1024 * 1024,
+    default: 16 * 1024,
+    description: 'largest request head (request line and headers); beyond it 431',
+  },
+  requestTimeoutSeconds: {
+    type: 'int',
+    env: 'SLUICE_REQUEST_TIMEOUT_SECONDS',
+    flag: 'request-timeout-seconds',
+    min: 1,
+    max: 3600,
+    default: 60,
+    description: 'time allowed to receive a whole request (head and body)',
+  },
+  drainSeconds: {
+    type: 'int',
+    env: 'SLUICE_DRAIN_SECONDS',
+    flag: 'drain-seconds',
+    min: 0,
+    max: 120,
+    default: 5,
+    description: 'on SIGTERM, time between failing /readyz and closing the listener (endpoint propagation)',
   },
 } as const satisfies ConfigSpec;
 

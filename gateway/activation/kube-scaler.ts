@@ -1,0 +1,107 @@
+import {
+  AppsV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  type V1Deployment,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import type { Scaler, WorkloadStatus } from './activator.js';
+
+/** Container states that mean the pod will not become ready without a change to the function. */
+const FATAL_WAITING = new Set([
+  'CrashLoopBackOff',
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'RunContainerError',
+]);
+
+function statusCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Why a Deployment cannot make progress, from its conditions. */
+export function deploymentFailure(d: V1Deployment): string | undefined {
+  for (const c of d.status?.conditions ?? []) {
+    if (c.type === 'ReplicaFailure' && c.status === 'True')
+      return `${c.reason ?? 'ReplicaFailure'}: ${c.message ?? ''}`;
+    if (c.type === 'Progressing' && c.status === 'False' && c.reason === 'ProgressDeadlineExceeded') {
+      return `ProgressDeadlineExceeded: ${c.message ?? ''}`;
+    }
+  }
+  return undefined;
+}
+
+/** Why a pod cannot start, from its containers' states (init containers included). */
+export function podFailure(p: V1Pod): string | undefined {
+  const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
+  for (const s of statuses) {
+    const w = s.state?.waiting;
+    if (w?.reason && FATAL_WAITING.has(w.reason)) {
+      return `${w.reason} (container ${s.name}): ${w.message ?? s.lastState?.terminated?.reason ?? ''}`.trim();
+    }
+  }
+  if (p.status?.phase === 'Failed') return `pod ${p.metadata?.name ?? ''} failed: ${p.status.reason ?? ''}`;
+  return undefined;
+}
+
+/** Scale from zero through the Deployment's `scale` subresource. */
+export class KubeScaler implements Scaler {
+  private readonly apps: AppsV1Api;
+  private readonly core: CoreV1Api;
+
+  constructor(kc: KubeConfig) {
+    this.apps = kc.makeApiClient(AppsV1Api);
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  async scaleFromZero(namespace: string, name: string): Promise<boolean> {
+    const scale = await this.apps.readNamespacedDeploymentScale({ name, namespace });
+    if ((scale.spec?.replicas ?? 0) !== 0) return false;
+    try {
+      // The JSON patch's `test` makes it conditional: it applies only if replicas are still 0,
+      // so the gateway never overrides a decision the autoscaler made in between.
+      await this.apps.patchNamespacedDeploymentScale({
+        name,
+        namespace,
+        fieldManager: 'sluice-gateway',
+        body: [
+          { op: 'test', path: '/spec/replicas', value: 0 },
+          { op: 'replace', path: '/spec/replicas', value: 1 },
+        ],
+      });
+      return true;
+    } catch (err) {
+      const code = statusCode(err);
+      if (code === 422 || code === 409) return false; // someone else scaled it first
+      throw err;
+    }
+  }
+
+  async status(namespace: string, name: string, selector: Record<string, string>): Promise<WorkloadStatus> {
+    let d: V1Deployment;
+    try {
+      d = await this.apps.readNamespacedDeployment({ name, namespace });
+    } catch (err) {
+      if (statusCode(err) === 404) return { exists: false, replicas: 0 };
+      throw err;
+    }
+    const replicas = d.spec?.replicas ?? 0;
+    const failure = deploymentFailure(d);
+    if (failure) return { exists: true, replicas, failure };
+    const labelSelector = Object.entries(selector)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const pods = await this.core.listNamespacedPod({ namespace, labelSelector });
+    const live = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
+    // Only when every pod is failing does the function "not start"; one healthy pod may still come up.
+    const failures = live.map(podFailure);
+    if (live.length > 0 && failures.every((f) => f !== undefined)) {
+      return { exists: true, replicas, failure: failures[0] };
+    }
+    return { exists: true, replicas };
+  }
+}

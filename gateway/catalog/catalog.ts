@@ -1,0 +1,183 @@
+import { LATEST, functionArn } from '../../api/naming.js';
+import type {
+  AliasResource,
+  FunctionResource,
+  FunctionSpec,
+  FunctionVersionResource,
+  SluiceResource,
+} from '../../api/types.js';
+import { isVersionQualifier, type FunctionRef } from '../arn.js';
+import { ResourceNotFoundError } from '../errors.js';
+
+/**
+ * What the gateway knows about functions: a read-only view of Function, FunctionVersion and
+ * Alias objects. The Kubernetes implementation (kube-catalog.ts) keeps it current from watches;
+ * tests fill a MemoryCatalog directly.
+ */
+export interface FunctionCatalog {
+  /** True once the initial lists are loaded (the gateway's /readyz waits for it). */
+  ready(): boolean;
+  getFunction(namespace: string, name: string): FunctionResource | undefined;
+  getVersion(namespace: string, fn: string, version: string): FunctionVersionResource | undefined;
+  getAlias(namespace: string, fn: string, alias: string): AliasResource | undefined;
+  listVersions(namespace: string, fn: string): FunctionVersionResource[];
+}
+
+const key = (...parts: string[]): string => parts.join('/');
+
+/** The alias name used in qualifiers: spec.name, else metadata.name. */
+export function aliasName(a: AliasResource): string {
+  return a.spec.name ?? a.metadata.name ?? '';
+}
+
+/** An in-memory catalog with indexes; the store behind the watches and the fake in tests. */
+export class MemoryCatalog implements FunctionCatalog {
+  private readonly functions = new Map<string, FunctionResource>();
+  private readonly versions = new Map<string, FunctionVersionResource>();
+  private readonly aliases = new Map<string, AliasResource>();
+  /** uid (or namespace/name) → index key, so an update that moves an object drops its old entry. */
+  private readonly keys = new Map<string, string>();
+  private loaded: boolean;
+
+  constructor(objects: SluiceResource[] = [], loaded = true) {
+    this.loaded = loaded;
+    for (const o of objects) this.upsert(o);
+  }
+
+  ready(): boolean {
+    return this.loaded;
+  }
+
+  markLoaded(loaded = true): void {
+    this.loaded = loaded;
+  }
+
+  private static identity(o: SluiceResource): string {
+    return `${o.kind}/${o.metadata.uid ?? `${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`}`;
+  }
+
+  upsert(o: SluiceResource): void {
+    this.remove(o);
+    const ns = o.metadata.namespace ?? '';
+    let k: string;
+    switch (o.kind) {
+      case 'Function':
+        k = key(ns, o.metadata.name ?? '');
+        this.functions.set(k, o);
+        break;
+      case 'FunctionVersion':
+        k = key(ns, o.spec.function, o.spec.version);
+        this.versions.set(k, o);
+        break;
+      case 'Alias':
+        k = key(ns, o.spec.function, aliasName(o));
+        this.aliases.set(k, o);
+        break;
+      default:
+        return;
+    }
+    this.keys.set(MemoryCatalog.identity(o), k);
+  }
+
+  remove(o: SluiceResource): void {
+    const id = MemoryCatalog.identity(o);
+    const k = this.keys.get(id);
+    if (k === undefined) return;
+    this.keys.delete(id);
+    if (o.kind === 'Function') this.functions.delete(k);
+    else if (o.kind === 'FunctionVersion') this.versions.delete(k);
+    else if (o.kind === 'Alias') this.aliases.delete(k);
+  }
+
+  getFunction(namespace: string, name: string): FunctionResource | undefined {
+    return this.functions.get(key(namespace, name));
+  }
+
+  getVersion(namespace: string, fn: string, version: string): FunctionVersionResource | undefined {
+    return this.versions.get(key(namespace, fn, version));
+  }
+
+  getAlias(namespace: string, fn: string, alias: string): AliasResource | undefined {
+    return this.aliases.get(key(namespace, fn, alias));
+  }
+
+  listVersions(namespace: string, fn: string): FunctionVersionResource[] {
+    const prefix = key(namespace, fn, '');
+    return [...this.versions.entries()].filter(([k]) => k.startsWith(prefix)).map(([, v]) => v);
+  }
+}
+
+/** A request resolved to the concrete version that runs it. */
+export interface ResolvedTarget {
+  namespace: string;
+  /** The function's name. */
+  function: string;
+  /** The Function object ($LATEST): invokePolicy and reserved concurrency are function-wide. */
+  fn: FunctionResource;
+  /** The version that runs: `$LATEST` or a number (X-Amz-Executed-Version). */
+  version: string;
+  /** The configuration that runs: the Function's spec for $LATEST, the snapshot for a version. */
+  spec: FunctionSpec;
+  /** The qualifier as invoked (`$LATEST`, a number or an alias), for the invoked ARN. */
+  qualifier: string;
+  qualified: boolean;
+  /** Set when the qualifier was an alias. */
+  alias?: string;
+}
+
+/** Picks between an alias's primary version and its one weighted additional version. */
+export function pickAliasVersion(alias: AliasResource, random: () => number): string {
+  const extra = Object.entries(alias.spec.additionalVersionWeights ?? {});
+  if (extra.length === 0 || alias.spec.version === LATEST) return alias.spec.version;
+  const [version, weight] = extra[0] as [string, number];
+  return random() < weight ? version : alias.spec.version;
+}
+
+function live<T extends { metadata: { deletionTimestamp?: Date | string } }>(
+  o: T | undefined,
+): T | undefined {
+  return o && !o.metadata.deletionTimestamp ? o : undefined;
+}
+
+/** Resolves `name[:qualifier]` against the catalog: `$LATEST`, numbered versions, weighted aliases. */
+export class FunctionResolver {
+  private readonly random: () => number;
+
+  constructor(
+    private readonly catalog: FunctionCatalog,
+    private readonly region: string,
+    random?: () => number,
+  ) {
+    this.random = random ?? Math.random;
+  }
+
+  private notFound(ref: FunctionRef, qualifier?: string): ResourceNotFoundError {
+    return new ResourceNotFoundError(
+      `Function not found: ${functionArn(this.region, ref.namespace, ref.name, qualifier)}`,
+    );
+  }
+
+  resolve(ref: FunctionRef): ResolvedTarget {
+    const fn = live(this.catalog.getFunction(ref.namespace, ref.name));
+    if (!fn) throw this.notFound(ref, ref.qualified ? ref.qualifier : undefined);
+    const base = {
+      namespace: ref.namespace,
+      function: ref.name,
+      fn,
+      qualifier: ref.qualifier,
+      qualified: ref.qualified,
+    };
+    let version = ref.qualifier;
+    let alias: string | undefined;
+    if (!isVersionQualifier(ref.qualifier)) {
+      const a = live(this.catalog.getAlias(ref.namespace, ref.name, ref.qualifier));
+      if (!a) throw this.notFound(ref, ref.qualifier);
+      alias = ref.qualifier;
+      version = pickAliasVersion(a, this.random);
+    }
+    if (version === LATEST) return { ...base, version: LATEST, spec: fn.spec, ...(alias ? { alias } : {}) };
+    const v = live(this.catalog.getVersion(ref.namespace, ref.name, version));
+    if (!v) throw this.notFound(ref, alias ?? version);
+    return { ...base, version, spec: v.spec.snapshot, ...(alias ? { alias } : {}) };
+  }
+}

@@ -1,0 +1,152 @@
+import type { Server } from 'node:http';
+import type { Tracer } from '@opentelemetry/api';
+import type { Express } from 'express';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../lib/index.js';
+import { Activator, type Scaler } from './activation/activator.js';
+import { makeApp, makeServer, DEFAULT_LIMITS, type ServerLimits } from './app.js';
+import type { Authenticator } from './auth/authenticator.js';
+import { FunctionResolver, type FunctionCatalog } from './catalog/catalog.js';
+import { makeFunctionUrlHandler } from './handlers/function-url.js';
+import { makeHealthzHandler, makeReadyzHandler } from './handlers/health.js';
+import { makeInvokeHandler } from './handlers/invoke.js';
+import { makePublishVersionHandler } from './handlers/publish-version.js';
+import type { AsyncQueue } from './invoke/async-queue.js';
+import { Dispatcher, HoldGate } from './invoke/dispatcher.js';
+import type { InvocationDeps } from './invoke/invocation.js';
+import type { PodClient } from './invoke/pod-client.js';
+import { ConcurrencyLimiter, type PeerView } from './limits/limiter.js';
+import { GatewayMetrics } from './metrics.js';
+import type { EndpointRouter } from './routing/router.js';
+import type { PublishAuthorizer, VersionStore } from './versions/publish.js';
+
+/** Everything the gateway talks to, as narrow interfaces (Kubernetes in main.ts, fakes in tests). */
+export interface GatewayDeps {
+  catalog: FunctionCatalog;
+  router: EndpointRouter;
+  scaler: Scaler;
+  peers: PeerView;
+  auth: Authenticator;
+  pods: PodClient;
+  versions: VersionStore;
+  publishAuthorizer: PublishAuthorizer;
+  asyncQueue?: AsyncQueue;
+  /** Extra readiness (e.g. all watches synced); the catalog's readiness is always included. */
+  ready?: () => boolean;
+  registry: Registry;
+  tracer: Tracer;
+  log: Logger;
+}
+
+export interface GatewaySettings {
+  defaultNamespace: string;
+  region: string;
+  /** Calls one replica may hold waiting for pods before answering 429. */
+  maxHeldCalls: number;
+  /** Calls in flight through one replica before answering 429 (the account-level limit). */
+  maxInFlight: number;
+  /** How long a call may wait for a pod beyond the function's timeout. */
+  coldStartAllowanceMs: number;
+  podTimeoutSlackMs: number;
+  /** Activation: how long a missing Deployment is tolerated, and the status poll interval. */
+  missingWorkloadGraceMs: number;
+  activationPollMs: number;
+  limits: ServerLimits;
+  /** Largest sync request body. */
+  bodyLimitBytes?: number;
+  random?: () => number;
+}
+
+export const DEFAULT_SETTINGS: Omit<GatewaySettings, 'defaultNamespace' | 'region'> = {
+  maxHeldCalls: 1000,
+  maxInFlight: 10_000,
+  coldStartAllowanceMs: 30_000,
+  podTimeoutSlackMs: 15_000,
+  missingWorkloadGraceMs: 10_000,
+  activationPollMs: 500,
+  limits: DEFAULT_LIMITS,
+};
+
+export interface Gateway {
+  app: Express;
+  server: Server;
+  metrics: GatewayMetrics;
+  activator: Activator;
+  limiter: ConcurrencyLimiter;
+  hold: HoldGate;
+  /** Stops accepting calls: /readyz answers 503 from now on. */
+  drain(): void;
+}
+
+/** The composition root: builds the handlers from their dependencies, the app and the server. */
+export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gateway {
+  const metrics = new GatewayMetrics(deps.registry);
+  const activator = new Activator({
+    scaler: deps.scaler,
+    router: deps.router,
+    metrics,
+    log: deps.log,
+    pollIntervalMs: settings.activationPollMs,
+    missingGraceMs: settings.missingWorkloadGraceMs,
+  });
+  const hold = new HoldGate(settings.maxHeldCalls, metrics);
+  const dispatcher = new Dispatcher({
+    router: deps.router,
+    activator,
+    pods: deps.pods,
+    hold,
+    metrics,
+    log: deps.log,
+    coldStartAllowanceMs: settings.coldStartAllowanceMs,
+    podTimeoutSlackMs: settings.podTimeoutSlackMs,
+  });
+  const limiter = new ConcurrencyLimiter(deps.peers, settings.maxInFlight);
+  const resolver = new FunctionResolver(deps.catalog, settings.region, settings.random);
+  const invocation: InvocationDeps = {
+    auth: deps.auth,
+    resolver,
+    limiter,
+    dispatcher,
+    metrics,
+    tracer: deps.tracer,
+    log: deps.log,
+  };
+  let draining = false;
+  const ready = (): boolean => !draining && deps.catalog.ready() && (deps.ready?.() ?? true);
+  const app = makeApp({
+    handlers: {
+      invoke: makeInvokeHandler({
+        ...invocation,
+        defaultNamespace: settings.defaultNamespace,
+        ...(deps.asyncQueue ? { asyncQueue: deps.asyncQueue } : {}),
+      }),
+      publishVersion: makePublishVersionHandler({
+        auth: deps.auth,
+        resolver,
+        authorizer: deps.publishAuthorizer,
+        store: deps.versions,
+        defaultNamespace: settings.defaultNamespace,
+        region: settings.region,
+      }),
+      functionUrl: makeFunctionUrlHandler(invocation),
+      healthz: makeHealthzHandler(),
+      readyz: makeReadyzHandler(ready),
+    },
+    metrics,
+    tracer: deps.tracer,
+    log: deps.log,
+    ...(settings.bodyLimitBytes ? { bodyLimitBytes: settings.bodyLimitBytes } : {}),
+  });
+  const server = makeServer(app, settings.limits, deps.log);
+  return {
+    app,
+    server,
+    metrics,
+    activator,
+    limiter,
+    hold,
+    drain: () => {
+      draining = true;
+    },
+  };
+}

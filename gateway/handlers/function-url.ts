@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import type { Request, RequestHandler, Response } from 'express';
+import { parseFunctionRef } from '../arn.js';
+import { formatPrincipal } from '../auth/principal.js';
+import { InvalidParameterError } from '../errors.js';
+import { callContext, headerLists, signedRequestOf } from '../http/context.js';
+import { admit, podHeaders, runSync, type InvocationDeps } from '../invoke/invocation.js';
+import { buildUrlEvent } from '../url/event.js';
+import { BAD_GATEWAY, mapUrlResult, type UrlResponse } from '../url/response.js';
+
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** The path below `/url/{namespace}/{name}` and the query, both exactly as received. */
+function splitUrl(req: Request): { rawPath: string; rawQuery: string } {
+  const url = req.originalUrl;
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const rest = path.split('/').slice(4).join('/');
+  return { rawPath: `/${rest}`, rawQuery: q < 0 ? '' : url.slice(q + 1) };
+}
+
+function send(res: Response, r: UrlResponse): void {
+  res.status(r.status);
+  for (const [k, v] of Object.entries(r.headers)) res.setHeader(k, v);
+  if (r.cookies.length > 0) res.append('Set-Cookie', r.cookies);
+  res.end(r.body);
+}
+
+/**
+ * `ANY /url/{namespace}/{name}[:{alias}]/{path…}` — function URLs: the HTTP request becomes an
+ * API Gateway v2 (payload 2.0) event; the result becomes the HTTP response. A function whose
+ * invokePolicy holds `"*"` is public; others need the same credentials as the Invoke API.
+ */
+export function makeFunctionUrlHandler(deps: InvocationDeps): RequestHandler {
+  return async (req: Request, res: Response) => {
+    const ctx = callContext(res);
+    const namespace = String(req.params.namespace);
+    if (!NAMESPACE.test(namespace)) throw new InvalidParameterError(`"${namespace}" is not a namespace name`);
+    const ref = parseFunctionRef(String(req.params.name), undefined, namespace);
+    const body = ctx.body ?? Buffer.alloc(0);
+    const { target, principal } = await admit(deps, signedRequestOf(req, body), ref);
+    const { rawPath, rawQuery } = splitUrl(req);
+    const event = buildUrlEvent({
+      method: req.method,
+      rawPath,
+      rawQueryString: rawQuery,
+      headers: headerLists(req),
+      body,
+      sourceIp: req.socket.remoteAddress ?? '',
+      domainName: req.headers.host ?? 'localhost',
+      protocol: `HTTP/${req.httpVersion}`,
+      requestId: ctx.requestId,
+      accountId: target.namespace,
+      apiId: createHash('sha256').update(`${target.namespace}/${target.function}`).digest('hex').slice(0, 10),
+      time: new Date(ctx.started),
+      ...(principal.kind !== 'anonymous' ? { caller: formatPrincipal(principal) } : {}),
+    });
+    const result = await runSync(
+      deps,
+      target,
+      {
+        ...(target.qualified ? { qualifier: target.qualifier } : {}),
+        body: Buffer.from(JSON.stringify(event)),
+        headers: podHeaders(ctx, req.headers),
+      },
+      ctx,
+    );
+    send(res, result.functionError ? BAD_GATEWAY : mapUrlResult(result.body));
+  };
+}

@@ -1,0 +1,49 @@
+import type { Span } from '@opentelemetry/api';
+import type { Request, Response } from 'express';
+import type { SignedRequest } from '../auth/sigv4.js';
+
+/** Per-call state the middleware sets up for the handlers (kept in `res.locals`). */
+export interface CallContext {
+  /** The request id: `x-amzn-RequestId` to the caller, `X-Amz-Request-Id` to the runtime. */
+  requestId: string;
+  /** When the gateway received the call (ms since epoch). */
+  started: number;
+  /** The server span of this call. */
+  span?: Span;
+  /** The raw body (set by the body middleware). */
+  body?: Buffer;
+}
+
+export function callContext(res: Response): CallContext {
+  return res.locals as CallContext;
+}
+
+/** Header values by lower-case name in the order received (from rawHeaders: duplicates kept apart). */
+export function headerLists(req: Request): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = (raw[i] as string).toLowerCase();
+    (out[k] ??= []).push(raw[i + 1] as string);
+  }
+  return out;
+}
+
+/** The request as SigV4 sees it: method, the path and query exactly as on the request line, headers, body. */
+export function signedRequestOf(req: Request, body: Buffer): SignedRequest {
+  const url = req.originalUrl;
+  const q = url.indexOf('?');
+  return {
+    method: req.method,
+    path: q < 0 ? url : url.slice(0, q),
+    query: q < 0 ? '' : url.slice(q + 1),
+    headers: headerLists(req),
+    body,
+  };
+}
+
+/** First value of a header. */
+export function headerOf(req: Request, name: string): string | undefined {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,124 @@
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import type { Logger } from '../../lib/index.js';
+import type { FunctionRef } from '../arn.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { formatPrincipal, isAllowed, type Principal } from '../auth/principal.js';
+import type { SignedRequest } from '../auth/sigv4.js';
+import type { FunctionResolver, ResolvedTarget } from '../catalog/catalog.js';
+import { AccessDeniedError, ThrottledError } from '../errors.js';
+import type { CallContext } from '../http/context.js';
+import type { ConcurrencyLimiter } from '../limits/limiter.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { Dispatcher, InvokeResult } from './dispatcher.js';
+import type { PodRequest } from './pod-client.js';
+
+/** What the invoke and function-URL handlers share. */
+export interface InvocationDeps {
+  auth: Authenticator;
+  resolver: FunctionResolver;
+  limiter: ConcurrencyLimiter;
+  dispatcher: Dispatcher;
+  metrics: GatewayMetrics;
+  tracer: Tracer;
+  log: Logger;
+}
+
+export interface Admitted {
+  target: ResolvedTarget;
+  principal: Principal;
+}
+
+/**
+ * Authenticate the caller, resolve the function (404 when missing) and check its invokePolicy
+ * (403 when denied). Authentication comes first so bad credentials never learn what exists.
+ */
+export async function admit(deps: InvocationDeps, req: SignedRequest, ref: FunctionRef): Promise<Admitted> {
+  const principal = await deps.auth.authenticate(req);
+  const target = deps.resolver.resolve(ref);
+  if (!isAllowed(target.fn.spec.invokePolicy, target.namespace, principal)) {
+    throw new AccessDeniedError(
+      `${formatPrincipal(principal)} is not authorized to perform: lambda:InvokeFunction on resource: ${target.namespace}/${target.function}` +
+        (principal.kind === 'anonymous' ? ' (no credentials were sent)' : ''),
+    );
+  }
+  return { target, principal };
+}
+
+/** Headers the runtime receives besides the body. */
+export function podHeaders(
+  ctx: CallContext,
+  incoming: Record<string, string | string[] | undefined>,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const h: Record<string, string> = { 'x-amz-request-id': ctx.requestId, ...extra };
+  for (const name of ['x-amzn-trace-id', 'traceparent', 'tracestate']) {
+    const v = incoming[name];
+    if (typeof v === 'string') h[name] = v;
+  }
+  return h;
+}
+
+const labelsOf = (t: ResolvedTarget): { namespace: string; function: string; version: string } => ({
+  namespace: t.namespace,
+  function: t.function,
+  version: t.version,
+});
+
+/**
+ * One synchronous invocation: reserved-concurrency admission (429), a client span whose W3C
+ * context goes to the runtime, dispatch to a pod, and the invocation metrics.
+ */
+export async function runSync(
+  deps: InvocationDeps,
+  target: ResolvedTarget,
+  req: PodRequest,
+  ctx: CallContext,
+): Promise<InvokeResult> {
+  const labels = labelsOf(target);
+  let release: () => void;
+  try {
+    release = deps.limiter.acquire(target.namespace, target.function, target.fn.spec.concurrency?.reserved);
+  } catch (err) {
+    if (err instanceof ThrottledError) {
+      deps.metrics.throttles.inc({ ...labels, reason: err.reason });
+      deps.metrics.invocations.inc({ ...labels, type: 'sync', outcome: 'throttled' });
+    }
+    throw err;
+  }
+  const parent = ctx.span ? trace.setSpan(ROOT_CONTEXT, ctx.span) : ROOT_CONTEXT;
+  const span = deps.tracer.startSpan(
+    'invoke function',
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'faas.invoked_name': target.function,
+        'faas.invoked_provider': 'sluice',
+        'sluice.namespace': target.namespace,
+        'sluice.version': target.version,
+      },
+    },
+    parent,
+  );
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(ROOT_CONTEXT, span), carrier);
+  const headers = { ...req.headers, ...carrier };
+  let outcome = 'error';
+  try {
+    const result = await deps.dispatcher.dispatch(target, { ...req, headers }, ctx.requestId);
+    outcome = result.timedOut ? 'timeout' : result.functionError ? 'function_error' : 'success';
+    if (result.functionError) span.setAttribute('sluice.function_error', result.functionError);
+    return result;
+  } catch (err) {
+    if (err instanceof ThrottledError) {
+      outcome = 'throttled';
+      deps.metrics.throttles.inc({ ...labels, reason: err.reason });
+    }
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    release();
+    span.end();
+    deps.metrics.invocations.inc({ ...labels, type: 'sync', outcome });
+    deps.metrics.duration.observe({ ...labels, type: 'sync' }, (Date.now() - ctx.started) / 1000);
+  }
+}

@@ -1,0 +1,72 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+const FN = ['namespace', 'function', 'version'] as const;
+
+/**
+ * The gateway's Prometheus metrics (names from ARCHITECTURE.md), registered on the injected
+ * registry. Labels are bounded: function identity, and small enums (type, outcome, reason,
+ * route template, status code) — never request ids, paths or principals.
+ */
+export class GatewayMetrics {
+  readonly invocations: Counter<'namespace' | 'function' | 'version' | 'type' | 'outcome'>;
+  readonly duration: Histogram<'namespace' | 'function' | 'version' | 'type'>;
+  readonly coldStarts: Counter<'namespace' | 'function' | 'version' | 'outcome'>;
+  readonly activationDuration: Histogram<'namespace' | 'function' | 'version' | 'outcome'>;
+  readonly concurrent: Gauge<'namespace' | 'function' | 'version'>;
+  readonly throttles: Counter<'namespace' | 'function' | 'version' | 'reason'>;
+  readonly heldCalls: Gauge;
+  readonly requests: Counter<'route' | 'code'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.invocations = new Counter({
+      name: 'sluice_invocations_total',
+      help: 'Invocations by type (sync|async|esm) and outcome (success|function_error|timeout|throttled|error)',
+      labelNames: [...FN, 'type', 'outcome'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'sluice_invocation_duration_seconds',
+      help: 'Time from the gateway receiving a call to its answer, including any cold start',
+      labelNames: [...FN, 'type'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+      registers,
+    });
+    this.coldStarts = new Counter({
+      name: 'sluice_cold_starts_total',
+      help: 'Scale-from-zero activations by outcome (success|failed|timeout)',
+      labelNames: [...FN, 'outcome'],
+      registers,
+    });
+    this.activationDuration = new Histogram({
+      name: 'sluice_activation_duration_seconds',
+      help: 'Time from a call finding no ready pod to a pod being ready (or the activation giving up)',
+      labelNames: [...FN, 'outcome'],
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.concurrent = new Gauge({
+      name: 'sluice_concurrent_executions',
+      help: 'Invocations in flight through this gateway replica',
+      labelNames: [...FN],
+      registers,
+    });
+    this.throttles = new Counter({
+      name: 'sluice_throttles_total',
+      help: 'Calls rejected with TooManyRequestsException, by reason',
+      labelNames: [...FN, 'reason'],
+      registers,
+    });
+    this.heldCalls = new Gauge({
+      name: 'sluice_gateway_held_calls',
+      help: 'Calls held waiting for a pod (cold start or all pods busy)',
+      registers,
+    });
+    this.requests = new Counter({
+      name: 'sluice_gateway_requests_total',
+      help: 'HTTP requests by route template and status code',
+      labelNames: ['route', 'code'],
+      registers,
+    });
+  }
+}
