@@ -98,7 +98,7 @@ function findIn(handlerName: string, obj: unknown): unknown {
 export function resolveHandler(mod: unknown, h: HandlerString, full: string): Handler {
   let fn = findIn(h.handlerName, mod);
   if (fn === undefined && mod !== null && typeof mod === 'object' && 'default' in mod) {
-    fn = findIn(h.handlerName, (mod as { default: unknown }).default);
+    fn = findIn(h.handlerName, mod.default);
   }
   if (!fn) throw new RuntimeClientError(ErrorTypes.handlerNotFound, `${full} is undefined or not exported`);
   if (typeof fn !== 'function')

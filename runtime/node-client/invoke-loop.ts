@@ -1,3 +1,4 @@
+/* eslint-disable no-console -- the function's patched console is its log: the client reports errors through it, as the reference client does. */
 import type { IncomingHttpHeaders } from 'node:http';
 import { ErrorTypes, RuntimeClientError, nodeJsExitError, toErrorResponse, toFormatted } from './errors.js';
 import type { Handler } from './handler.js';

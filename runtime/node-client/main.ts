@@ -1,3 +1,4 @@
+/* eslint-disable no-console -- the function's patched console is its log: the client reports errors through it, as the reference client does. */
 import { patchConsole } from './console.js';
 import { toFormatted } from './errors.js';
 import { loadHandler } from './handler.js';

@@ -57,9 +57,10 @@ export function freePort(): Promise<number> {
 }
 
 /** Writes files (path → content) into a new temporary directory. */
-export function codeDir(files: Record<string, string>): string {
+export function codeDir(files: Record<string, string | undefined>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'sluice-fn-'));
   for (const [name, content] of Object.entries(files)) {
+    if (content === undefined) continue;
     mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     writeFileSync(path.join(dir, name), content);
   }
@@ -76,7 +77,7 @@ export interface InvokeResponse {
 }
 
 export interface RuntimeOptions {
-  files?: Record<string, string>;
+  files?: Record<string, string | undefined>;
   taskRoot?: string;
   handler?: string;
   runtime?: 'nodejs22' | 'nodejs24' | 'provided';

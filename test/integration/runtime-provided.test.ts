@@ -4,7 +4,6 @@ import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildRuntime,
-  codeDir,
   REPORT_LINE,
   reportOf,
   ROOT,
