@@ -3,7 +3,7 @@ import { parseConfig, ConfigError } from '../lib/index.js';
 import { invokedArn, resolveSettings, runtimeSpec } from './config.js';
 import { functionProcessEnv, nodeMemoryArgs } from './process.js';
 
-function settings(env: Record<string, string>, argv: string[] = []) {
+function settings(env: Record<string, string | undefined>, argv: string[] = []) {
   return resolveSettings(parseConfig(runtimeSpec, argv, env), env, new Date('2025-01-02T00:00:00Z'));
 }
 
