@@ -295,7 +295,10 @@ export class Environment {
     this.log.line(startLine(req.requestId, this.settings.version));
     const inv = this.newInvocation(req, gen);
     const outcome = await this.run(inv);
-    const durationMs = performance.now() - inv.dispatchedAt;
+    let durationMs = performance.now() - inv.dispatchedAt;
+    // A timed-out invocation ran for the whole timeout (timers may fire a fraction of a ms early).
+    if (outcome.kind === 'timeout' && inv.dispatched)
+      durationMs = Math.max(durationMs, this.settings.timeoutSeconds * 1000);
     this.current = undefined;
     gen = inv.gen;
 
