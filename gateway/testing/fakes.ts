@@ -20,12 +20,21 @@ export function silentLogger(): Logger {
   return createLogger({ component: 'test', level: 'silent' });
 }
 
-export function fnResource(name: string, spec: Partial<FunctionSpec> = {}, namespace = 'default'): FunctionResource {
+export function fnResource(
+  name: string,
+  spec: Partial<FunctionSpec> = {},
+  namespace = 'default',
+): FunctionResource {
   return {
     apiVersion: API_VERSION,
     kind: 'Function',
     metadata: { name, namespace, uid: `uid-${namespace}-${name}`, resourceVersion: '1' },
-    spec: { runtime: 'nodejs22', handler: 'index.handler', code: { inline: 'exports.handler = async (e) => e' }, ...spec },
+    spec: {
+      runtime: 'nodejs22',
+      handler: 'index.handler',
+      code: { inline: 'exports.handler = async (e) => e' },
+      ...spec,
+    },
   };
 }
 
@@ -53,7 +62,11 @@ export function aliasResource(
   return {
     apiVersion: API_VERSION,
     kind: 'Alias',
-    metadata: { name: `${fn.metadata.name ?? ''}-${alias}`, namespace, uid: `uid-alias-${namespace}-${alias}` },
+    metadata: {
+      name: `${fn.metadata.name ?? ''}-${alias}`,
+      namespace,
+      uid: `uid-alias-${namespace}-${alias}`,
+    },
     spec: { function: fn.metadata.name ?? '', name: alias, ...spec },
   };
 }
@@ -98,7 +111,9 @@ export class FakeScaler implements Scaler {
     const id = `${namespace}/${deployment}`;
     if (this.missing.has(id)) return Promise.resolve({ exists: false, replicas: 0 });
     const replicas = this.replicas.get(id) ?? 0;
-    return Promise.resolve(this.failure ? { exists: true, replicas, failure: this.failure } : { exists: true, replicas });
+    return Promise.resolve(
+      this.failure ? { exists: true, replicas, failure: this.failure } : { exists: true, replicas },
+    );
   }
 }
 
@@ -115,7 +130,10 @@ export class MemoryVersionStore implements VersionStore {
   create(v: FunctionVersionResource): Promise<FunctionVersionResource> {
     const k = `${v.metadata.namespace ?? ''}/${v.metadata.name ?? ''}`;
     if (this.objects.has(k)) return Promise.reject(new VersionExistsError(`${k} exists`));
-    const created = { ...v, metadata: { ...v.metadata, resourceVersion: '1', creationTimestamp: new Date() } };
+    const created = {
+      ...v,
+      metadata: { ...v.metadata, resourceVersion: '1', creationTimestamp: new Date() },
+    };
     this.objects.set(k, created);
     return Promise.resolve(created);
   }
