@@ -323,7 +323,9 @@ async function sdkSigned(opts: {
         const headers: Record<string, string[]> = {};
         for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = [v];
         const body =
-          req.body instanceof Uint8Array ? Buffer.from(req.body) : Buffer.from(String(req.body ?? ''));
+          req.body instanceof Uint8Array
+            ? Buffer.from(req.body)
+            : Buffer.from(typeof req.body === 'string' ? req.body : '');
         captured = { method: req.method, path: req.path, query, headers, body };
         return Promise.reject(new Error('captured'));
       },

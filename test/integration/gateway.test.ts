@@ -394,7 +394,7 @@ describe('function URLs', () => {
       status: 200,
     },
   ])('$name', async ({ headers, status }) => {
-    const r = await fetch(`${base}/url/default/echo/`, { headers });
+    const r = await fetch(`${base}/url/default/echo/`, { headers: headers as Record<string, string> });
     expect(r.status).toBe(status);
   });
 });
@@ -459,7 +459,7 @@ describe('malformed input gets the right 4xx and the gateway keeps serving', () 
       code: 'ResourceNotFoundException',
     },
   ])('$name → $status $code', async ({ path, headers, body, status, code }) => {
-    const r = await raw('POST', path, headers, body);
+    const r = await raw('POST', path, headers as Record<string, string>, body);
     expect(r.status).toBe(status);
     expect(r.headers['x-amzn-errortype']).toBe(code);
     // …and the gateway still serves.
