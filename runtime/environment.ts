@@ -35,6 +35,8 @@ export interface InvokeResult {
   /** Body for the caller: the function's result or an error JSON. */
   body: Buffer;
   functionError: boolean;
+  /** Content type the runtime posted a successful result with (JSON when absent). */
+  contentType?: string | undefined;
   /** Base64-ready bytes of this invocation's log when Tail was asked. */
   log?: Buffer | undefined;
   durationMs: number;
@@ -54,7 +56,7 @@ type InitFailure =
   | { kind: 'timeout' };
 
 type Outcome =
-  | { kind: 'response'; body: Buffer }
+  | { kind: 'response'; body: Buffer; contentType: string | undefined }
   | { kind: 'error'; body: Buffer }
   | { kind: 'tooLarge' }
   | { kind: 'exit'; reason: string | undefined }
@@ -190,7 +192,11 @@ export class Environment {
   private attachProcess(gen: Generation, proc: RuntimeProcess): void {
     gen.proc = proc;
     gen.startedAt = proc.startedAt;
-    const watch = setInterval(() => this.watchMemory(gen), MEMORY_POLL_MS);
+    // The built-in client shares sluice-runtime's container, so its memory size is enforced here;
+    // a custom runtime's container has its own memory limit.
+    const watch = setInterval(() => {
+      if (this.settings.runtime !== 'provided') this.watchMemory(gen);
+    }, MEMORY_POLL_MS);
     watch.unref();
     proc.exited
       .then((status) => {
@@ -411,7 +417,7 @@ export class Environment {
     const base = { durationMs, initDurationMs };
     switch (o.kind) {
       case 'response':
-        return { ...base, kind: 'success', body: o.body, functionError: false };
+        return { ...base, kind: 'success', body: o.body, functionError: false, contentType: o.contentType };
       case 'error':
         return { ...base, kind: 'function_error', body: o.body, functionError: true };
       case 'tooLarge':
@@ -473,9 +479,9 @@ export class Environment {
   }
 
   /** `POST /runtime/invocation/{id}/response`. */
-  response(id: string, body: Buffer, tooLarge: boolean): void {
+  response(id: string, body: Buffer, tooLarge: boolean, contentType?: string): void {
     const inv = this.invocationFor(id);
-    inv.resolve(tooLarge ? { kind: 'tooLarge' } : { kind: 'response', body });
+    inv.resolve(tooLarge ? { kind: 'tooLarge' } : { kind: 'response', body, contentType });
   }
 
   /** `POST /runtime/invocation/{id}/error`. */

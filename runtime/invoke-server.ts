@@ -102,7 +102,7 @@ function parseInvoke(
 
 function sendResult(res: ServerResponse, r: InvokeResult, deps: InvokeDeps, requestId: string): void {
   const headers: Record<string, string> = {
-    'Content-Type': 'application/json',
+    'Content-Type': r.contentType ?? 'application/json',
     'Content-Length': String(r.body.length),
     'X-Amz-Executed-Version': deps.settings.version,
     'X-Amzn-RequestId': requestId,

@@ -50,7 +50,7 @@ async function handle(env: Environment, req: IncomingMessage, res: ServerRespons
       env.error(id, streamErr.body, { 'lambda-runtime-function-error-type': streamErr.type });
       return accepted(res);
     }
-    env.response(id, body.data, body.truncated);
+    env.response(id, body.data, body.truncated, header(req, 'Content-Type'));
     if (body.truncated) {
       return rapiError(
         res,

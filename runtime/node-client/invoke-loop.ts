@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { ErrorTypes, RuntimeClientError, nodeJsExitError, toErrorResponse, toFormatted } from './errors.js';
 import type { Handler } from './handler.js';
 import type { RapidClient } from './rapid-client.js';
+import { createResponseStream, isStreamingHandler } from './streaming.js';
 
 /**
  * The invoke loop of the built-in Node.js client, with the reference client's completion rules:
@@ -139,6 +140,10 @@ export class InvokeLoop {
       this.postError(id, err, () => process.exit(code), false);
     };
     const handler = this.handler as Handler;
+    if (isStreamingHandler(handler)) {
+      this.handleStreaming(id, handler, body, headers);
+      return;
+    }
     const [callback, callbackContext, markCompleted] = this.callbackContext(id);
     this.beforeExit = () => {
       markCompleted();
@@ -162,6 +167,39 @@ export class InvokeLoop {
     } catch (err) {
       callback(err);
     }
+  }
+
+  /** A `streamifyResponse` handler: the stream is buffered and posted once the handler is done. */
+  private handleStreaming(id: string, handler: Handler, body: string, headers: IncomingHttpHeaders): void {
+    const next = (): void => this.scheduleIteration();
+    const stream = createResponseStream();
+    this.beforeExit = () => this.postError(id, nodeJsExitError(), next);
+    const fail = (err: unknown): void => {
+      this.beforeExit = () => undefined;
+      this.postError(id, err, next);
+    };
+    let result: unknown;
+    try {
+      result = handler(JSON.parse(body) as unknown, stream, contextFields(headers, this.env));
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    if (!isPromise(result)) {
+      fail(new Error('Streaming does not support non-async handlers.'));
+      return;
+    }
+    const send = (): void => {
+      this.beforeExit = () => undefined;
+      this.client
+        .postResponse(id, stream.body(), stream.contentType)
+        .then(next, (e: unknown) => this.lostRuntimeApi(e));
+    };
+    result.then(() => {
+      if (stream.writableFinished) send();
+      else if (stream.writableEnded) stream.once('finish', send);
+      else fail(new Error('Response stream is not finished.'));
+    }, fail);
   }
 
   private postError(id: string, err: unknown, then: () => void, log = true): void {

@@ -4,6 +4,7 @@ import { toFormatted } from './errors.js';
 import { loadHandler } from './handler.js';
 import { InvokeLoop } from './invoke-loop.js';
 import { RapidClient } from './rapid-client.js';
+import { installAwsLambdaGlobal } from './streaming.js';
 
 /**
  * Entry point of the built-in Node.js runtime client, spawned by sluice-runtime for the nodejs22 and
@@ -20,6 +21,7 @@ function main(): void {
     env,
   );
   loop.install();
+  installAwsLambdaGlobal();
   loadHandler(env.LAMBDA_TASK_ROOT ?? '/var/task', env._HANDLER ?? 'index.handler')
     .then((handler) => loop.start(handler))
     .catch((err: unknown) => {

@@ -50,9 +50,9 @@ export class RapidClient {
     });
   }
 
-  private post(path: string, body: string, headers: Record<string, string>): Promise<number> {
+  private post(path: string, body: string | Buffer, headers: Record<string, string>): Promise<number> {
     return new Promise((resolve, reject) => {
-      const data = Buffer.from(body, 'utf8');
+      const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
       const req = request(
         {
           hostname: this.hostname,
@@ -73,8 +73,9 @@ export class RapidClient {
     });
   }
 
-  postResponse(id: string, body: string): Promise<number> {
-    return this.post(`${BASE}/invocation/${encodeURIComponent(id)}/response`, body, {});
+  postResponse(id: string, body: string | Buffer, contentType?: string): Promise<number> {
+    const headers: Record<string, string> = contentType ? { 'Content-Type': contentType } : {};
+    return this.post(`${BASE}/invocation/${encodeURIComponent(id)}/response`, body, headers);
   }
 
   postError(id: string, body: string, errorType: string): Promise<number> {

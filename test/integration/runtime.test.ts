@@ -210,6 +210,25 @@ describe('successful invocations', () => {
     expect(res.json).toEqual(expected);
   });
 
+  it('runs a response-streaming handler (awslambda.streamifyResponse), buffered', async () => {
+    const rt = await runtime({
+      files: {
+        'index.mjs': `
+          export const handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
+            responseStream.setContentType('text/plain');
+            responseStream.write('hello ');
+            await new Promise((r) => setTimeout(r, 20));
+            responseStream.write(context.functionName);
+            responseStream.end();
+          });`,
+      },
+    });
+    const res = await rt.invoke({});
+    expect(res.headers.get('x-amz-function-error')).toBeNull();
+    expect(res.headers.get('content-type')).toBe('text/plain');
+    expect(res.text).toBe('hello hello');
+  });
+
   it('honours callbackWaitsForEmptyEventLoop', async () => {
     const rt = await runtime({
       files: {
@@ -618,6 +637,85 @@ describe('invoke endpoint and Runtime API contract', () => {
       errorType: 'InvalidFunctionResponseMode',
     });
     expect((await rt.invoke({})).json).toBe(1);
+  });
+
+  it('serves a hand-written custom runtime (provided): next headers, streamed error trailers, answered ids', async () => {
+    // The test process itself plays the custom runtime, so no reset must happen here (it would be killed).
+    const rt = await runtime({ runtime: 'provided', files: {}, waitReady: false, timeoutSeconds: 30 });
+    const api = `http://127.0.0.1:${rt.runtimeApiPort}/2018-06-01/runtime`;
+    const next = async (): Promise<{ id: string; res: Response }> => {
+      const res = await fetch(`${api}/invocation/next`);
+      return { id: res.headers.get('lambda-runtime-aws-request-id') ?? '', res };
+    };
+    let poll = next();
+    await rt.waitReady();
+    const cc = Buffer.from(JSON.stringify({ custom: { a: 1 } })).toString('base64');
+    const call = rt.invoke(
+      { q: 1 },
+      { qualifier: 'live', headers: { 'X-Amz-Request-Id': 'raw-1', 'X-Amz-Client-Context': cc } },
+    );
+    const { id, res } = await poll;
+    expect(id).toBe('raw-1');
+    expect(await res.json()).toEqual({ q: 1 });
+    expect(res.headers.get('lambda-runtime-invoked-function-arn')).toBe(
+      'arn:aws:lambda:sluice:team-a:function:hello:live',
+    );
+    expect(res.headers.get('lambda-runtime-client-context')).toBe('{"custom":{"a":1}}');
+    expect(res.headers.get('lambda-runtime-trace-id')).toMatch(
+      /^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$/,
+    );
+    expect(res.headers.get('lambda-runtime-cognito-identity')).toBeNull();
+    const deadline = Number(res.headers.get('lambda-runtime-deadline-ms'));
+    expect(deadline - Date.now()).toBeGreaterThan(29_000);
+    expect(deadline - Date.now()).toBeLessThanOrEqual(30_000);
+    // A streamed response whose trailers carry an error.
+    const { request } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        `${api}/invocation/${id}/response`,
+        {
+          method: 'POST',
+          headers: {
+            'Lambda-Runtime-Function-Response-Mode': 'streaming',
+            'Transfer-Encoding': 'chunked',
+            Trailer: 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+          },
+        },
+        (r) => {
+          r.resume();
+          r.on('end', () => resolve(r.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.write('partial');
+      req.addTrailers({
+        'Lambda-Runtime-Function-Error-Type': 'Stream.Broken',
+        'Lambda-Runtime-Function-Error-Body': Buffer.from(
+          '{"errorType":"Stream.Broken","errorMessage":"mid-stream"}',
+        ).toString('base64'),
+      });
+      req.end();
+    });
+    expect(status).toBe(202);
+    const out = await call;
+    expect(out.headers.get('x-amz-function-error')).toBe('Unhandled');
+    expect(out.json).toEqual({ errorType: 'Stream.Broken', errorMessage: 'mid-stream' });
+    const again = await fetch(`${api}/invocation/${id}/response`, { method: 'POST', body: '1' });
+    expect(again.status).toBe(400);
+    // Next round: a plain error post with only the header.
+    poll = next();
+    const call2 = rt.invoke({}, { headers: { 'X-Amz-Request-Id': 'raw-2' } });
+    const second = await poll;
+    await second.res.arrayBuffer();
+    const posted = await fetch(`${api}/invocation/${second.id}/error`, {
+      method: 'POST',
+      headers: { 'Lambda-Runtime-Function-Error-Type': 'Custom.Bad' },
+    });
+    expect(posted.status).toBe(202);
+    expect((await call2).json).toEqual({
+      errorType: 'Custom.Bad',
+      errorMessage: 'Unknown application error occurred',
+    });
   });
 
   it('exposes duration, init and cold-start metrics', async () => {
