@@ -1,0 +1,121 @@
+import { createServer } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { classifyResponse, HttpInvoker, invokePath } from './invoker.js';
+
+const h = (o: Record<string, string | undefined>): Headers =>
+  new Headers(Object.entries(o).filter((e): e is [string, string] => e[1] !== undefined));
+const b = (s: string): Buffer => Buffer.from(s);
+
+describe('classifyResponse', () => {
+  it.each([
+    {
+      name: 'success',
+      status: 200,
+      headers: { 'x-amz-executed-version': '3' },
+      body: '{"ok":1}',
+      want: { kind: 'success', executedVersion: '3' },
+    },
+    {
+      name: 'function error',
+      status: 200,
+      headers: { 'x-amz-function-error': 'Unhandled' },
+      body: '{"errorType":"TypeError","errorMessage":"x"}',
+      want: { kind: 'function_error', errorType: 'TypeError', timedOut: false },
+    },
+    {
+      name: 'timeout',
+      status: 200,
+      headers: { 'x-amz-function-error': 'Unhandled' },
+      body: '{"errorType":"Sandbox.Timedout","errorMessage":"Task timed out after 1.00 seconds"}',
+      want: { kind: 'function_error', timedOut: true },
+    },
+    {
+      name: 'throttle with Retry-After',
+      status: 429,
+      headers: { 'x-amzn-errortype': 'TooManyRequestsException', 'retry-after': '2' },
+      body: '{}',
+      want: { kind: 'throttled', retryAfterMs: 2000 },
+    },
+    {
+      name: 'server error retries',
+      status: 502,
+      headers: { 'x-amzn-errortype': 'ResourceNotReadyException' },
+      body: '{}',
+      want: { kind: 'error', code: 'ResourceNotReadyException', retryable: true },
+    },
+    {
+      name: 'missing function retries',
+      status: 404,
+      headers: { 'x-amzn-errortype': 'ResourceNotFoundException' },
+      body: '{}',
+      want: { kind: 'error', retryable: true },
+    },
+    {
+      name: 'too large cannot be retried',
+      status: 413,
+      headers: { 'x-amzn-errortype': 'RequestTooLargeException:http://x' },
+      body: '{}',
+      want: { kind: 'error', code: 'RequestTooLargeException', retryable: false },
+    },
+    {
+      name: 'forbidden cannot be retried',
+      status: 403,
+      headers: {},
+      body: '{}',
+      want: { kind: 'error', retryable: false },
+    },
+  ])('$name', ({ status, headers, body, want }) =>
+    expect(classifyResponse(status, h(headers), b(body))).toMatchObject(want),
+  );
+});
+
+describe('HttpInvoker', () => {
+  it('posts the event with the invocation type, token and namespace-qualified name', async () => {
+    const seen: { url?: string; headers?: Record<string, unknown>; body?: string } = {};
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        Object.assign(seen, { url: req.url, headers: req.headers, body });
+        res.writeHead(200, { 'x-amz-executed-version': '$LATEST' }).end('{"r":1}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const inv = new HttpInvoker({
+        baseUrl: `http://127.0.0.1:${port}`,
+        token: () => Promise.resolve('tok'),
+      });
+      const r = await inv.invoke({
+        target: { namespace: 'shop', function: 'resize', qualifier: 'prod' },
+        payload: b('{"Records":[]}'),
+        type: 'Event',
+        idempotencyKey: 'k1',
+      });
+      expect(r).toMatchObject({ kind: 'success', executedVersion: '$LATEST' });
+      expect(seen.url).toBe('/2015-03-31/functions/shop%3Afunction%3Aresize/invocations?Qualifier=prod');
+      expect(seen.headers).toMatchObject({
+        authorization: 'Bearer tok',
+        'x-amz-invocation-type': 'Event',
+        'idempotency-key': 'k1',
+      });
+      expect(seen.body).toBe('{"Records":[]}');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('an unreachable endpoint is a retryable error', async () => {
+    const inv = new HttpInvoker({ baseUrl: 'http://127.0.0.1:1' });
+    expect(await inv.invoke({ target: { namespace: 'a', function: 'b' }, payload: b('{}') })).toMatchObject({
+      kind: 'error',
+      retryable: true,
+    });
+  });
+
+  it('invokePath without qualifier', () =>
+    expect(invokePath({ namespace: 'n', function: 'f' })).toBe(
+      '/2015-03-31/functions/n%3Afunction%3Af/invocations',
+    ));
+});

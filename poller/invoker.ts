@@ -1,0 +1,138 @@
+import { readFile } from 'node:fs/promises';
+
+/** The function an invocation goes to: NAME[:QUALIFIER] in a namespace. */
+export interface InvokeTarget {
+  namespace: string;
+  function: string;
+  qualifier?: string;
+}
+
+export interface InvokeRequest {
+  target: InvokeTarget;
+  payload: Buffer;
+  /** RequestResponse (batches) or Event (schedules, function destinations). */
+  type?: 'RequestResponse' | 'Event';
+  /** De-duplicates retried Event calls (the gateway's async queue honours it). */
+  idempotencyKey?: string;
+  /** Trace context to carry (traceparent, tracestate). */
+  headers?: Record<string, string>;
+}
+
+/** The result of one call. Service errors are results, not exceptions, so callers can classify them. */
+export type InvokeResult =
+  | { kind: 'success'; payload: Buffer; executedVersion?: string }
+  | { kind: 'function_error'; payload: Buffer; errorType?: string; timedOut: boolean }
+  | { kind: 'throttled'; retryAfterMs?: number; message: string }
+  /** retryable: 5xx, unreachable, timeouts of the call itself; not: 4xx that a retry cannot fix. */
+  | { kind: 'error'; status?: number; code?: string; message: string; retryable: boolean };
+
+/** How the poller calls functions: the gateway's Invoke API in production, a fake in unit tests. */
+export interface Invoker {
+  invoke(req: InvokeRequest, signal?: AbortSignal): Promise<InvokeResult>;
+}
+
+export interface HttpInvokerOptions {
+  /** The gateway (`SLUICE_GATEWAY_URL`), or a runtime's invoke endpoint in tests. */
+  baseUrl: string;
+  /** Bearer token for the gateway (the poller's ServiceAccount token); none when it returns undefined. */
+  token?: () => Promise<string | undefined>;
+  /** The request path for a target (default: the Invoke API with `NAMESPACE:function:NAME`). */
+  pathFor?: (t: InvokeTarget) => string;
+  /** Bound on one call (the function's timeout is enforced by the gateway; this is a backstop). */
+  timeoutMs?: number;
+}
+
+/** `POST /2015-03-31/functions/{NAMESPACE:function:NAME}/invocations?Qualifier=…` (architecture: namespace = account). */
+export function invokePath(t: InvokeTarget): string {
+  const name = encodeURIComponent(`${t.namespace}:function:${t.function}`);
+  const q = t.qualifier ? `?Qualifier=${encodeURIComponent(t.qualifier)}` : '';
+  return `/2015-03-31/functions/${name}/invocations${q}`;
+}
+
+const RETRYABLE_4XX = new Set([408, 429]);
+
+/** Calls the Lambda Invoke API over HTTP and classifies the answer (lambda.md §1). */
+export class HttpInvoker implements Invoker {
+  private readonly pathFor: (t: InvokeTarget) => string;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly opts: HttpInvokerOptions) {
+    this.pathFor = opts.pathFor ?? invokePath;
+    this.timeoutMs = opts.timeoutMs ?? 930_000;
+  }
+
+  async invoke(req: InvokeRequest, signal?: AbortSignal): Promise<InvokeResult> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-amz-invocation-type': req.type ?? 'RequestResponse',
+      ...req.headers,
+    };
+    if (req.idempotencyKey) headers['idempotency-key'] = req.idempotencyKey;
+    const token = await this.opts.token?.();
+    if (token) headers.authorization = `Bearer ${token}`;
+    const bound = AbortSignal.timeout(this.timeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(`${this.opts.baseUrl}${this.pathFor(req.target)}`, {
+        method: 'POST',
+        headers,
+        body: req.payload,
+        signal: signal ? AbortSignal.any([signal, bound]) : bound,
+      });
+    } catch (err) {
+      return { kind: 'error', message: `invoke failed: ${(err as Error).message}`, retryable: true };
+    }
+    const payload = Buffer.from(await res.arrayBuffer());
+    return classifyResponse(res.status, res.headers, payload);
+  }
+}
+
+/** Maps an Invoke API response onto an InvokeResult. */
+export function classifyResponse(status: number, headers: Headers, payload: Buffer): InvokeResult {
+  if (status >= 200 && status < 300) {
+    const fnError = headers.get('x-amz-function-error');
+    const executedVersion = headers.get('x-amz-executed-version') ?? undefined;
+    if (fnError) {
+      let errorType: string | undefined;
+      try {
+        errorType = (JSON.parse(payload.toString('utf8')) as { errorType?: string }).errorType;
+      } catch {
+        errorType = undefined;
+      }
+      const timedOut = errorType === 'Sandbox.Timedout' || /Task timed out/.test(payload.toString('utf8'));
+      return { kind: 'function_error', payload, errorType: errorType ?? fnError, timedOut };
+    }
+    return { kind: 'success', payload, ...(executedVersion ? { executedVersion } : {}) };
+  }
+  const code = (headers.get('x-amzn-errortype') ?? '').split(/[:#]/)[0] || undefined;
+  const message = `${status} ${code ?? ''}: ${payload.toString('utf8').slice(0, 300)}`.trim();
+  if (status === 429) {
+    const after = Number(headers.get('retry-after'));
+    return {
+      kind: 'throttled',
+      message,
+      ...(Number.isFinite(after) && after > 0 ? { retryAfterMs: after * 1000 } : {}),
+    };
+  }
+  return {
+    kind: 'error',
+    status,
+    ...(code ? { code } : {}),
+    message,
+    retryable: status >= 500 || RETRYABLE_4XX.has(status) || status === 404,
+  };
+}
+
+/** Reads a projected ServiceAccount token, re-reading it at most once a minute (kubelet rotates it). */
+export function fileToken(path: string, now: () => number = Date.now): () => Promise<string | undefined> {
+  let cached: { value: string | undefined; at: number } | undefined;
+  return async () => {
+    if (cached && now() - cached.at < 60_000) return cached.value;
+    try {
+      cached = { value: (await readFile(path, 'utf8')).trim(), at: now() };
+    } catch {
+      cached = { value: undefined, at: now() };
+    }
+    return cached.value;
+  };
+}
