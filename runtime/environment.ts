@@ -123,10 +123,12 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
+/**
+ * Lets `n` event-loop iterations pass (each with a poll phase), so that what the function process
+ * wrote to its pipes before it posted its response has been read and logged.
+ */
 function nextTurns(n: number): Promise<void> {
-  return n <= 0
-    ? Promise.resolve()
-    : new Promise((r) => setImmediate(() => setTimeout(() => r(nextTurns(n - 1)), 0)));
+  return n <= 0 ? Promise.resolve() : new Promise((r) => setImmediate(() => r(nextTurns(n - 1))));
 }
 
 function json(body: FunctionErrorBody): Buffer {
@@ -311,7 +313,7 @@ export class Environment {
     const reset = outcome.kind === 'timeout' || outcome.kind === 'exit' || outcome.kind === 'initError';
     const peak = gen.oomKilled ? this.settings.memoryMB * 1024 * 1024 : gen.proc?.peakRssBytes();
     if (reset) await this.reset();
-    else await nextTurns(2);
+    else await nextTurns(3);
     if (outcome.kind === 'timeout' && inv.dispatched) {
       this.log.line(timeoutLogLine(req.requestId, this.settings.timeoutSeconds, new Date()));
     }
