@@ -14,6 +14,7 @@ import { makePublishVersionHandler } from './handlers/publish-version.js';
 import type { AsyncQueue } from './invoke/async-queue.js';
 import { Dispatcher, HoldGate } from './invoke/dispatcher.js';
 import type { InvocationDeps } from './invoke/invocation.js';
+import { invokeInternal, type InternalInvokeOutcome, type InternalInvokeRequest } from './invoke/internal.js';
 import type { PodClient } from './invoke/pod-client.js';
 import { ConcurrencyLimiter, type PeerView } from './limits/limiter.js';
 import { GatewayMetrics } from './metrics.js';
@@ -76,6 +77,8 @@ export interface Gateway {
   hold: HoldGate;
   /** Stops accepting calls: /readyz answers 503 from now on. */
   drain(): void;
+  /** Runs a function for callers inside Sluice (async dispatcher, event sources) on the sync path. */
+  invoke(req: InternalInvokeRequest): Promise<InternalInvokeOutcome>;
 }
 
 /** The composition root: builds the handlers from their dependencies, the app and the server. */
@@ -148,5 +151,6 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
     drain: () => {
       draining = true;
     },
+    invoke: (req) => invokeInternal(invocation, req),
   };
 }

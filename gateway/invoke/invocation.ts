@@ -73,6 +73,7 @@ export async function runSync(
   target: ResolvedTarget,
   req: PodRequest,
   ctx: CallContext,
+  type: 'sync' | 'async' | 'esm' = 'sync',
 ): Promise<InvokeResult> {
   const labels = labelsOf(target);
   let release: () => void;
@@ -81,7 +82,7 @@ export async function runSync(
   } catch (err) {
     if (err instanceof ThrottledError) {
       deps.metrics.throttles.inc({ ...labels, reason: err.reason });
-      deps.metrics.invocations.inc({ ...labels, type: 'sync', outcome: 'throttled' });
+      deps.metrics.invocations.inc({ ...labels, type, outcome: 'throttled' });
     }
     throw err;
   }
@@ -118,7 +119,7 @@ export async function runSync(
   } finally {
     release();
     span.end();
-    deps.metrics.invocations.inc({ ...labels, type: 'sync', outcome });
-    deps.metrics.duration.observe({ ...labels, type: 'sync' }, (Date.now() - ctx.started) / 1000);
+    deps.metrics.invocations.inc({ ...labels, type, outcome });
+    deps.metrics.duration.observe({ ...labels, type }, (Date.now() - ctx.started) / 1000);
   }
 }

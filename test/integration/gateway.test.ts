@@ -372,6 +372,40 @@ describe('gateway + real runtimes, driven by @aws-sdk/client-lambda', () => {
   });
 });
 
+describe('internal invocations (for the async dispatcher and event sources)', () => {
+  it.each([
+    {
+      name: 'success through an alias',
+      req: { function: 'echo', qualifier: 'prod', payload: enc({ x: 1 }) },
+      kind: 'success',
+      version: '2',
+    },
+    {
+      name: 'function error',
+      req: { function: 'echo', payload: enc({ fail: true }) },
+      kind: 'function_error',
+      version: '$LATEST',
+    },
+    {
+      name: 'unknown function',
+      req: { function: 'nope', payload: enc({}) },
+      kind: 'not_found',
+      version: undefined,
+    },
+  ])('$name', async ({ req, kind, version }) => {
+    const out = await gateway.invoke({
+      namespace: 'default',
+      requestId: `internal-${kind}`,
+      type: 'async',
+      ...req,
+      payload: Buffer.from(req.payload),
+    });
+    expect(out.kind).toBe(kind);
+    if (out.kind === 'success' || out.kind === 'function_error') expect(out.executedVersion).toBe(version);
+    if (out.kind === 'function_error') expect(out.errorType).toBe('TypeError');
+  });
+});
+
 describe('function URLs', () => {
   it('maps a public function URL request and response (no credentials)', async () => {
     const r = await fetch(`${base}/url/default/web/orders/42?a=1&a=2`, {
