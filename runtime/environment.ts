@@ -160,6 +160,11 @@ export class Environment {
     private readonly observer: EnvironmentObserver,
   ) {}
 
+  /** Its runtime has finished init and waits for an event. */
+  get warm(): boolean {
+    return this.gen !== undefined && this.gen.initDoneAt !== undefined && !this.gen.failure;
+  }
+
   /** Starts the first init without an invocation (the pod becomes ready when it has finished). */
   start(): Promise<void> {
     this.firstInit ??= this.prewarm().then(() => {

@@ -7,8 +7,9 @@ import type { Environment } from './environment.js';
 export class EnvironmentPool {
   constructor(readonly environments: readonly Environment[]) {}
 
+  /** A free environment, an initialised one first. */
   acquire(): Environment | undefined {
-    const env = this.environments.find((e) => !e.busy);
+    const env = this.environments.find((e) => !e.busy && e.warm) ?? this.environments.find((e) => !e.busy);
     if (env) env.busy = true;
     return env;
   }
