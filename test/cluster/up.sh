@@ -278,8 +278,8 @@ EOF
 HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
   start containerd containerd --config "$CFG/containerd.toml" --log-level warn
 wait_for containerd 30 "$LOGS/containerd.log" ctr --address "$CTRD_SOCK" version
-# Import the base images and every image built earlier by images.sh (kept across down/up).
-for t in "$SL_DIR"/images/*.tar; do
+# Import the base images and the images built earlier by images.sh (kept across down/up).
+for t in "$SL_DIR/images/base.tar" "$SL_DIR/images/sluice-images.tar"; do
   [ -f "$t" ] || continue
   ctr --address "$CTRD_SOCK" -n k8s.io images import "$t" >/dev/null \
     || sl_die "importing $t failed"
