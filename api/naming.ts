@@ -13,6 +13,8 @@ export const LABELS = {
 } as const;
 
 export const MANAGED_BY = 'sluice-controller';
+/** Set on a FunctionVersion by the gateway when it is invoked without running pods: run it. */
+export const ACTIVATE_ANNOTATION = 'sluice.dev/activate';
 export const LATEST = '$LATEST';
 /** Label values cannot hold "$": $LATEST is "latest" in labels and names. */
 export const LATEST_LABEL = 'latest';

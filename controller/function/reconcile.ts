@@ -1,6 +1,7 @@
 import type { V1Deployment, V1Pod, V1Service, V1ConfigMap, V1ServiceAccount } from '@kubernetes/client-node';
 import { API_VERSION } from '../../api/schema.js';
 import {
+  ACTIVATE_ANNOTATION,
   LABELS,
   LATEST,
   MANAGED_BY,
@@ -63,7 +64,11 @@ export function activeVersions(
       if (v !== LATEST) wanted.add(v);
     }
   }
-  for (const v of versions) if ((v.spec.snapshot.scaling?.minReplicas ?? 0) > 0) wanted.add(v.spec.version);
+  for (const v of versions) {
+    if ((v.spec.snapshot.scaling?.minReplicas ?? 0) > 0) wanted.add(v.spec.version);
+    // Invoked directly (the gateway asked for it): a Deployment the autoscaler can take to zero.
+    if (v.metadata.annotations?.[ACTIVATE_ANNOTATION]) wanted.add(v.spec.version);
+  }
   const out: ActiveVersion[] = [{ version: LATEST, spec: fn.spec, hash: specHash(fn.spec) }];
   for (const n of [...wanted].sort((a, b) => Number(a) - Number(b))) {
     const v = byNumber.get(n);

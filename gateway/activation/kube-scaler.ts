@@ -1,11 +1,16 @@
 import {
   AppsV1Api,
   CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
   type KubeConfig,
   type V1Deployment,
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { Scaler, WorkloadStatus } from './activator.js';
+import { ACTIVATE_ANNOTATION, functionVersionName, LABELS } from '../../api/naming.js';
+import { GROUP, VERSION } from '../../api/schema.js';
 
 /** Container states that mean the pod will not become ready without a change to the function. */
 const FATAL_WAITING = new Set([
@@ -52,14 +57,23 @@ export function podFailure(p: V1Pod): string | undefined {
 export class KubeScaler implements Scaler {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
 
   constructor(kc: KubeConfig) {
     this.apps = kc.makeApiClient(AppsV1Api);
     this.core = kc.makeApiClient(CoreV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
   }
 
-  async scaleFromZero(namespace: string, name: string): Promise<boolean> {
-    const scale = await this.apps.readNamespacedDeploymentScale({ name, namespace });
+  async scaleFromZero(namespace: string, name: string, selector?: Record<string, string>): Promise<boolean> {
+    let scale;
+    try {
+      scale = await this.apps.readNamespacedDeploymentScale({ name, namespace });
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err;
+      await this.activateVersion(namespace, selector);
+      return false;
+    }
     if ((scale.spec?.replicas ?? 0) !== 0) return false;
     try {
       // The JSON patch's `test` makes it conditional: it applies only if replicas are still 0,
@@ -78,6 +92,34 @@ export class KubeScaler implements Scaler {
       const code = statusCode(err);
       if (code === 422 || code === 409) return false; // someone else scaled it first
       throw err;
+    }
+  }
+
+  /**
+   * A published version no alias points to has no Deployment; invoking it asks the controller
+   * for one by annotating the FunctionVersion (sluice.dev/activate), as Lambda runs any version.
+   */
+  private async activateVersion(
+    namespace: string,
+    selector: Record<string, string> | undefined,
+  ): Promise<void> {
+    const fn = selector?.[LABELS.function];
+    const version = selector?.[LABELS.version];
+    if (!fn || !version || !/^[1-9][0-9]*$/.test(version)) return;
+    try {
+      await this.custom.patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: 'functionversions',
+          name: functionVersionName(fn, version),
+          body: { metadata: { annotations: { [ACTIVATE_ANNOTATION]: new Date().toISOString() } } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err;
     }
   }
 

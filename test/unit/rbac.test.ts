@@ -5,7 +5,32 @@ import { parse } from 'yaml';
 import { ROOT } from '../../api/paths.js';
 
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
-const rules = parse(readFileSync(join(ROOT, 'charts/sluice/files/controller-rules.yaml'), 'utf8')) as Rule[];
+const load = (component: string): Rule[] =>
+  parse(readFileSync(join(ROOT, `charts/sluice/files/${component}-rules.yaml`), 'utf8')) as Rule[];
+const rules = load('controller');
+
+describe.each(['controller', 'gateway'])('%s ClusterRole', (component) => {
+  const r = load(component);
+  it('has no wildcards in groups, resources or verbs', () => {
+    for (const rule of r)
+      for (const v of [...rule.apiGroups, ...rule.resources, ...rule.verbs]) expect(v).not.toContain('*');
+  });
+  it('cannot read secrets cluster-wide or change RBAC', () => {
+    const resources = r.flatMap((x) => x.resources);
+    for (const forbidden of [
+      'secrets',
+      'clusterroles',
+      'roles',
+      'rolebindings',
+      'clusterrolebindings',
+      'nodes',
+    ]) {
+      expect(resources).not.toContain(forbidden);
+    }
+    expect(r.flatMap((x) => x.verbs)).not.toContain('escalate');
+    expect(r.flatMap((x) => x.verbs)).not.toContain('impersonate');
+  });
+});
 
 describe('controller ClusterRole', () => {
   it('has no wildcards in groups, resources or verbs', () => {
