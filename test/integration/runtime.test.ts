@@ -506,7 +506,12 @@ describe('init errors', () => {
     async ({ files, handler, type, message }) => {
       const rt = await runtime({ files, handler });
       for (const id of ['init-a', 'init-b']) {
-        const res = await rt.invoke({}, { headers: { 'X-Amz-Request-Id': id } });
+        const res = await rt.invoke({}, { headers: { 'X-Amz-Request-Id': id, 'X-Amz-Log-Type': 'Tail' } });
+        // The log of the failed init (before START, or inside it when the init ran during the call)
+        // comes with the invocation that reports it.
+        const initLine = `\tundefined\tERROR\tUncaught Exception \t{"errorType":"${type}"`;
+        expect(res.tail).toContain(initLine);
+        expect(res.tail).toContain(`START RequestId: ${id} Version: $LATEST\n`);
         expect(res.status).toBe(200);
         expect(res.headers.get('x-amz-function-error')).toBe('Unhandled');
         const body = errorBody(res);
