@@ -73,36 +73,50 @@ export function functionProcessEnv(s: RuntimeSettings, runtimeApi: string): Reco
   return { ...env, ...reserved };
 }
 
-/** Spawns the built-in Node.js runtime client; its stdout and stderr go to the function log. */
+/**
+ * Spawns the built-in Node.js runtime client in its own process group (signals reach whatever it
+ * started too, as a sandbox is stopped whole); its stdout and stderr go to the function log.
+ */
 export function spawnNodeClient(s: RuntimeSettings, runtimeApi: string, log: FunctionLog): RuntimeProcess {
   const startedAt = Date.now();
   const child = spawn(s.nodeBinary, [...nodeMemoryArgs(s.memoryMB), s.clientEntry], {
     cwd: s.taskRoot,
     env: functionProcessEnv(s, runtimeApi),
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   log.attach(child.stdout);
   log.attach(child.stderr);
-  // 'close' (not 'exit') so that every line the process wrote has been read when it resolves.
+  // After 'exit', wait briefly for 'close' so every line the process wrote has been read (a
+  // process it started may hold the pipes open: do not wait for that).
   const exited = new Promise<ExitStatus>((resolve) => {
     child.once('error', () => resolve({ code: 127, signal: null }));
-    child.once('close', (code, sig) => resolve({ code, signal: sig }));
+    child.once('exit', (code, sig) => {
+      const done = (): void => resolve({ code, signal: sig });
+      const timer = setTimeout(done, 200);
+      child.once('close', () => {
+        clearTimeout(timer);
+        done();
+      });
+    });
   });
   const pid = child.pid;
+  const group = pid === undefined ? undefined : -pid;
   return {
     pid,
     startedAt,
     exited,
     kill: () => {
-      signal(pid, 'SIGCONT');
-      return child.kill('SIGKILL');
+      const ok = signal(group, 'SIGKILL') || child.kill('SIGKILL');
+      signal(group, 'SIGCONT');
+      return ok;
     },
     terminate: () => {
-      signal(pid, 'SIGTERM');
-      signal(pid, 'SIGCONT');
+      signal(group, 'SIGTERM');
+      signal(group, 'SIGCONT');
     },
-    freeze: () => void signal(pid, 'SIGSTOP'),
-    thaw: () => void signal(pid, 'SIGCONT'),
+    freeze: () => void signal(group, 'SIGSTOP'),
+    thaw: () => void signal(group, 'SIGCONT'),
     peakRssBytes: () => (pid === undefined ? undefined : peakRssBytes(pid)),
     rssBytes: () => (pid === undefined ? undefined : rssBytes(pid)),
   };

@@ -1,4 +1,5 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   buildRuntime,
   REPORT_LINE,
@@ -367,6 +368,33 @@ describe('function errors', () => {
     const next = await rt.invoke({}, { headers: { 'X-Amz-Request-Id': 'after-timeout' } });
     expect(next.json).toBe(1);
     expect(await reportOf(rt, 'after-timeout')).toMatch(/Init Duration: [\d.]+ ms\t$/);
+  });
+
+  it('kills the processes a function started when its environment is reset', async () => {
+    const rt = await runtime({
+      timeoutSeconds: 1,
+      files: {
+        'index.js': `
+          const { spawn } = require('node:child_process');
+          exports.handler = async (e) => {
+            if (e.spawn) return spawn('sleep', ['60'], { stdio: 'inherit' }).pid;
+            await new Promise((r) => setTimeout(r, 5000));
+          };`,
+      },
+    });
+    const pid = (await rt.invoke({ spawn: true })).json as number;
+    const alive = (): boolean => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return !/\) [ZX] /.test(stat);
+      } catch {
+        return false;
+      }
+    };
+    expect(alive()).toBe(true);
+    expect(errorBody(await rt.invoke({})).errorType).toBe('Sandbox.Timedout');
+    await vi.waitFor(() => expect(alive()).toBe(false), { timeout: 3000 });
+    expect((await rt.invoke({ spawn: true })).status).toBe(200);
   });
 
   it('reports a crash (process.exit) as Runtime.ExitError and starts a fresh environment', async () => {
