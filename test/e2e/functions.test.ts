@@ -237,7 +237,7 @@ describe('functions on the real cluster', () => {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
     });
-    expect(c?.resources?.limits).toMatchObject({ memory: '256Mi', cpu: '145m' });
+    expect(c?.resources?.limits).toMatchObject({ memory: '320Mi', cpu: '145m' });
   });
 
   it('versions: publish twice with a change → 1 and 2, immutable; unchanged → no 3; a weighted alias resolves', async () => {

@@ -23,6 +23,12 @@ export const MB_PER_VCPU = 1769;
 export const RUNTIME_API_ADDRESS = '127.0.0.1:9001';
 /** The sluice-runtime sidecar of a custom-runtime pod (its own small budget). */
 export const SIDECAR_MEMORY_MB = 128;
+/**
+ * Node.js runtimes: sluice-runtime shares the container with the handler's process and holds
+ * memoryMB for the handler itself (it kills the handler's process past memoryMB, as Lambda
+ * does), so the container gets this much on top for the runtime process.
+ */
+export const RUNTIME_OVERHEAD_MB = 64;
 const UID = 65532;
 
 export function cpuMillis(memoryMB: number): number {
@@ -45,9 +51,13 @@ function env(obj: Record<string, string | number | undefined>): V1EnvVar[] {
     .map(([name, value]) => ({ name, value: String(value) }));
 }
 
-function limits(memoryMB: number): { limits: Record<string, string>; requests: Record<string, string> } {
+function limits(
+  memoryMB: number,
+  overheadMB = 0,
+): { limits: Record<string, string>; requests: Record<string, string> } {
   const cpu = `${cpuMillis(memoryMB)}m`;
-  return { limits: { memory: `${memoryMB}Mi`, cpu }, requests: { memory: `${memoryMB}Mi`, cpu } };
+  const memory = `${memoryMB + overheadMB}Mi`;
+  return { limits: { memory, cpu }, requests: { memory, cpu } };
 }
 
 /** Settings of the sluice-runtime process (see runtime/config.ts). */
@@ -155,7 +165,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
       { name: 'http', containerPort: RUNTIME_INVOKE_PORT, protocol: 'TCP' },
       { name: 'metrics', containerPort: 9091, protocol: 'TCP' },
     ],
-    resources: limits(provided ? SIDECAR_MEMORY_MB : memoryMB),
+    resources: provided ? limits(SIDECAR_MEMORY_MB) : limits(memoryMB, RUNTIME_OVERHEAD_MB),
     securityContext: restricted,
     volumeMounts: [tmpMount, ...mounts],
     ...probes('http'),

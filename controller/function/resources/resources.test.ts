@@ -42,9 +42,9 @@ const envOf = (
 
 describe('makeDeployment', () => {
   it.each([
-    { name: '128 MB → 73m CPU', memoryMB: 128, cpu: '73m', memory: '128Mi' },
-    { name: '1769 MB → one vCPU', memoryMB: 1769, cpu: '1000m', memory: '1769Mi' },
-    { name: '10240 MB → 5.79 vCPU', memoryMB: 10240, cpu: '5789m', memory: '10240Mi' },
+    { name: '128 MB → 73m CPU (+64 MiB for sluice-runtime)', memoryMB: 128, cpu: '73m', memory: '192Mi' },
+    { name: '1769 MB → one vCPU', memoryMB: 1769, cpu: '1000m', memory: '1833Mi' },
+    { name: '10240 MB → 5.79 vCPU', memoryMB: 10240, cpu: '5789m', memory: '10304Mi' },
   ])('resources: $name', ({ memoryMB, cpu, memory }) => {
     const d = makeDeployment(plan({ memoryMB }), opts, 0);
     const c = d.spec?.template.spec?.containers[0];
