@@ -38,7 +38,15 @@ pidfile_pids() {
   done
   return 0
 }
-all_pids() { { cg_pids; ns_pids; pidfile_pids; } | sort -un | grep -vx "$$" || true; }
+live() { # filters out exited processes not yet reaped (zombies): they hold nothing
+  local p st
+  while read -r p; do
+    st=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) || continue
+    [ -n "$st" ] && [ "$st" != Z ] && echo "$p"
+  done
+  return 0
+}
+all_pids() { { cg_pids; ns_pids; pidfile_pids; } | sort -un | grep -vx "$$" | live || true; }
 our_mounts() { # mount points under the cluster's folders, deepest first
   local d pats=("$SL_RUN" /run/netns/$SL_NETNS)
   for d in "${dirs[@]}"; do pats+=("$d"); done

@@ -166,7 +166,7 @@ if [ $import = 1 ]; then
     missing=0
     for n in "${!REFS[@]}"; do grep -qxF "${REFS[$n]}" <<< "$have" || missing=1; done
     if [ $missing = 1 ]; then
-      ctr --address "$sock" -n k8s.io images import "$tarball" >/dev/null || sl_die "import of $tarball failed"
+      ctr --address "$sock" -n k8s.io images import --no-unpack "$tarball" >/dev/null || sl_die "import of $tarball failed"
       sl_log "imported ${#REFS[@]} images into the cluster's containerd"
     else
       sl_log "all ${#REFS[@]} images already in the cluster's containerd"
