@@ -1,0 +1,232 @@
+import { JetStreamApiError, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { functionArn, LATEST } from '../../api/naming.js';
+import { SluiceError } from '../../lib/errors.js';
+import type { InvokeResult } from '../invoker.js';
+import type { MappingConfig } from '../mapping.js';
+import { classifyResult, type BatchOutcome } from '../outcome.js';
+import {
+  eventOf,
+  itemIdentifier,
+  shapeRecord,
+  stableUuid,
+  streamArn,
+  type ShapedRecord,
+  type SourceMessage,
+} from '../records.js';
+import type { SourceDeps } from './source.js';
+
+/** The consumer a backlog was asked of does not exist (an error, never "infinite backlog"). */
+export class ConsumerMissingError extends SluiceError {
+  override readonly name = 'ConsumerMissingError';
+}
+
+export function isNotFound(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === 404 || /not found/i.test(err.message);
+  return err instanceof Error && /not found/i.test(err.message);
+}
+
+/** Messages waiting in a consumer: not yet delivered plus delivered and not yet acknowledged. */
+export async function consumerBacklog(
+  jsm: JetStreamManager,
+  stream: string,
+  consumer: string,
+): Promise<number> {
+  try {
+    const info = await jsm.consumers.info(stream, consumer);
+    return info.num_pending + info.num_ack_pending;
+  } catch (err) {
+    if (isNotFound(err))
+      throw new ConsumerMissingError(`consumer ${stream}/${consumer} not found`, { cause: err });
+    throw err;
+  }
+}
+
+export function toSourceMessage(m: JsMsg, consumer: string): SourceMessage {
+  const headers: Record<string, string[]> = {};
+  for (const k of m.headers?.keys() ?? []) headers[k] = m.headers?.values(k) ?? [];
+  return {
+    stream: m.info.stream,
+    consumer,
+    subject: m.subject,
+    seq: m.seq,
+    deliveryCount: m.info.deliveryCount,
+    timestampMs: Number(m.info.timestampNanos / 1_000_000),
+    headers,
+    data: m.data,
+  };
+}
+
+/** Acks, naks and progress acks on a connection that is gone throw; the server redelivers anyway. */
+export function quietly(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // the connection closed: unacknowledged records come back after the ack wait
+  }
+}
+
+export const backoffMs = (attempt: number, base: number, max: number): number =>
+  Math.min(max, base * 2 ** Math.max(0, attempt - 1));
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** A message shaped for delivery. */
+export interface Prepared {
+  msg: SourceMessage;
+  record: ShapedRecord;
+  json: string;
+  size: number;
+  id: string;
+}
+
+export interface BatchResult {
+  outcome: BatchOutcome;
+  result: InvokeResult;
+  records: ShapedRecord[];
+  ids: string[];
+}
+
+/** Shapes, invokes and classifies batches for one mapping, recording metrics. */
+export class BatchInvoker {
+  constructor(
+    private readonly m: MappingConfig,
+    private readonly deps: SourceDeps,
+  ) {}
+
+  /** Shapes a message once: its record, serialized record (for sizes and payloads) and item identifier. */
+  prepare(msg: SourceMessage, receivedAtMs = Date.now()): Prepared {
+    const ctx = { region: this.deps.tuning.region, namespace: this.m.ref.namespace, receivedAtMs };
+    const record = shapeRecord(this.m.recordFormat, msg, ctx);
+    const json = JSON.stringify(record);
+    return { msg, record, json, size: Buffer.byteLength(json), id: itemIdentifier(this.m.recordFormat, msg) };
+  }
+
+  async invoke(items: Prepared[], signal?: AbortSignal): Promise<BatchResult> {
+    const records = items.map((i) => i.record);
+    const ids = items.map((i) => i.id);
+    const payload = Buffer.from(`{"Records":[${items.map((i) => i.json).join(',')}]}`);
+    const result = await this.deps.invoker.invoke({ target: this.m.target, payload }, signal);
+    const outcome = classifyResult(result, this.m.reportBatchItemFailures, new Set(ids));
+    const { namespace, name } = this.m.ref;
+    const fn = this.m.target.function;
+    this.deps.metrics.batches.inc({ namespace, mapping: name, function: fn, outcome: outcome.kind });
+    this.deps.metrics.invocations.inc({
+      type: 'esm',
+      namespace,
+      function: fn,
+      version: (result.kind === 'success' && result.executedVersion) || this.m.target.qualifier || LATEST,
+      outcome: invocationOutcome(result),
+    });
+    this.deps.report(outcome.kind === 'success' ? 'OK' : describeOutcome(outcome));
+    return { outcome, result, records, ids };
+  }
+
+  functionArn(): string {
+    const t = this.m.target;
+    return functionArn(this.deps.tuning.region, t.namespace, t.function, t.qualifier ?? LATEST);
+  }
+
+  /** Lambda's invocation-record shape (the async destinations' shape) for one record of a queue. */
+  queueFailureRecord(msg: SourceMessage, record: ShapedRecord, last?: BatchResult): Record<string, unknown> {
+    const attempts = msg.deliveryCount;
+    return {
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      requestContext: {
+        requestId: stableUuid(`${this.m.ref.uid}/${msg.stream}/${msg.seq}/${attempts}`),
+        functionArn: this.functionArn(),
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: attempts,
+      },
+      requestPayload: eventOf([record]),
+      ...responseParts(last),
+    };
+  }
+
+  /** The stream failure record (lambda.md §6, Kinesis' shape under NatsStreamBatchInfo). */
+  streamFailureRecord(
+    msgs: SourceMessage[],
+    condition: 'RetryAttemptsExhausted' | 'RecordAgeExceeded',
+    attempts: number,
+    last?: BatchResult,
+  ): Record<string, unknown> {
+    const first = msgs[0];
+    const lastMsg = msgs[msgs.length - 1];
+    const src = this.m.source;
+    return {
+      requestContext: {
+        requestId: stableUuid(`${this.m.ref.uid}/${first?.seq}/${lastMsg?.seq}/${condition}`),
+        functionArn: this.functionArn(),
+        condition,
+        approximateInvokeCount: attempts,
+      },
+      ...responseParts(last),
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      NatsStreamBatchInfo: {
+        shardId: src.kind === 'schedule' ? '' : (src.subject ?? '>'),
+        startSequenceNumber: String(first?.seq ?? ''),
+        endSequenceNumber: String(lastMsg?.seq ?? ''),
+        approximateArrivalOfFirstRecord: new Date(first?.timestampMs ?? 0).toISOString(),
+        approximateArrivalOfLastRecord: new Date(lastMsg?.timestampMs ?? 0).toISOString(),
+        batchSize: msgs.length,
+        streamArn: streamArn('nats', this.deps.tuning.region, this.m.ref.namespace, first?.stream ?? ''),
+      },
+    };
+  }
+}
+
+function responseParts(last?: BatchResult): Record<string, unknown> {
+  if (!last) return {};
+  const r = last.result;
+  if (r.kind === 'success' || r.kind === 'function_error') {
+    let payload: unknown;
+    try {
+      payload = JSON.parse(r.payload.toString('utf8'));
+    } catch {
+      payload = r.payload.toString('utf8');
+    }
+    return {
+      responseContext: {
+        statusCode: 200,
+        executedVersion: (r.kind === 'success' && r.executedVersion) || LATEST,
+        ...(r.kind === 'function_error' ? { functionError: 'Unhandled' } : {}),
+      },
+      responsePayload: payload,
+    };
+  }
+  return { responseContext: { statusCode: r.kind === 'throttled' ? 429 : (r.status ?? 500) } };
+}
+
+function invocationOutcome(r: InvokeResult): string {
+  if (r.kind === 'function_error') return r.timedOut ? 'timeout' : 'function_error';
+  return r.kind;
+}
+
+export function describeOutcome(o: BatchOutcome): string {
+  switch (o.kind) {
+    case 'success':
+      return 'OK';
+    case 'partial':
+      return `PartialFailure: ${o.failed.length} record(s) reported failed`;
+    case 'function_error':
+      return `FunctionError: ${o.reason}`;
+    case 'throttled':
+      return `Throttled: ${o.reason}`;
+    case 'error':
+      return `InvokeError: ${o.reason}`;
+    case 'rejected':
+      return `Rejected: ${o.reason}`;
+  }
+}

@@ -1,0 +1,328 @@
+import { RetentionPolicy } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fnError, FakeInvoker, ok } from '../../poller/testing/fake-invoker.js';
+import { makeKit, mapping, until, type Kit } from '../../poller/testing/kit.js';
+import { SOURCES } from '../../poller/sources/index.js';
+import { checkpointKey } from '../../poller/sources/nats-stream.js';
+import type { SqsRecord, RawRecord } from '../../poller/records.js';
+import { NatsServer } from './support/nats.js';
+
+type Ev = {
+  Records: (Omit<SqsRecord, 'eventSource' | 'eventSourceARN'> &
+    Omit<RawRecord, 'eventSource' | 'eventSourceARN'>)[];
+};
+
+let server: NatsServer;
+let kit: Kit;
+
+beforeAll(async () => {
+  server = await NatsServer.start();
+  kit = await makeKit(server.url);
+});
+
+afterAll(async () => {
+  await kit?.close();
+  await server?.cleanup();
+});
+
+async function stream(name: string, subjects: string[], workQueue = false): Promise<void> {
+  await kit.jsm.streams.add({
+    name,
+    subjects,
+    ...(workQueue ? { retention: RetentionPolicy.Workqueue } : {}),
+  });
+}
+
+async function publish(subject: string, bodies: unknown[]): Promise<number[]> {
+  const seqs: number[] = [];
+  for (const b of bodies) seqs.push((await kit.js.publish(subject, JSON.stringify(b))).seq);
+  return seqs;
+}
+
+/** Messages currently stored on a subject, parsed. */
+async function readAll(streamName: string, subject: string): Promise<unknown[]> {
+  const info = await kit.jsm.streams.info(streamName);
+  const out: unknown[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    try {
+      const m = await kit.jsm.streams.getMessage(streamName, { seq });
+      if (m && m.subject === subject) out.push(m.json());
+    } catch {
+      // deleted
+    }
+  }
+  return out;
+}
+
+describe('natsQueue (SQS-like)', () => {
+  it('ReportBatchItemFailures: only failed records are retried, then go to onFailure', async () => {
+    await stream('ORDERS', ['orders.>'], true);
+    await stream('ORDERS_DLQ', ['dlq.orders']);
+    const bodies = Array.from({ length: 20 }, (_, n) => ({ n, fail: n % 7 === 3 }));
+    const bad = bodies.filter((b) => b.fail).map((b) => b.n);
+    const seen = new Map<number, number>();
+    const sizes: number[] = [];
+    const invoker = new FakeInvoker((event) => {
+      const recs = (event as Ev).Records;
+      sizes.push(recs.length);
+      const failures: { itemIdentifier: string }[] = [];
+      for (const r of recs) {
+        const body = JSON.parse(r.body) as { n: number; fail: boolean };
+        seen.set(body.n, (seen.get(body.n) ?? 0) + 1);
+        if (body.fail) failures.push({ itemIdentifier: r.messageId });
+      }
+      return ok({ batchItemFailures: failures });
+    });
+    const m = mapping({
+      function: 'orders',
+      source: { natsQueue: { stream: 'ORDERS', subject: 'orders.created' } },
+      batchSize: 5,
+      maximumRetryAttempts: 2,
+      functionResponseTypes: ['ReportBatchItemFailures'],
+      onFailure: 'nats:dlq.orders',
+      recordFormat: 'sqs',
+    });
+    const src = SOURCES.natsQueue.create(m, kit.deps(invoker));
+    await src.start();
+    try {
+      await publish('orders.created', bodies);
+      await until(
+        async () => (await readAll('ORDERS_DLQ', 'dlq.orders')).length === bad.length,
+        'dead letters',
+      );
+      await until(async () => (await src.backlog()) === 0, 'an empty backlog');
+      for (const b of bodies) expect(seen.get(b.n), `deliveries of ${b.n}`).toBe(b.fail ? 3 : 1);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(5);
+      const dlq = (await readAll('ORDERS_DLQ', 'dlq.orders')) as {
+        requestContext: { condition: string; approximateInvokeCount: number; functionArn: string };
+        requestPayload: Ev;
+      }[];
+      expect(
+        dlq.map((d) => (JSON.parse(d.requestPayload.Records[0]!.body) as { n: number }).n).sort(),
+      ).toEqual(bad.sort());
+      expect(dlq[0]?.requestContext).toMatchObject({
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: 3,
+        functionArn: 'arn:aws:lambda:sluice:shop:function:orders:$LATEST',
+      });
+      // The work-queue stream is empty: everything acknowledged, nothing left behind.
+      expect((await kit.jsm.streams.info('ORDERS')).state.messages).toBe(0);
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('a function error retries the whole batch; filtered records are acked and counted', async () => {
+    await stream('JOBS', ['jobs.>'], true);
+    let calls = 0;
+    const invoker = new FakeInvoker(() => (++calls === 1 ? fnError('first call fails') : ok(null)));
+    const m = mapping({
+      function: 'jobs',
+      source: { natsQueue: { stream: 'JOBS' } },
+      batchSize: 10,
+      maximumBatchingWindowSeconds: 1,
+      filterCriteria: { filters: [{ pattern: '{"data":{"kind":["job"]}}' }] },
+    });
+    const src = SOURCES.natsQueue.create(m, kit.deps(invoker));
+    await src.start();
+    try {
+      await publish('jobs.x', [
+        { kind: 'job', n: 1 },
+        { kind: 'noise', n: 2 },
+        { kind: 'job', n: 3 },
+      ]);
+      await until(async () => (await kit.jsm.streams.info('JOBS')).state.messages === 0, 'all acked');
+      const delivered = invoker.calls.map((c) =>
+        (c.event as Ev).Records.map(
+          (r) => (JSON.parse(Buffer.from(r.nats.data, 'base64').toString()) as { n: number }).n,
+        ),
+      );
+      expect(delivered).toEqual([
+        [1, 3],
+        [1, 3],
+      ]);
+      expect((invoker.calls[1]?.event as Ev).Records[0]?.nats.deliveryCount).toBe(2);
+      const filtered = await kit.registry.getSingleMetricAsString('sluice_esm_filtered_records_total');
+      expect(filtered).toMatch(new RegExp(`mapping="${m.ref.name}"[^}]*} 1`));
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('gathers up to batchSize within the window, and runs batches concurrently as the backlog grows', async () => {
+    await stream('BULK', ['bulk.>'], true);
+    let peak = 0;
+    const sizes: number[] = [];
+    const invoker = new FakeInvoker(async (event) => {
+      peak = Math.max(peak, invoker.inFlight);
+      sizes.push((event as Ev).Records.length);
+      await new Promise((r) => setTimeout(r, 30));
+      return ok(null);
+    });
+    await publish(
+      'bulk.x',
+      Array.from({ length: 400 }, (_, n) => n),
+    );
+    const src = SOURCES.natsQueue.create(
+      mapping({
+        function: 'bulk',
+        source: { natsQueue: { stream: 'BULK' } },
+        batchSize: 10,
+        maximumConcurrency: 4,
+      }),
+      kit.deps(invoker),
+    );
+    await src.start();
+    try {
+      await until(async () => (await kit.jsm.streams.info('BULK')).state.messages === 0, 'all acked', 30_000);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(400);
+      expect(Math.max(...sizes)).toBe(10);
+      expect(peak).toBeGreaterThan(1);
+      expect(peak).toBeLessThanOrEqual(4);
+    } finally {
+      await src.close();
+    }
+  });
+});
+
+describe('natsStream (Kinesis-like)', () => {
+  it('bisects a failing batch down to the poison record; the others arrive in order', async () => {
+    await stream('CLICKS', ['clicks.>']);
+    await stream('CLICKS_DLQ', ['dlq.clicks']);
+    const seqs = await publish(
+      'clicks.eu',
+      Array.from({ length: 8 }, (_, n) => ({ n, poison: n === 5 })),
+    );
+    const succeeded: number[] = [];
+    const invoker = new FakeInvoker((event) => {
+      const recs = (event as Ev).Records.map(
+        (r) => JSON.parse(Buffer.from(r.nats.data, 'base64').toString()) as { n: number; poison: boolean },
+      );
+      if (recs.some((r) => r.poison)) return fnError('poison');
+      succeeded.push(...recs.map((r) => r.n));
+      return ok(null);
+    });
+    const m = mapping({
+      function: 'clicks',
+      source: { natsStream: { stream: 'CLICKS', subject: 'clicks.>' } },
+      startingPosition: 'TRIM_HORIZON',
+      batchSize: 8,
+      maximumBatchingWindowSeconds: 1,
+      bisectBatchOnFunctionError: true,
+      maximumRetryAttempts: 1,
+      onFailure: 'nats:dlq.clicks',
+    });
+    const src = SOURCES.natsStream.create(m, kit.deps(invoker));
+    await src.start();
+    try {
+      await until(async () => (await readAll('CLICKS_DLQ', 'dlq.clicks')).length === 1, 'the failure record');
+      await until(async () => (await src.backlog()) === 0, 'an empty backlog');
+      expect(succeeded).toEqual([0, 1, 2, 3, 4, 6, 7]);
+      const [rec] = (await readAll('CLICKS_DLQ', 'dlq.clicks')) as {
+        requestContext: { condition: string };
+        NatsStreamBatchInfo: Record<string, unknown>;
+      }[];
+      expect(rec?.requestContext.condition).toBe('RetryAttemptsExhausted');
+      expect(rec?.NatsStreamBatchInfo).toMatchObject({
+        startSequenceNumber: String(seqs[5]),
+        endSequenceNumber: String(seqs[5]),
+        batchSize: 1,
+        shardId: 'clicks.>',
+        streamArn: 'arn:aws:nats:sluice:shop:stream/CLICKS',
+      });
+      const cp = await kit.state.checkpoints.get(checkpointKey(m.ref.uid));
+      expect(cp?.json<{ seq: number }>().seq).toBe(seqs[7]);
+      // Sizes seen: 8 (fails), 4 ok, 4 fails, 2 (with poison) fails, 2 ok... the poison alone twice (1 + 1 retry).
+      const alone = invoker.calls.filter(
+        (c) =>
+          (c.event as Ev).Records.length === 1 &&
+          (c.event as Ev).Records[0]?.nats.sequenceNumber === String(seqs[5]),
+      );
+      expect(alone).toHaveLength(2);
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('partial failure by sequence: checkpoint before it, retry from it; a restart resumes at the checkpoint', async () => {
+    await stream('EVENTS', ['events.>']);
+    const seqs = await publish('events.a', [0, 1, 2, 3, 4, 5]);
+    const batches: number[][] = [];
+    let failOnce = true;
+    const invoker = new FakeInvoker((event) => {
+      const s = (event as Ev).Records.map((r) => Number(r.nats.sequenceNumber));
+      batches.push(s);
+      if (failOnce && s.includes(seqs[3]!)) {
+        failOnce = false;
+        return ok({ batchItemFailures: [{ itemIdentifier: String(seqs[3]) }] });
+      }
+      return ok({ batchItemFailures: [] });
+    });
+    const m = mapping({
+      function: 'events',
+      source: { natsStream: { stream: 'EVENTS' } },
+      startingPosition: 'TRIM_HORIZON',
+      batchSize: 6,
+      maximumBatchingWindowSeconds: 1,
+      functionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    const first = SOURCES.natsStream.create(m, kit.deps(invoker));
+    await first.start();
+    await until(async () => (await first.backlog()) === 0, 'first pass done');
+    await first.close();
+    expect(batches).toEqual([seqs, seqs.slice(3)]);
+
+    // A new session (a restart or another replica) delivers only what came after the checkpoint, in order.
+    const more = await publish('events.a', [6, 7]);
+    const second = SOURCES.natsStream.create(m, kit.deps(invoker, 'poller-b'));
+    await second.start();
+    try {
+      await until(() => batches.flat().includes(more[1]!), 'new records');
+      expect(batches.slice(2).flat()).toEqual(more);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('LATEST starts after the records already there; AT_TIMESTAMP from the given time', async () => {
+    await stream('TICKS', ['ticks.>']);
+    await publish('ticks.x', ['old-1', 'old-2']);
+    await new Promise((r) => setTimeout(r, 50));
+    const middle = new Date();
+    await new Promise((r) => setTimeout(r, 50));
+    await publish('ticks.x', ['mid']);
+    const got = (inv: FakeInvoker): string[] =>
+      inv.calls.flatMap((c) =>
+        (c.event as Ev).Records.map(
+          (r) => JSON.parse(Buffer.from(r.nats.data, 'base64').toString()) as string,
+        ),
+      );
+
+    const latestInv = new FakeInvoker();
+    const latest = SOURCES.natsStream.create(
+      mapping({ function: 'f', source: { natsStream: { stream: 'TICKS' } }, startingPosition: 'LATEST' }),
+      kit.deps(latestInv),
+    );
+    const atInv = new FakeInvoker();
+    const at = SOURCES.natsStream.create(
+      mapping({
+        function: 'f',
+        source: { natsStream: { stream: 'TICKS' } },
+        startingPosition: 'AT_TIMESTAMP',
+        startingPositionTimestamp: middle.toISOString(),
+      }),
+      kit.deps(atInv),
+    );
+    await latest.start();
+    await at.start();
+    try {
+      await publish('ticks.x', ['new']);
+      await until(() => got(latestInv).includes('new') && got(atInv).includes('new'), 'new record');
+      expect(got(latestInv)).toEqual(['new']);
+      expect(got(atInv)).toEqual(['mid', 'new']);
+    } finally {
+      await latest.close();
+      await at.close();
+    }
+  });
+});
