@@ -32,5 +32,5 @@ export class InvalidDestinationError extends SluiceError {
 
 /** A record could not be delivered to a destination (after its own retries). */
 export class DestinationDeliveryError extends SluiceError {
-  override readonly name = 'DestinationDeliveryError';
+  override readonly name: string = 'DestinationDeliveryError';
 }

@@ -1,0 +1,224 @@
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Logger } from '../../lib/index.js';
+import type { EventAcceptor } from './accept.js';
+import { DestinationDeliveryError, InvalidDestinationError } from './errors.js';
+import type { Condition } from './records.js';
+
+/**
+ * Success and failure destinations: `function:NAME[:QUALIFIER]` (an async invoke of a function
+ * in the same namespace with the record as its event), `nats:SUBJECT` (a JetStream publish: a
+ * stream must bind the subject, otherwise the delivery fails — a core publish could be lost
+ * without anyone knowing), `http(s)://URL` (a POST of the record as JSON).
+ */
+export type Destination =
+  | { kind: 'function'; name: string; qualifier?: string; uri: string }
+  | { kind: 'nats'; subject: string; uri: string }
+  | { kind: 'http'; url: string; uri: string };
+
+// The same forms the CRD's validation accepts (api/schema.ts).
+const FUNCTION =
+  /^function:([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(?::([0-9]+|\$LATEST|[A-Za-z][A-Za-z0-9_-]{0,127}))?$/;
+const NATS = /^nats:([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$/;
+
+export function parseDestination(uri: string): Destination {
+  const f = FUNCTION.exec(uri);
+  if (f) {
+    const name = f[1] as string;
+    return f[3] ? { kind: 'function', name, qualifier: f[3], uri } : { kind: 'function', name, uri };
+  }
+  const n = NATS.exec(uri);
+  if (n) return { kind: 'nats', subject: n[1] as string, uri };
+  if (/^https?:\/\//.test(uri)) {
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch (cause) {
+      throw new InvalidDestinationError(`destination "${uri}" is not a valid URL`, { cause });
+    }
+    if (!url.hostname || /\s/.test(uri))
+      throw new InvalidDestinationError(`destination "${uri}" has no host`);
+    return { kind: 'http', url: url.toString(), uri };
+  }
+  throw new InvalidDestinationError(
+    `destination "${uri}" must be function:NAME[:QUALIFIER], nats:SUBJECT or http(s)://URL`,
+  );
+}
+
+/** What a delivery is about (for de-duplication ids, headers and logs). */
+export interface DeliveryContext {
+  namespace: string;
+  function: string;
+  requestId: string;
+  condition: Condition;
+  /** Unique per source message: a redelivered message re-delivers under the same id (de-duplicated). */
+  deliveryId: string;
+  traceparent?: string;
+}
+
+export interface DeliveryPolicy {
+  /** Tries per record before it goes to the dead-letter stream. */
+  attempts: number;
+  /** First pause between tries, doubled each time. */
+  backoffMs: number;
+  httpTimeoutMs: number;
+  natsTimeoutMs: number;
+}
+
+export const DEFAULT_DELIVERY: DeliveryPolicy = {
+  attempts: 4,
+  backoffMs: 200,
+  httpTimeoutMs: 10_000,
+  natsTimeoutMs: 5000,
+};
+
+export interface DestinationDeps {
+  js: JetStreamClient;
+  acceptor: EventAcceptor;
+  /** Whether a function exists (a destination function that does not is a failed delivery). */
+  functionExists: (namespace: string, name: string, qualifier?: string) => boolean;
+  /** Subjects under this prefix are Sluice's own and refused as destinations. */
+  reservedPrefix: string;
+  policy?: DeliveryPolicy;
+  log: Logger;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** A failure no retry can fix (a missing function, a refused request). */
+class PermanentError extends DestinationDeliveryError {}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class Destinations {
+  private readonly policy: DeliveryPolicy;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly deps: DestinationDeps) {
+    this.policy = deps.policy ?? DEFAULT_DELIVERY;
+    this.sleep = deps.sleep ?? defaultSleep;
+  }
+
+  /**
+   * Delivers a record, retrying with backoff; throws DestinationDeliveryError (the caller then
+   * keeps the record in the dead-letter stream).
+   */
+  async deliver(uri: string, record: Buffer, ctx: DeliveryContext): Promise<void> {
+    let dest: Destination;
+    try {
+      dest = parseDestination(uri);
+    } catch (err) {
+      throw new DestinationDeliveryError((err as Error).message, { cause: err });
+    }
+    let last: unknown;
+    for (let attempt = 1; attempt <= this.policy.attempts; attempt++) {
+      try {
+        await this.once(dest, record, ctx);
+        return;
+      } catch (err) {
+        last = err;
+        this.deps.log.warn(
+          { destination: uri, attempt, requestId: ctx.requestId, err: (err as Error).message },
+          'destination delivery failed',
+        );
+        if (err instanceof PermanentError) break;
+        if (attempt < this.policy.attempts) await this.sleep(this.policy.backoffMs * 2 ** (attempt - 1));
+      }
+    }
+    throw new DestinationDeliveryError(`delivery to ${uri} failed: ${(last as Error).message}`, {
+      cause: last,
+    });
+  }
+
+  private async once(dest: Destination, record: Buffer, ctx: DeliveryContext): Promise<void> {
+    switch (dest.kind) {
+      case 'function':
+        return this.toFunction(dest, record, ctx);
+      case 'nats':
+        return this.toNats(dest, record, ctx);
+      case 'http':
+        return this.toHttp(dest, record, ctx);
+    }
+  }
+
+  private async toFunction(
+    dest: Extract<Destination, { kind: 'function' }>,
+    record: Buffer,
+    ctx: DeliveryContext,
+  ): Promise<void> {
+    if (!this.deps.functionExists(ctx.namespace, dest.name, dest.qualifier)) {
+      throw new PermanentError(
+        `Function not found: ${ctx.namespace}/${dest.name}${dest.qualifier ? `:${dest.qualifier}` : ''}`,
+      );
+    }
+    await this.deps.acceptor.publishWithId(
+      {
+        namespace: ctx.namespace,
+        function: dest.name,
+        ...(dest.qualifier ? { qualifier: dest.qualifier } : {}),
+        payload: record,
+        ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
+      },
+      `dest:${ctx.deliveryId}`,
+    );
+  }
+
+  private async toNats(
+    dest: Extract<Destination, { kind: 'nats' }>,
+    record: Buffer,
+    ctx: DeliveryContext,
+  ): Promise<void> {
+    const prefix = this.deps.reservedPrefix;
+    if (dest.subject === prefix || dest.subject.startsWith(`${prefix}.`)) {
+      throw new PermanentError(`subject ${dest.subject} is reserved for Sluice`);
+    }
+    const h = natsHeaders();
+    h.set('Sluice-Request-Id', ctx.requestId);
+    h.set('Sluice-Condition', ctx.condition);
+    h.set('Sluice-Function', `${ctx.namespace}/${ctx.function}`);
+    h.set('Content-Type', 'application/json');
+    if (ctx.traceparent) h.set('traceparent', ctx.traceparent);
+    try {
+      await this.deps.js.publish(dest.subject, record, {
+        msgID: `rec:${ctx.deliveryId}`,
+        headers: h,
+        timeout: this.policy.natsTimeoutMs,
+      });
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (/no responders|503|not enabled/i.test(msg)) {
+        throw new DestinationDeliveryError(`no JetStream stream binds subject ${dest.subject}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  private async toHttp(
+    dest: Extract<Destination, { kind: 'http' }>,
+    record: Buffer,
+    ctx: DeliveryContext,
+  ): Promise<void> {
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      'Sluice-Request-Id': ctx.requestId,
+      'Sluice-Condition': ctx.condition,
+      'Sluice-Function': `${ctx.namespace}/${ctx.function}`,
+      'Idempotency-Key': ctx.deliveryId,
+    };
+    if (ctx.traceparent) headers.traceparent = ctx.traceparent;
+    const res = await fetch(dest.url, {
+      method: 'POST',
+      headers,
+      body: record,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(this.policy.httpTimeoutMs),
+    });
+    await res.arrayBuffer().catch(() => undefined);
+    if (res.status >= 200 && res.status < 300) return;
+    const msg = `${dest.url} answered ${res.status}`;
+    if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429)
+      throw new PermanentError(msg);
+    throw new DestinationDeliveryError(msg);
+  }
+}

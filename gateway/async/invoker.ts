@@ -1,0 +1,151 @@
+import { RUNTIME_INVOKE_PATH } from '../../api/naming.js';
+
+/**
+ * How the dispatcher runs a function. The gateway implements it over its synchronous path
+ * (routing, scale-from-zero, reserved-concurrency admission); HttpFunctionInvoker calls one
+ * runtime's invoke endpoint directly (tests, single-pod setups).
+ */
+export interface InvokeRequest {
+  namespace: string;
+  function: string;
+  /** The qualifier as invoked (version or alias); absent: $LATEST. */
+  qualifier?: string;
+  payload: Buffer;
+  /** The same id on every attempt of one event. */
+  requestId: string;
+  /**
+   * 1 on the first attempt, 2 and 3 on retries. Handlers see it in the client context:
+   * `context.clientContext.custom.approximateInvokeCount` (see README.md).
+   */
+  approximateInvokeCount: number;
+  traceparent?: string;
+  tracestate?: string;
+  /** Epoch ms by which the call must have answered (function timeout + cold-start allowance). */
+  deadlineMs: number;
+}
+
+export type InvokeOutcome =
+  | { kind: 'success'; payload: Buffer; executedVersion: string }
+  /** A function error, timeouts (`Sandbox.Timedout`) and crashes included. */
+  | { kind: 'function_error'; errorType: string; payload: Buffer; executedVersion: string }
+  /** 429: reserved concurrency reached, no capacity. Re-queued without consuming an attempt. */
+  | { kind: 'throttled'; reason: string }
+  /** The function or qualifier is gone. Not retried. */
+  | { kind: 'not_found'; message: string }
+  /** Any other 4xx-class refusal of the request (408 and 429 excepted). Not retried. */
+  | { kind: 'rejected'; statusCode: number; errorType: string; message: string }
+  /** The function could not be run (pod failed to start, 5xx, network). Re-queued like a throttle. */
+  | { kind: 'system_error'; message: string };
+
+export interface FunctionInvoker {
+  invoke(req: InvokeRequest): Promise<InvokeOutcome>;
+}
+
+/** The client context carrying the attempt number (base64 JSON, as `X-Amz-Client-Context`). */
+export function attemptClientContext(approximateInvokeCount: number): string {
+  return Buffer.from(JSON.stringify({ custom: { approximateInvokeCount } })).toString('base64');
+}
+
+export const INVOKE_COUNT_HEADER = 'X-Sluice-Approximate-Invoke-Count';
+
+function errorTypeOf(body: Buffer): string {
+  try {
+    const v = JSON.parse(body.toString('utf8')) as { errorType?: unknown };
+    return typeof v.errorType === 'string' ? v.errorType : 'Unhandled';
+  } catch {
+    return 'Unhandled';
+  }
+}
+
+function messageOf(body: Buffer, fallback: string): { message: string; reason?: string } {
+  try {
+    const v = JSON.parse(body.toString('utf8')) as { message?: unknown; Message?: unknown; Reason?: unknown };
+    const message =
+      typeof v.message === 'string' ? v.message : typeof v.Message === 'string' ? v.Message : fallback;
+    return typeof v.Reason === 'string' ? { message, reason: v.Reason } : { message };
+  } catch {
+    return { message: fallback };
+  }
+}
+
+/** Maps a runtime (or gateway) Invoke API answer to an outcome. */
+export function outcomeOfResponse(status: number, headers: Headers, body: Buffer): InvokeOutcome {
+  const executedVersion = headers.get('x-amz-executed-version') ?? '$LATEST';
+  const code = headers.get('x-amzn-errortype') ?? '';
+  if (status === 200) {
+    return headers.get('x-amz-function-error')
+      ? { kind: 'function_error', errorType: errorTypeOf(body), payload: body, executedVersion }
+      : { kind: 'success', payload: body, executedVersion };
+  }
+  const { message, reason } = messageOf(body, `the runtime answered ${status} ${code}`.trim());
+  if (status === 429) return { kind: 'throttled', reason: reason ?? code ?? 'TooManyRequestsException' };
+  if (status === 404) return { kind: 'not_found', message };
+  if (status >= 400 && status < 500 && status !== 408) {
+    return { kind: 'rejected', statusCode: status, errorType: code || 'InvalidRequest', message };
+  }
+  return { kind: 'system_error', message: `${status} ${code}: ${message}` };
+}
+
+export interface HttpInvokerOptions {
+  /** `http://host:port` of a runtime's invoke endpoint, or a function choosing one per call. */
+  baseUrl: string | ((req: InvokeRequest) => string);
+  /** Extra time beyond the deadline before the call is abandoned as a timeout. */
+  slackMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Calls `POST <base>/2015-03-31/functions/function/invocations[?Qualifier=…]` — the runtime's
+ * invoke endpoint. The attempt goes in `X-Amz-Client-Context` (and `X-Sluice-Approximate-Invoke-Count`).
+ */
+export class HttpFunctionInvoker implements FunctionInvoker {
+  private readonly now: () => number;
+
+  constructor(private readonly opts: HttpInvokerOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  async invoke(req: InvokeRequest): Promise<InvokeOutcome> {
+    const base = typeof this.opts.baseUrl === 'function' ? this.opts.baseUrl(req) : this.opts.baseUrl;
+    const q = req.qualifier ? `?Qualifier=${encodeURIComponent(req.qualifier)}` : '';
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      'X-Amz-Request-Id': req.requestId,
+      'X-Amz-Client-Context': attemptClientContext(req.approximateInvokeCount),
+      [INVOKE_COUNT_HEADER]: String(req.approximateInvokeCount),
+    };
+    if (req.traceparent) headers.traceparent = req.traceparent;
+    if (req.tracestate) headers.tracestate = req.tracestate;
+    const budget = Math.max(1, req.deadlineMs - this.now() + (this.opts.slackMs ?? 1000));
+    let res: Response;
+    try {
+      res = await fetch(`${base.replace(/\/$/, '')}${RUNTIME_INVOKE_PATH}${q}`, {
+        method: 'POST',
+        headers,
+        body: req.payload,
+        signal: AbortSignal.timeout(budget),
+      });
+    } catch (err) {
+      if ((err as Error).name === 'TimeoutError') return this.timedOut(req, budget);
+      return { kind: 'system_error', message: `invoke endpoint unreachable: ${(err as Error).message}` };
+    }
+    let body: Buffer;
+    try {
+      body = Buffer.from(await res.arrayBuffer());
+    } catch (err) {
+      if ((err as Error).name === 'TimeoutError') return this.timedOut(req, budget);
+      return { kind: 'system_error', message: `response broke: ${(err as Error).message}` };
+    }
+    return outcomeOfResponse(res.status, res.headers, body);
+  }
+
+  private timedOut(req: InvokeRequest, budgetMs: number): InvokeOutcome {
+    const errorMessage = `RequestId: ${req.requestId} Error: Task timed out after ${(budgetMs / 1000).toFixed(2)} seconds`;
+    return {
+      kind: 'function_error',
+      errorType: 'Sandbox.Timedout',
+      payload: Buffer.from(JSON.stringify({ errorType: 'Sandbox.Timedout', errorMessage })),
+      executedVersion: req.qualifier && /^\d+$/.test(req.qualifier) ? req.qualifier : '$LATEST',
+    };
+  }
+}

@@ -1,0 +1,91 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+const FN = ['namespace', 'function', 'version'] as const;
+type Fn = (typeof FN)[number];
+export type FnLabels = Record<Fn, string>;
+
+/** Returns the metric already registered under `name` (another component made it), else makes it. */
+function shared<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+/**
+ * Metrics of the async pipeline, named after Lambda's CloudWatch set (lambda.md §9), on the
+ * injected registry. `sluice_invocations_total` is shared with the sync path: when the gateway
+ * registered it first, the same counter is used.
+ */
+export class AsyncMetrics {
+  /** AsyncEventsReceived: events durably enqueued (duplicates of an earlier publish not counted). */
+  readonly received: Counter<Fn>;
+  /** AsyncEventAge: enqueue → each dispatch (grows with retries and throttles). */
+  readonly eventAge: Histogram<Fn>;
+  /** AsyncEventsDropped: events that left the queue without a successful run, by reason. */
+  readonly dropped: Counter<Fn | 'reason'>;
+  /** Dead letters written (no failure destination, or a destination that could not be reached). */
+  readonly deadLetters: Counter<Fn | 'reason'>;
+  /** DestinationDeliveryFailures: records a destination did not take after the delivery retries. */
+  readonly destinationFailures: Counter<Fn>;
+  readonly invocations: Counter<Fn | 'type' | 'outcome'>;
+  /** Deliveries of a message seen before (a lost ack, a dispatcher or server restart). */
+  readonly redeliveries: Counter<Fn>;
+  /** Events being dispatched by this replica. */
+  readonly inFlight: Gauge<'namespace' | 'function'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.received = new Counter({
+      name: 'sluice_async_events_received_total',
+      help: 'Async events durably enqueued (JetStream PubAck received)',
+      labelNames: [...FN],
+      registers,
+    });
+    this.eventAge = new Histogram({
+      name: 'sluice_async_event_age_seconds',
+      help: 'Time from enqueue to each dispatch of an async event',
+      labelNames: [...FN],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 7200, 21600],
+      registers,
+    });
+    this.dropped = new Counter({
+      name: 'sluice_async_events_dropped_total',
+      help: 'Async events that ended without a successful run (sent to the failure destination or the dead-letter stream), by reason: RetriesExhausted, EventAgeExceeded, ZeroReservedConcurrency, ResourceNotFound, RequestRejected',
+      labelNames: [...FN, 'reason'],
+      registers,
+    });
+    this.deadLetters = new Counter({
+      name: 'sluice_dead_letter_events_total',
+      help: 'Records written to the dead-letter stream, by reason (a failure condition, or DestinationDeliveryFailed)',
+      labelNames: [...FN, 'reason'],
+      registers,
+    });
+    this.destinationFailures = new Counter({
+      name: 'sluice_destination_delivery_failures_total',
+      help: 'Invocation records a destination did not accept after the delivery retries (then kept in the dead-letter stream)',
+      labelNames: [...FN],
+      registers,
+    });
+    this.invocations = shared(
+      registry,
+      'sluice_invocations_total',
+      () =>
+        new Counter({
+          name: 'sluice_invocations_total',
+          help: 'Invocations by type (sync|async|esm) and outcome (success|function_error|timeout|throttled|error)',
+          labelNames: [...FN, 'type', 'outcome'],
+          registers,
+        }),
+    );
+    this.redeliveries = new Counter({
+      name: 'sluice_async_redeliveries_total',
+      help: 'Async event messages delivered again after a lost acknowledgement or a restart (possible duplicate runs)',
+      labelNames: [...FN],
+      registers,
+    });
+    this.inFlight = new Gauge({
+      name: 'sluice_async_dispatch_in_flight',
+      help: 'Async events being dispatched by this gateway replica',
+      labelNames: ['namespace', 'function'],
+      registers,
+    });
+  }
+}

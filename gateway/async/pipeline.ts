@@ -1,0 +1,131 @@
+import type { Tracer } from '@opentelemetry/api';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Router } from 'express';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../lib/index.js';
+import { EventAcceptor } from './accept.js';
+import { AsyncDispatcher, DEFAULT_DISPATCHER_SETTINGS, type DispatcherSettings } from './dispatcher.js';
+import { Destinations, type DeliveryPolicy } from './destinations.js';
+import { DeadLetterQueue } from './dlq.js';
+import { makeDeadLetterRouter, type DeadLetterRouterDeps } from './dlq-routes.js';
+import type { FunctionInvoker } from './invoker.js';
+import { AsyncMetrics } from './metrics.js';
+import { AsyncStreams, DEFAULT_STREAM_SETTINGS, type StreamSettings } from './streams.js';
+import { AsyncFunctionWatcher, type FunctionWatchSource } from './watcher.js';
+
+export interface AsyncPipelineOptions {
+  nc: NatsConnection;
+  invoker: FunctionInvoker;
+  /** Function objects (list+watch); the pipeline makes and removes consumers from them. */
+  source: FunctionWatchSource;
+  registry: Registry;
+  log: Logger;
+  tracer?: Tracer;
+  region: string;
+  streams?: Partial<StreamSettings>;
+  dispatcher?: Partial<Omit<DispatcherSettings, 'region' | 'streamName' | 'subjects' | 'ackMarginSeconds'>>;
+  delivery?: DeliveryPolicy;
+  /** Whether `function:` destinations exist; default: the watched Function objects (qualifiers not checked). */
+  functionExists?: (namespace: string, name: string, qualifier?: string) => boolean;
+  authorize?: DeadLetterRouterDeps['authorize'];
+}
+
+export interface AsyncPipeline {
+  /** `acceptEvent` for the invoke handler; also the gateway's AsyncQueue (`enqueue`). */
+  acceptor: EventAcceptor;
+  dispatcher: AsyncDispatcher;
+  dlq: DeadLetterQueue;
+  streams: AsyncStreams;
+  watcher: AsyncFunctionWatcher;
+  metrics: AsyncMetrics;
+  /** The dead-letters API, to mount in the gateway's routes. */
+  router: Router;
+  /** Stops watching and dispatching (events in flight finish or are redelivered). */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/** Room left in NATS's max_payload for headers of a record. */
+const HEADER_ROOM = 64 * 1024;
+
+/**
+ * The composition root of the async pipeline: creates the streams, then starts the Function
+ * watcher (consumers and pull loops follow the functions). Resolves once the first list of
+ * functions is dispatched.
+ */
+export async function startAsync(o: AsyncPipelineOptions): Promise<AsyncPipeline> {
+  const streamSettings: StreamSettings = { ...DEFAULT_STREAM_SETTINGS, ...o.streams };
+  const jsm = await jetstreamManager(o.nc);
+  const js = jetstream(o.nc);
+  const streams = new AsyncStreams(jsm, streamSettings, o.log);
+  await streams.ensureStreams();
+  const maxPayload = o.nc.info?.max_payload ?? 1024 * 1024;
+  if (maxPayload < 2 * 1024 * 1024) {
+    o.log.warn(
+      { maxPayload },
+      'the NATS server max_payload is under 2 MB: records of large events may not fit (the Sluice chart sets 8 MB)',
+    );
+  }
+  const metrics = new AsyncMetrics(o.registry);
+  const subjects = streamSettings.subjects;
+  const acceptor = new EventAcceptor({ js, subjects, metrics });
+  const dlq = new DeadLetterQueue({
+    js,
+    jsm,
+    dlqStream: streamSettings.dlqStreamName,
+    asyncStream: streamSettings.streamName,
+    subjects,
+    metrics,
+    log: o.log,
+  });
+  // The watcher knows which functions exist; it is built after the dispatcher it feeds.
+  const known: { watcher?: AsyncFunctionWatcher } = {};
+  const destinations = new Destinations({
+    js,
+    acceptor,
+    functionExists: o.functionExists ?? ((ns, name) => known.watcher?.has(ns, name) ?? false),
+    reservedPrefix: subjects.prefix,
+    ...(o.delivery ? { policy: o.delivery } : {}),
+    log: o.log,
+  });
+  const dispatcher = new AsyncDispatcher({
+    nc: o.nc,
+    js,
+    invoker: o.invoker,
+    destinations,
+    dlq,
+    metrics,
+    log: o.log,
+    ...(o.tracer ? { tracer: o.tracer } : {}),
+    settings: {
+      ...DEFAULT_DISPATCHER_SETTINGS,
+      maxRecordBytes: Math.max(64 * 1024, maxPayload - HEADER_ROOM),
+      ...o.dispatcher,
+      ackMarginSeconds: streamSettings.ackMarginSeconds,
+      region: o.region,
+      streamName: streamSettings.streamName,
+      subjects,
+    },
+  });
+  const watcher = new AsyncFunctionWatcher({ source: o.source, consumers: streams, dispatcher, log: o.log });
+  known.watcher = watcher;
+  await watcher.start();
+  const router = makeDeadLetterRouter({
+    dlq,
+    log: o.log,
+    ...(o.authorize ? { authorize: o.authorize } : {}),
+  });
+  return {
+    acceptor,
+    dispatcher,
+    dlq,
+    streams,
+    watcher,
+    metrics,
+    router,
+    stop: async (timeoutMs = 30_000) => {
+      await watcher.stop();
+      await dispatcher.stop(timeoutMs);
+    },
+  };
+}

@@ -1,0 +1,240 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import express from 'express';
+import type { Server } from 'node:http';
+import { Registry } from 'prom-client';
+import type { FunctionResource, FunctionSpec } from '../../../api/types.js';
+import { createLogger, NotFoundError, ValidationError, type Logger } from '../../../lib/index.js';
+import {
+  startAsync,
+  type AsyncPipeline,
+  type AsyncPipelineOptions,
+} from '../../../gateway/async/pipeline.js';
+import type { FunctionInvoker } from '../../../gateway/async/invoker.js';
+import { Subjects } from '../../../gateway/async/naming.js';
+import type { FunctionWatchHandlers, FunctionWatchSource } from '../../../gateway/async/watcher.js';
+import type { InvocationRecord } from '../../../gateway/async/records.js';
+
+/** A Function object as the API server would hold it. */
+export function fnResource(
+  namespace: string,
+  name: string,
+  spec: Partial<FunctionSpec> = {},
+): FunctionResource {
+  return {
+    apiVersion: 'sluice.dev/v1alpha1',
+    kind: 'Function',
+    metadata: { namespace, name, uid: `${namespace}-${name}` },
+    spec: { runtime: 'nodejs22', handler: 'index.handler', code: { inline: 'x' }, ...spec },
+  };
+}
+
+/** A list+watch source the test drives: objects given up front, then `upsert`/`remove`. */
+export class TestFunctionSource implements FunctionWatchSource {
+  private handlers: FunctionWatchHandlers | undefined;
+  private readonly initial: FunctionResource[];
+  constructor(initial: FunctionResource[]) {
+    this.initial = [...initial];
+  }
+  start(h: FunctionWatchHandlers): { synced: Promise<void>; stop(): Promise<void> } {
+    this.handlers = h;
+    for (const f of this.initial) h.upsert(f);
+    this.initial.length = 0;
+    return { synced: Promise.resolve(), stop: () => Promise.resolve() };
+  }
+  upsert(f: FunctionResource): void {
+    this.handlers?.upsert(f);
+  }
+  remove(f: FunctionResource): void {
+    this.handlers?.remove(f);
+  }
+}
+
+export const quietLog = (): Logger =>
+  createLogger({ component: 'async-it', level: (process.env.SLUICE_TEST_LOG as 'info') ?? 'silent' });
+
+export interface RunningPipeline extends AsyncPipeline {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  registry: Registry;
+  source: TestFunctionSource;
+  /** Closes the NATS connection abruptly (a dispatcher that dies) — nothing is drained. */
+  kill(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function connectNats(url: string): Promise<NatsConnection> {
+  return connect({
+    servers: url,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    name: 'sluice-async-test',
+  });
+}
+
+/**
+ * Starts the pipeline on its own streams and subjects (`<ID>_ASYNC`, `<ID>_DLQ`, `<id>.*`), so
+ * several pipelines on one server never see each other's consumers.
+ */
+export async function startPipeline(
+  url: string,
+  o: {
+    id: string;
+    invoker: FunctionInvoker;
+    functions: FunctionResource[];
+  } & Partial<Omit<AsyncPipelineOptions, 'nc' | 'invoker' | 'source' | 'registry' | 'log'>>,
+): Promise<RunningPipeline> {
+  const nc = await connectNats(url);
+  const registry = new Registry();
+  const source = new TestFunctionSource(o.functions);
+  const { functions: _f, invoker, id, ...rest } = o;
+  const p = await startAsync({
+    region: 'sluice-local',
+    ...rest,
+    nc,
+    invoker,
+    source,
+    registry,
+    log: quietLog(),
+    streams: {
+      streamName: `${id.toUpperCase()}_ASYNC`,
+      dlqStreamName: `${id.toUpperCase()}_DLQ`,
+      subjects: new Subjects(id),
+      ackMarginSeconds: 2,
+      duplicateWindowSeconds: 120,
+      ...rest.streams,
+    },
+    dispatcher: { fetchExpiresMs: 1000, invokeAllowanceMs: 1000, ...rest.dispatcher },
+    delivery: rest.delivery ?? { attempts: 3, backoffMs: 50, httpTimeoutMs: 2000, natsTimeoutMs: 2000 },
+  });
+  return {
+    ...p,
+    nc,
+    js: jetstream(nc),
+    jsm: await jetstreamManager(nc),
+    registry,
+    source,
+    kill: async () => {
+      await nc.close();
+      await p.dispatcher.stop(100);
+    },
+    close: async () => {
+      await p.stop(5000);
+      await nc.close();
+    },
+  };
+}
+
+/** Reads every record published to `subject` (a stream RESULTS binding `results.>` is created). */
+export class RecordCollector {
+  readonly records: InvocationRecord[] = [];
+  readonly bySubject = new Map<string, InvocationRecord[]>();
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly stream: string,
+  ) {}
+
+  static async start(
+    nc: NatsConnection,
+    stream = 'RESULTS',
+    subjects = ['results.>'],
+  ): Promise<RecordCollector> {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: stream, subjects, duplicate_window: 120 * 1e9 });
+    await jsm.consumers.add(stream, {
+      durable_name: 'collector',
+      ack_policy: AckPolicy.None,
+      deliver_policy: DeliverPolicy.All,
+    });
+    const c = new RecordCollector(jetstream(nc), stream);
+    c.loop = c.run();
+    return c;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const consumer = await this.js.consumers.get(this.stream, 'collector');
+        const msgs = await consumer.consume({ max_messages: 500 });
+        for await (const m of msgs) {
+          const rec = m.json<InvocationRecord>();
+          this.records.push(rec);
+          const list = this.bySubject.get(m.subject) ?? [];
+          list.push(rec);
+          this.bySubject.set(m.subject, list);
+          if (this.stopped) break;
+        }
+      } catch {
+        if (!this.stopped) await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  of(subject: string): InvocationRecord[] {
+    return this.bySubject.get(subject) ?? [];
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+}
+
+/** Polls until `cond` holds (or throws with `describe()` after `timeoutMs`). */
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  describe: () => string = () => '',
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms ${describe()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Serves the dead-letters router with a minimal error mapping (the gateway's is richer). */
+export async function serveRouter(router: express.Router): Promise<{ url: string; close(): Promise<void> }> {
+  const app = express();
+  app.use(router);
+  app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const status = err instanceof NotFoundError ? 404 : err instanceof ValidationError ? 400 : 500;
+    res.status(status).json({ message: (err as Error).message });
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** Current value of a counter/gauge (summed over label sets matching `labels`). */
+export async function metricValue(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const m = registry.getSingleMetric(name);
+  if (!m) return 0;
+  const v = await m.get();
+  return v.values
+    .filter((x) =>
+      Object.entries(labels).every(([k, want]) => String((x.labels as Record<string, unknown>)[k]) === want),
+    )
+    .filter((x) => !('metricName' in x) || x.metricName === name || x.metricName === `${name}_count`)
+    .reduce((n, x) => n + x.value, 0);
+}
