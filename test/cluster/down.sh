@@ -48,7 +48,7 @@ live() { # filters out exited processes not yet reaped (zombies): they hold noth
 }
 all_pids() { { cg_pids; ns_pids; pidfile_pids; } | sort -un | grep -vx "$$" | live || true; }
 our_mounts() { # mount points under the cluster's folders, deepest first
-  local d pats=("$SL_RUN" /run/netns/$SL_NETNS)
+  local d pats=("$SL_RUN" "/run/netns/$SL_NETNS")
   for d in "${dirs[@]}"; do pats+=("$d"); done
   awk '{print $5}' /proc/self/mountinfo | while read -r m; do
     m=$(printf '%b' "$m")
@@ -74,7 +74,7 @@ flock -w 600 9 || sl_die "another up/down holds $SL_RUN.lock"
 t0=$(date +%s%N)
 # 1. Freeze everything in the cluster's cgroups (no restarts, no new children), kill, thaw.
 fz=$(awk '$3=="cgroup" && $4 ~ /(^|,)freezer(,|$)/ {print $2}' /proc/self/mounts | head -1)
-for round in 1 2 3 4 5 6 7 8 9 10; do
+for _ in 1 2 3 4 5 6 7 8 9 10; do
   pids=$(all_pids)
   [ -z "$pids" ] && break
   [ -n "$fz" ] && [ -d "$fz/$SL_CGROUP" ] && echo FROZEN > "$fz/$SL_CGROUP/freezer.state" 2>/dev/null || true

@@ -119,7 +119,7 @@ if [ $base_only = 0 ]; then
   app=$WORK/app/app; mkdir -p "$app/node_modules"
   cp "$SL_REPO/package.json" "$app/"
   cp -a "$WORK/dist" "$app/dist"
-  find "$app/dist" -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts' | xargs -r rm -f
+  find "$app/dist" \( -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts' \) -delete
   prod=$(cd "$SL_REPO" && npm ls --omit=dev --all --parseable) || sl_die "npm ls --omit=dev failed (run npm ci)"
   echo "$prod" | tail -n +2 | grep -v '/node_modules/.*/node_modules/' | while read -r p; do
     rel=${p#"$SL_REPO/"}
@@ -157,7 +157,10 @@ write_env() { # write_env FILE NAME...
   mv "$f.tmp" "$f"
 }
 write_env "$OUT/base.env" coredns pause
-[ $base_only = 1 ] || write_env "$SL_DIR/images.env" $(printf '%s\n' "${!REFS[@]}" | sort)
+if [ $base_only = 0 ]; then
+  mapfile -t names < <(printf '%s\n' "${!REFS[@]}" | sort)
+  write_env "$SL_DIR/images.env" "${names[@]}"
+fi
 
 if [ $import = 1 ]; then
   sock=$SL_RUN/containerd/containerd.sock

@@ -1,7 +1,7 @@
 # Shared helpers of the local cluster scripts. Source it; it sets:
 #   SL_REPO  the checkout; SL_DIR <repo>/.cluster; SL_RUN /run/sluice-cluster (machine-wide)
 #   SL_CACHE the binary cache (~/.cache/sluice); SL_BIN_* the cached binary folders
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 SL_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SL_REPO=$(cd "$SL_HERE/../.." && pwd)
 # shellcheck source=versions.env

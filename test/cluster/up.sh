@@ -113,7 +113,7 @@ start() {
       echo $$ > "$r/'"$SL_CGROUP"'/daemons/cgroup.procs" 2>/dev/null || true; done
     echo $$ > "$0"; exec "$@"' "$SL_RUN/pids/$name.pid" \
     nsenter --net=/run/netns/$SL_NETNS -- "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
-  local i; for i in $(seq 50); do [ -s "$SL_RUN/pids/$name.pid" ] && break; sleep 0.02; done
+  for _ in $(seq 50); do [ -s "$SL_RUN/pids/$name.pid" ] && break; sleep 0.02; done
 }
 # wait_for WHAT SECONDS LOG CMD...: polls CMD until it succeeds; on timeout shows LOG's tail.
 wait_for() {
@@ -275,7 +275,7 @@ cat > "$ST/cni/net.d/10-sluice.conflist" <<EOF
 }
 EOF
 # Any image pull goes to a closed loopback port and fails at once.
-HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
+HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY='' \
   start containerd containerd --config "$CFG/containerd.toml" --log-level warn
 wait_for containerd 30 "$LOGS/containerd.log" ctr --address "$CTRD_SOCK" version
 # Import the base images and the images built earlier by images.sh (kept across down/up).

@@ -77,7 +77,11 @@ export function kubectl(args: string[], opts: { input?: string; timeoutMs?: numb
     encoding: 'utf8',
     timeout: opts.timeoutMs ?? 60_000,
   });
-  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
+  return {
+    code: r.status ?? -1,
+    stdout: r.stdout ?? '',
+    stderr: (r.stderr ?? '') + (r.error ? String(r.error) : ''),
+  };
 }
 
 /** kubectl that throws with its output on failure. */
