@@ -1,0 +1,56 @@
+/**
+ * A poller process for one mapping, without Kubernetes: integration tests run two of these and
+ * SIGKILL one to prove what survives a crash. Environment: NATS_URL, MAPPING (an
+ * EventSourceMapping as JSON), INVOKE_URL (HTTP endpoint taking the Invoke API's POST; every
+ * target goes to INVOKE_URL + INVOKE_PATH), IDENTITY, TUNING (JSON, optional).
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { Registry } from 'prom-client';
+import type { EventSourceMappingResource } from '../../api/types.js';
+import { createLogger } from '../../lib/log.js';
+import { DestinationSender } from '../destinations.js';
+import { HttpInvoker } from '../invoker.js';
+import { resolveMapping } from '../mapping.js';
+import { PollerMetrics } from '../metrics.js';
+import { SOURCES } from '../sources/index.js';
+import { openPollerState } from '../state.js';
+import { FAST_TUNING } from './kit.js';
+
+const env = (k: string): string => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is required`);
+  return v;
+};
+
+const esm = JSON.parse(env('MAPPING')) as EventSourceMappingResource;
+const m = resolveMapping(esm);
+const nc = await connect({ servers: env('NATS_URL') });
+const js = jetstream(nc);
+const jsm = await jetstreamManager(nc);
+const state = await openPollerState(js);
+const path = process.env.INVOKE_PATH;
+const invoker = new HttpInvoker({ baseUrl: env('INVOKE_URL'), ...(path ? { pathFor: () => path } : {}) });
+const identity = env('IDENTITY');
+const log = createLogger({ component: `poller-${identity}`, level: 'warn' });
+const source = SOURCES[m.source.kind].create(m, {
+  js,
+  jsm,
+  checkpoints: state.checkpoints,
+  ticks: state.ticks,
+  invoker,
+  destinations: new DestinationSender(js, invoker),
+  metrics: new PollerMetrics(new Registry()),
+  log,
+  tuning: { ...FAST_TUNING, ...(JSON.parse(process.env.TUNING ?? '{}') as object) },
+  identity,
+  report: () => undefined,
+});
+await source.start();
+process.stdout.write('started\n');
+process.once('SIGTERM', () => {
+  void source
+    .close()
+    .then(() => nc.close())
+    .then(() => process.exit(0));
+});
