@@ -81,7 +81,7 @@ export class FunctionServer {
   private constructor(private readonly server: Server) {}
 
   static async start(): Promise<FunctionServer> {
-    let self: FunctionServer | undefined;
+    const ref: { self?: FunctionServer } = {};
     const server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -93,8 +93,8 @@ export class FunctionServer {
           headers: req.headers,
           event: JSON.parse(text) as unknown,
         };
-        self?.calls.push(call);
-        void self
+        ref.self?.calls.push(call);
+        void ref.self
           ?.respond(call.event, call)
           .then((r) =>
             res
@@ -105,8 +105,8 @@ export class FunctionServer {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    self = new FunctionServer(server);
-    return self;
+    ref.self = new FunctionServer(server);
+    return ref.self;
   }
 
   get url(): string {
