@@ -607,4 +607,3 @@ describe('consumers follow the functions', () => {
     expect((await p.streams.listConsumers()).map((c) => c.name)).toEqual(['two.dots']);
   });
 });
-
