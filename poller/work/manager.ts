@@ -1,0 +1,354 @@
+import { dnsLabel } from '../../api/naming.js';
+import type { EventSourceMappingResource, EventSourceMappingStatus } from '../../api/types.js';
+import { describeError, ValidationError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/log.js';
+import { ESM_FINALIZER, mappingKey, resolveMapping, type MappingConfig } from '../mapping.js';
+import type { PollerMetrics } from '../metrics.js';
+import type { EventSource, SourceDeps, SourceRegistry } from '../sources/source.js';
+import { acquireOrRenew, isExpired, preferredOwner, release, type LeaseStore } from './leases.js';
+
+/** The API-server side of mappings (kube.ts; a fake in unit tests). */
+export interface MappingApi {
+  /** The mappings as last seen (an informer's cache). */
+  list(): EventSourceMappingResource[];
+  /** Merge-patches the status subresource. */
+  patchStatus(namespace: string, name: string, status: EventSourceMappingStatus): Promise<void>;
+  /** Sets metadata.finalizers (with the object's resourceVersion: a conflict throws). */
+  setFinalizers(esm: EventSourceMappingResource, finalizers: string[]): Promise<void>;
+}
+
+export interface ManagerOptions {
+  identity: string;
+  leases: LeaseStore;
+  api: MappingApi;
+  sources: SourceRegistry;
+  /** Source dependencies for one mapping (its `report` feeds lastProcessingResult). */
+  sourceDeps: (report: (result: string) => void) => SourceDeps;
+  metrics: PollerMetrics;
+  log: Logger;
+  leaseSeconds: number;
+  /** How often leases are renewed and the world is re-read. */
+  renewSeconds: number;
+  now?: () => number;
+}
+
+interface Running {
+  config: MappingConfig;
+  generation: number;
+  source: EventSource;
+  lease: string;
+  lastResult: string;
+  backlog?: number;
+  state: NonNullable<EventSourceMappingStatus['state']>;
+}
+
+type State = NonNullable<EventSourceMappingStatus['state']>;
+
+export const memberLease = (identity: string): string => dnsLabel(`sluice-poller-${identity}`);
+export const mappingLease = (namespace: string, name: string): string =>
+  dnsLabel(`sluice-esm-${namespace}-${name}`);
+
+/**
+ * Shares mappings among poller replicas. Each replica renews a member lease; each mapping has a
+ * lease of its own, taken by its preferred owner (rendezvous hashing over the live members) or,
+ * when that lease has expired (its owner died), by any replica. An owner that is no longer the
+ * preferred one hands the mapping over: it stops the source cleanly and releases the lease. The
+ * owner also keeps the mapping's status and does the finalizer's cleanup on deletion.
+ */
+export class MappingManager {
+  private readonly running = new Map<string, Running>();
+  /** What this replica last wrote to each mapping's status (to write only changes). */
+  private readonly written = new Map<string, string>();
+  private readonly results = new Map<string, string>();
+  private loopDone: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private stopped = false;
+  private readonly now: () => number;
+
+  constructor(private readonly o: ManagerOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  get owned(): string[] {
+    return [...this.running.keys()];
+  }
+
+  start(): void {
+    this.loopDone = this.loop();
+  }
+
+  /** Re-reads everything now (an informer saw a change). */
+  nudge(): void {
+    this.wake?.();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.tick();
+      } catch (err) {
+        this.o.log.warn({ err }, 'mapping work sharing failed; retrying');
+      }
+      if (this.stopped) return;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, this.o.renewSeconds * 1000);
+        this.wake = done;
+        function done(): void {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** One pass: renew membership, read members and mappings, take, keep, hand over or clean up. */
+  async tick(): Promise<void> {
+    const { leases, identity, leaseSeconds } = this.o;
+    const now = this.now();
+    await acquireOrRenew(leases, memberLease(identity), 'member', identity, leaseSeconds, now);
+    const members = (await leases.list('member'))
+      .filter((l) => !isExpired(l, now) && l.holder)
+      .map((l) => l.holder as string);
+    if (!members.includes(identity)) members.push(identity);
+    const seen = new Set<string>();
+    for (const esm of this.o.api.list()) {
+      const key = mappingKey({ namespace: esm.metadata.namespace ?? '', name: esm.metadata.name ?? '' });
+      seen.add(key);
+      try {
+        await this.reconcile(esm, key, members, now);
+      } catch (err) {
+        this.o.log.warn({ err, mapping: key }, 'reconciling the mapping failed');
+      }
+    }
+    for (const [key, r] of this.running) {
+      if (!seen.has(key)) await this.stopMapping(key, r, true);
+    }
+    this.o.metrics.ownedMappings.set(this.running.size);
+  }
+
+  private async reconcile(
+    esm: EventSourceMappingResource,
+    key: string,
+    members: string[],
+    now: number,
+  ): Promise<void> {
+    const { leases, identity, leaseSeconds } = this.o;
+    const ns = esm.metadata.namespace ?? '';
+    const name = esm.metadata.name ?? '';
+    const leaseName = mappingLease(ns, name);
+    const running = this.running.get(key);
+    const preferred = preferredOwner(members, key);
+    if (!running) {
+      const lease = await leases.get(leaseName);
+      const stale =
+        !lease || (isExpired(lease, now) && (lease.renewTime ?? 0) + 2 * leaseSeconds * 1000 < now);
+      const free = !lease || isExpired(lease, now);
+      if (!(free && (preferred === identity || stale))) return;
+    } else if (preferred !== identity && !esm.metadata.deletionTimestamp) {
+      // Hand over to the preferred member: stop cleanly, then release.
+      await this.stopMapping(key, running, true);
+      return;
+    }
+    if (!(await acquireOrRenew(leases, leaseName, 'mapping', identity, leaseSeconds, now))) {
+      if (running) await this.stopMapping(key, running, false);
+      return;
+    }
+    if (esm.metadata.deletionTimestamp) {
+      await this.finalize(esm, key, leaseName);
+      return;
+    }
+    if (!(esm.metadata.finalizers ?? []).includes(ESM_FINALIZER)) {
+      await this.o.api.setFinalizers(esm, [...(esm.metadata.finalizers ?? []), ESM_FINALIZER]);
+    }
+    await this.ensureRunning(esm, key, leaseName);
+  }
+
+  private async ensureRunning(
+    esm: EventSourceMappingResource,
+    key: string,
+    leaseName: string,
+  ): Promise<void> {
+    const generation = esm.metadata.generation ?? 0;
+    let running = this.running.get(key);
+    if (running && running.generation !== generation) {
+      await this.stopMapping(key, running, false);
+      running = undefined;
+    }
+    let config: MappingConfig;
+    try {
+      config = resolveMapping(esm);
+    } catch (err) {
+      const message = err instanceof ValidationError ? err.message : describeError(err);
+      if (running) await this.stopMapping(key, running, false);
+      await this.writeStatus(esm, 'Failed', message, undefined, { reason: 'InvalidSpec', message });
+      return;
+    }
+    if (!config.enabled) {
+      if (running) await this.stopMapping(key, running, false);
+      await this.writeStatus(esm, 'Disabled', this.results.get(key) ?? 'Disabled', undefined, {
+        reason: 'Disabled',
+        message: 'spec.enabled is false',
+      });
+      return;
+    }
+    if (!running) {
+      running = await this.startMapping(esm, key, config, leaseName);
+      if (!running) return;
+    }
+    try {
+      running.backlog = await running.source.backlog();
+      this.o.metrics.backlog.set(
+        { namespace: config.ref.namespace, mapping: config.ref.name, function: config.target.function },
+        running.backlog,
+      );
+    } catch (err) {
+      this.o.log.debug({ err, mapping: key }, 'backlog unknown');
+    }
+    await this.writeStatus(esm, 'Enabled', running.lastResult, running.backlog);
+  }
+
+  private async startMapping(
+    esm: EventSourceMappingResource,
+    key: string,
+    config: MappingConfig,
+    leaseName: string,
+  ): Promise<Running | undefined> {
+    const report = (r: string): void => {
+      this.results.set(key, r);
+      const cur = this.running.get(key);
+      if (cur) cur.lastResult = r;
+    };
+    const source = this.o.sources[config.source.kind].create(config, this.o.sourceDeps(report));
+    try {
+      await source.start();
+    } catch (err) {
+      const message = `source unavailable: ${describeError(err)}`;
+      this.results.set(key, message);
+      await source.close().catch(() => undefined);
+      await this.writeStatus(esm, 'Creating', message, undefined, { reason: 'SourceUnavailable', message });
+      return undefined;
+    }
+    const running: Running = {
+      config,
+      generation: config.ref.generation,
+      source,
+      lease: leaseName,
+      lastResult: this.results.get(key) ?? 'No records processed',
+      state: 'Enabled',
+    };
+    this.running.set(key, running);
+    this.o.log.info({ mapping: key, source: config.source.kind }, 'mapping started');
+    return running;
+  }
+
+  private async stopMapping(key: string, r: Running, releaseLease: boolean): Promise<void> {
+    this.running.delete(key);
+    await r.source.close();
+    if (releaseLease) await release(this.o.leases, r.lease, this.o.identity);
+    this.o.log.info({ mapping: key }, 'mapping stopped');
+  }
+
+  /** Deletion: stop, remove consumers and checkpoints, drop the finalizer and the lease. */
+  private async finalize(esm: EventSourceMappingResource, key: string, leaseName: string): Promise<void> {
+    const running = this.running.get(key);
+    if (running) await this.stopMapping(key, running, false);
+    if (!(esm.metadata.finalizers ?? []).includes(ESM_FINALIZER)) return;
+    await this.writeStatus(esm, 'Deleting', 'Cleaning up consumers and checkpoints');
+    let config: MappingConfig | undefined;
+    try {
+      config = resolveMapping(esm);
+    } catch {
+      config = undefined; // an invalid spec never ran: nothing to clean
+    }
+    if (config) {
+      const deps = this.o.sourceDeps(() => undefined);
+      await this.o.sources[config.source.kind].cleanup(config, deps);
+    }
+    await this.o.api.setFinalizers(
+      esm,
+      (esm.metadata.finalizers ?? []).filter((f) => f !== ESM_FINALIZER),
+    );
+    await this.o.leases.delete(leaseName);
+    this.written.delete(key);
+    this.o.log.info({ mapping: key }, 'mapping deleted; consumers removed');
+  }
+
+  private async writeStatus(
+    esm: EventSourceMappingResource,
+    state: State,
+    lastProcessingResult: string,
+    backlog?: number,
+    problem?: { reason: string; message: string },
+  ): Promise<void> {
+    const ns = esm.metadata.namespace ?? '';
+    const name = esm.metadata.name ?? '';
+    const key = mappingKey({ namespace: ns, name });
+    const fingerprint = JSON.stringify([
+      state,
+      lastProcessingResult,
+      backlog,
+      problem,
+      esm.metadata.generation,
+    ]);
+    if (this.written.get(key) === fingerprint) return;
+    const status = buildStatus({
+      prev: esm.status,
+      generation: esm.metadata.generation ?? 0,
+      state,
+      owner: this.o.identity,
+      lastProcessingResult,
+      ...(backlog !== undefined ? { backlog } : {}),
+      ...(problem ? { problem } : {}),
+      now: new Date(this.now()).toISOString(),
+    });
+    await this.o.api.patchStatus(ns, name, status);
+    this.written.set(key, fingerprint);
+  }
+
+  /** Stops every source (they finish or hand back their batches) and releases the leases. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loopDone;
+    await Promise.allSettled([...this.running].map(([key, r]) => this.stopMapping(key, r, true)));
+    await release(this.o.leases, memberLease(this.o.identity), this.o.identity).catch(() => undefined);
+  }
+}
+
+export interface StatusInput {
+  prev?: EventSourceMappingStatus;
+  generation: number;
+  state: State;
+  owner: string;
+  lastProcessingResult: string;
+  backlog?: number;
+  problem?: { reason: string; message: string };
+  now: string;
+}
+
+/** The mapping's status: state, owner, last result, backlog, a Ready condition (transition time kept when unchanged). */
+export function buildStatus(i: StatusInput): EventSourceMappingStatus {
+  const ready = i.state === 'Enabled';
+  const condition = {
+    type: 'Ready',
+    status: ready ? 'True' : 'False',
+    reason: ready ? 'Polling' : (i.problem?.reason ?? i.state),
+    message: (ready ? `Polled by ${i.owner}` : (i.problem?.message ?? i.state)).slice(0, 1024),
+    observedGeneration: i.generation,
+  };
+  const old = i.prev?.conditions?.find((c) => c.type === 'Ready');
+  const same = old?.status === condition.status && old.reason === condition.reason;
+  return {
+    state: i.state,
+    owner: i.owner,
+    lastProcessingResult: i.lastProcessingResult.slice(0, 1024),
+    ...(i.backlog !== undefined ? { backlog: i.backlog } : {}),
+    observedGeneration: i.generation,
+    conditions: [
+      { ...condition, lastTransitionTime: (same && old?.lastTransitionTime) || i.now },
+      ...(i.prev?.conditions ?? []).filter((c) => c.type !== 'Ready'),
+    ],
+    ...(i.prev?.state !== i.state ? { lastModified: i.now } : {}),
+  } as EventSourceMappingStatus;
+}
