@@ -30,5 +30,5 @@ export { AsyncStreams, DEFAULT_STREAM_SETTINGS, ackWaitMs } from './streams.js';
 export type { StreamSettings } from './streams.js';
 export { AsyncFunctionWatcher } from './watcher.js';
 export type { FunctionWatchSource, FunctionWatchHandlers } from './watcher.js';
-export { startAsync } from './pipeline.js';
+export { createAsync, startAsync } from './pipeline.js';
 export type { AsyncPipeline, AsyncPipelineOptions } from './pipeline.js';

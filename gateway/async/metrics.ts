@@ -11,8 +11,9 @@ function shared<T>(registry: Registry, name: string, make: () => T): T {
 
 /**
  * Metrics of the async pipeline, named after Lambda's CloudWatch set (lambda.md §9), on the
- * injected registry. `sluice_invocations_total` is shared with the sync path: when the gateway
- * registered it first, the same counter is used.
+ * injected registry. `sluice_invocations_total` is shared with the sync path: it is looked up
+ * on first use (so the gateway's metrics may be registered before or after these), and made
+ * here only when nobody registered it.
  */
 export class AsyncMetrics {
   /** AsyncEventsReceived: events durably enqueued (duplicates of an earlier publish not counted). */
@@ -25,13 +26,13 @@ export class AsyncMetrics {
   readonly deadLetters: Counter<Fn | 'reason'>;
   /** DestinationDeliveryFailures: records a destination did not take after the delivery retries. */
   readonly destinationFailures: Counter<Fn>;
-  readonly invocations: Counter<Fn | 'type' | 'outcome'>;
+  private invocationsCounter: Counter<Fn | 'type' | 'outcome'> | undefined;
   /** Deliveries of a message seen before (a lost ack, a dispatcher or server restart). */
   readonly redeliveries: Counter<Fn>;
   /** Events being dispatched by this replica. */
   readonly inFlight: Gauge<'namespace' | 'function'>;
 
-  constructor(registry: Registry) {
+  constructor(private readonly registry: Registry) {
     const registers = [registry];
     this.received = new Counter({
       name: 'sluice_async_events_received_total',
@@ -64,17 +65,6 @@ export class AsyncMetrics {
       labelNames: [...FN],
       registers,
     });
-    this.invocations = shared(
-      registry,
-      'sluice_invocations_total',
-      () =>
-        new Counter({
-          name: 'sluice_invocations_total',
-          help: 'Invocations by type (sync|async|esm) and outcome (success|function_error|timeout|throttled|error)',
-          labelNames: [...FN, 'type', 'outcome'],
-          registers,
-        }),
-    );
     this.redeliveries = new Counter({
       name: 'sluice_async_redeliveries_total',
       help: 'Async event messages delivered again after a lost acknowledgement or a restart (possible duplicate runs)',
@@ -87,5 +77,21 @@ export class AsyncMetrics {
       labelNames: ['namespace', 'function'],
       registers,
     });
+  }
+
+  /** `sluice_invocations_total{type="async"}`, shared with the sync path. */
+  get invocations(): Counter<Fn | 'type' | 'outcome'> {
+    this.invocationsCounter ??= shared(
+      this.registry,
+      'sluice_invocations_total',
+      () =>
+        new Counter({
+          name: 'sluice_invocations_total',
+          help: 'Invocations by type (sync|async|esm) and outcome (success|function_error|timeout|throttled|error)',
+          labelNames: [...FN, 'type', 'outcome'],
+          registers: [this.registry],
+        }),
+    );
+    return this.invocationsCounter;
   }
 }

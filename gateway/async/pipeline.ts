@@ -41,6 +41,11 @@ export interface AsyncPipeline {
   metrics: AsyncMetrics;
   /** The dead-letters API, to mount in the gateway's routes. */
   router: Router;
+  /**
+   * Starts the Function watcher: consumers and pull loops follow the functions. Resolves once
+   * the first list is dispatched. Call it after the gateway (and its metrics) exist.
+   */
+  start(): Promise<void>;
   /** Stops watching and dispatching (events in flight finish or are redelivered). */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -49,11 +54,11 @@ export interface AsyncPipeline {
 const HEADER_ROOM = 64 * 1024;
 
 /**
- * The composition root of the async pipeline: creates the streams, then starts the Function
- * watcher (consumers and pull loops follow the functions). Resolves once the first list of
- * functions is dispatched.
+ * The composition root of the async pipeline: creates (or updates) the streams and builds the
+ * acceptor, dead-letter queue and API, destinations and dispatcher. Nothing is dispatched until
+ * `start()`, so the gateway can be built in between with `acceptor` as its async queue.
  */
-export async function startAsync(o: AsyncPipelineOptions): Promise<AsyncPipeline> {
+export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipeline> {
   const streamSettings: StreamSettings = { ...DEFAULT_STREAM_SETTINGS, ...o.streams };
   const jsm = await jetstreamManager(o.nc);
   const js = jetstream(o.nc);
@@ -109,7 +114,6 @@ export async function startAsync(o: AsyncPipelineOptions): Promise<AsyncPipeline
   });
   const watcher = new AsyncFunctionWatcher({ source: o.source, consumers: streams, dispatcher, log: o.log });
   known.watcher = watcher;
-  await watcher.start();
   const router = makeDeadLetterRouter({
     dlq,
     log: o.log,
@@ -123,9 +127,17 @@ export async function startAsync(o: AsyncPipelineOptions): Promise<AsyncPipeline
     watcher,
     metrics,
     router,
+    start: () => watcher.start(),
     stop: async (timeoutMs = 30_000) => {
       await watcher.stop();
       await dispatcher.stop(timeoutMs);
     },
   };
+}
+
+/** createAsync, then start: for callers that have their invoker ready (tests, benchmarks). */
+export async function startAsync(o: AsyncPipelineOptions): Promise<AsyncPipeline> {
+  const p = await createAsync(o);
+  await p.start();
+  return p;
 }

@@ -1,0 +1,182 @@
+/**
+ * Async pipeline benchmark: durable accepts/s through EventAcceptor.acceptEvent, and processed
+ * events/s through the dispatcher to a no-op invoker, each against raw JetStream publish
+ * throughput measured in the same run on the same nats-server (file storage, R1).
+ *
+ *   npx tsx test/bench/async.bench.ts            (results in bench-results/async.json)
+ *   SLUICE_BENCH_EVENTS=50000 npx tsx test/bench/async.bench.ts
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import path from 'node:path';
+import {
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+} from '@nats-io/jetstream';
+import { EventAcceptor } from '../../gateway/async/accept.js';
+import { eventHeaders } from '../../gateway/async/event.js';
+import { FakeInvoker } from '../../gateway/async/fake-invoker.js';
+import { Subjects } from '../../gateway/async/naming.js';
+import { NatsServer } from '../integration/support/nats.js';
+import { connectNats, fnResource, startPipeline, waitFor } from '../integration/support/async-pipeline.js';
+
+const EVENTS = Number(process.env.SLUICE_BENCH_EVENTS ?? 20_000);
+const IN_FLIGHT = Number(process.env.SLUICE_BENCH_IN_FLIGHT ?? 128);
+const CONCURRENCY = Number(process.env.SLUICE_BENCH_CONCURRENCY ?? 256);
+const PAYLOAD = Buffer.from(JSON.stringify({ order: 42, items: ['x'.repeat(200)] }));
+
+/** Runs `count` operations with `inFlight` of them outstanding; returns operations per second. */
+async function rate(count: number, inFlight: number, op: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < count) await op(next++);
+    }),
+  );
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  return count / s;
+}
+
+async function rawPublish(
+  js: JetStreamClient,
+  subject: string,
+  count: number,
+  withHeaders = false,
+): Promise<number> {
+  return rate(count, IN_FLIGHT, (i) =>
+    js.publish(subject, PAYLOAD, {
+      msgID: `raw-${subject}-${i}`,
+      // The same headers an accepted event carries, to separate their cost from the pipeline's.
+      ...(withHeaders
+        ? {
+            headers: eventHeaders({
+              eventId: `raw-${subject}-${i}`,
+              requestId: `raw-${i}`,
+              enqueuedAt: Date.now(),
+              attempt: 1,
+            }),
+          }
+        : {}),
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  const server = await NatsServer.start();
+  try {
+    const nc = await connectNats(server.url);
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    await jsm.streams.add({
+      name: 'BENCH_RAW',
+      subjects: ['raw.>'],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Workqueue,
+      duplicate_window: 120e9,
+    });
+    const invoker = new FakeInvoker();
+    invoker.recordCalls = false;
+    let processed = 0;
+    invoker.behaviour = (req) => {
+      processed++;
+      return FakeInvoker.ok(req);
+    };
+    const fn = (name: string) => fnResource('bench', name, { scaling: { maxReplicas: CONCURRENCY } });
+    const p = await startPipeline(server.url, {
+      id: 'bench',
+      invoker,
+      functions: [fn('e2e')],
+      dispatcher: { perReplicaConcurrency: CONCURRENCY, fetchExpiresMs: 2000 },
+    });
+    const acceptor = new EventAcceptor({ js, subjects: new Subjects('bench') });
+    const accept = (fnName: string, tag: string) => (i: number) =>
+      acceptor.acceptEvent({
+        namespace: 'bench',
+        function: fnName,
+        payload: PAYLOAD,
+        requestId: `${tag}-${i}`,
+      });
+
+    // Warm-up (connections, stream files, JIT).
+    await rawPublish(js, 'raw.warm', 1000);
+    await rate(1000, IN_FLIGHT, accept('nobody', 'warm'));
+
+    // 1. Raw JetStream publish with a PubAck per message (and a Nats-Msg-Id, as accepts have).
+    const raw = await rawPublish(js, 'raw.a', EVENTS);
+    // 2. Durable accepts: validation, headers, Nats-Msg-Id, PubAck. No dispatcher consumes 'queued'.
+    const accepted = await rate(EVENTS, IN_FLIGHT, accept('queued', 'acc'));
+    // Raw again after the accepts, so drift over the run shows; and raw with the event headers.
+    const raw2 = await rawPublish(js, 'raw.b', EVENTS);
+    const rawHeaders = await rawPublish(js, 'raw.c', EVENTS, true);
+
+    // 3. Dispatch from a backlog: the 'queued' events, once its consumer and pull loop start.
+    processed = 0;
+    const t0 = Date.now();
+    p.source.upsert(fn('queued'));
+    await waitFor(
+      () => processed >= EVENTS,
+      300_000,
+      () => `${processed} processed`,
+    );
+    const drain = EVENTS / ((Date.now() - t0) / 1000);
+
+    // 4. End to end: accept and dispatch at the same time, until the last event ran.
+    processed = 0;
+    const t1 = Date.now();
+    await rate(EVENTS, IN_FLIGHT, accept('e2e', 'e2e'));
+    await waitFor(
+      () => processed >= EVENTS,
+      300_000,
+      () => `${processed} processed`,
+    );
+    const endToEnd = EVENTS / ((Date.now() - t1) / 1000);
+
+    const rawMean = (raw + raw2) / 2;
+    const round = (x: number): number => Math.round(x);
+    const results = {
+      date: new Date().toISOString(),
+      host: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+      nats: server.log.find((l) => l.includes('Version:'))?.replace(/^.*Version:\s*/, '') ?? 'unknown',
+      setup: {
+        events: EVENTS,
+        payloadBytes: PAYLOAD.length,
+        publishesInFlight: IN_FLIGHT,
+        dispatchConcurrency: CONCURRENCY,
+        storage: 'file, 1 replica, same server for every measurement',
+      },
+      eventsPerSecond: {
+        rawJetStreamPublish: round(rawMean),
+        rawJetStreamPublishRuns: [round(raw), round(raw2)],
+        rawJetStreamPublishWithEventHeaders: round(rawHeaders),
+        acceptEvent: round(accepted),
+        dispatchFromBacklog: round(drain),
+        endToEnd: round(endToEnd),
+      },
+      ratioToRawPublish: {
+        acceptEvent: Number((accepted / rawMean).toFixed(3)),
+        acceptEventVsRawWithEventHeaders: Number((accepted / rawHeaders).toFixed(3)),
+        dispatchFromBacklog: Number((drain / rawMean).toFixed(3)),
+        endToEnd: Number((endToEnd / rawMean).toFixed(3)),
+      },
+    };
+    const out = path.resolve(new URL('../..', import.meta.url).pathname, 'bench-results', 'async.json');
+    mkdirSync(path.dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+    console.log(JSON.stringify(results, null, 2));
+    console.log(
+      `accept ${round(accepted)}/s = ${results.ratioToRawPublish.acceptEvent}× raw publish (${round(rawMean)}/s); ` +
+        `dispatch ${round(drain)}/s = ${results.ratioToRawPublish.dispatchFromBacklog}×; ` +
+        `end to end ${round(endToEnd)}/s = ${results.ratioToRawPublish.endToEnd}×  → ${out}`,
+    );
+    await p.close();
+    await nc.close();
+  } finally {
+    await server.cleanup();
+  }
+}
+
+await main();
