@@ -1,4 +1,6 @@
 import { createServer, type Server } from 'node:http';
+import { propagation, SpanKind } from '@opentelemetry/api';
+import { core, tracing } from '@opentelemetry/sdk-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsyncPayloadTooLargeError } from '../../gateway/async/errors.js';
 import { FakeInvoker } from '../../gateway/async/fake-invoker.js';
@@ -605,5 +607,46 @@ describe('consumers follow the functions', () => {
     });
     expect(await p.watcher.collectGarbage()).toBe(1);
     expect((await p.streams.listConsumers()).map((c) => c.name)).toEqual(['two.dots']);
+  });
+});
+
+describe('tracing', () => {
+  it('continues the accepting trace across the queue: the dispatch span is its child, the invoker gets the dispatch span', async () => {
+    const exporter = new tracing.InMemorySpanExporter();
+    const provider = new tracing.BasicTracerProvider({
+      spanProcessors: [new tracing.SimpleSpanProcessor(exporter)],
+    });
+    propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
+    try {
+      const invoker = new FakeInvoker();
+      const p = await pipeline(server.url, {
+        id: 'trace',
+        invoker,
+        tracer: provider.getTracer('sluice-gateway'),
+        functions: [fnResource('tr', 'traced')],
+      });
+      const traceId = '0af7651916cd43dd8448eb211c80319c';
+      const parentSpan = 'b7ad6b7169203331';
+      const r = await p.acceptor.acceptEvent({
+        namespace: 'tr',
+        function: 'traced',
+        payload: body({}),
+        requestId: 'tr-1',
+        traceparent: `00-${traceId}-${parentSpan}-01`,
+      });
+      await waitFor(() => invoker.callsOf('tr', 'traced', r.requestId) === 1, 10_000);
+      await waitFor(() => exporter.getFinishedSpans().length === 1, 5000);
+      const [span] = exporter.getFinishedSpans();
+      expect(span?.name).toBe('async invoke');
+      expect(span?.kind).toBe(SpanKind.CONSUMER);
+      expect(span?.spanContext().traceId).toBe(traceId);
+      expect(span?.parentSpanContext?.spanId).toBe(parentSpan);
+      expect(span?.attributes['sluice.request_id']).toBe('tr-1');
+      const call = invoker.calls[0];
+      expect(call?.traceparent).toBe(`00-${traceId}-${span?.spanContext().spanId}-01`);
+    } finally {
+      propagation.disable();
+      await provider.shutdown();
+    }
   });
 });
