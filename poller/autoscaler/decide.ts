@@ -149,15 +149,15 @@ export function decide(input: DecisionInput): Decision {
     reason = `steady: demand ${total}`;
   }
 
-  const burst = limitBurst(desired, current, now, windows, input.state.increases);
-  if (burst.limited) reason += `; burst limit ${windows.burstReplicas} per ${windows.burstWindowMs / 1000}s`;
-  desired = burst.desired;
-
   const { floor, cap, capReason } = bounds(policy);
   if (desired > cap) {
     desired = cap;
     reason += `; bounded by ${capReason}`;
-  } else if (desired < floor) {
+  }
+  const burst = limitBurst(desired, current, now, windows, input.state.increases);
+  if (burst.limited) reason += `; burst limit ${windows.burstReplicas} per ${windows.burstWindowMs / 1000}s`;
+  desired = burst.desired;
+  if (desired < floor) {
     desired = floor;
     reason += `; bounded by minReplicas ${policy.minReplicas}`;
   }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { describeError } from '../../lib/errors.js';
@@ -58,6 +59,10 @@ export class NatsQueueSource implements EventSource {
   private roomWaiters: (() => void)[] = [];
   private lastBacklog = 0;
   private backlogTimer: NodeJS.Timeout | undefined;
+  private keepAliveTimer: NodeJS.Timeout | undefined;
+  private idleScheduled = false;
+  /** Records received and not yet answered, by stream sequence. */
+  private readonly held = new Map<number, Held>();
 
   constructor(
     private readonly m: MappingConfig,
@@ -66,6 +71,8 @@ export class NatsQueueSource implements EventSource {
     if (m.source.kind === 'schedule') throw new Error('NatsQueueSource needs a natsQueue source');
     this.src = m.source;
     this.bi = new BatchInvoker(m, deps);
+    // Every waiting batch listens on these signals: more than the default 10 listeners is normal.
+    setMaxListeners(0, this.stopWaiting.signal, this.cancelCalls.signal);
     this.batcher = new Batcher<Held>({
       maxRecords: m.batchSize,
       maxBytes: MAX_PAYLOAD_BYTES,
@@ -108,6 +115,7 @@ export class NatsQueueSource implements EventSource {
     }
     this.lastBacklog = await consumerBacklog(jsm, stream, consumer);
     this.backlogTimer = setInterval(() => void this.refreshBacklog(), 1000);
+    this.keepAliveTimer = setInterval(() => this.keepAlive(), Math.max(500, this.deps.tuning.ackWaitMs / 3));
     this.loop = this.run();
   }
 
@@ -140,7 +148,7 @@ export class NatsQueueSource implements EventSource {
         for await (const msg of iter) {
           if (this.closed) break;
           this.onMessage(msg);
-          if (iter.getPending() === 0) this.batcher.idle();
+          this.scheduleIdle();
           await this.waitForRoom();
         }
       } catch (err) {
@@ -152,14 +160,37 @@ export class NatsQueueSource implements EventSource {
     }
   }
 
+  /** With a zero window, a partial batch goes once the records already received are all gathered. */
+  private scheduleIdle(): void {
+    if (this.idleScheduled) return;
+    this.idleScheduled = true;
+    setImmediate(() => {
+      this.idleScheduled = false;
+      this.batcher.idle();
+    });
+  }
+
   private onMessage(msg: JsMsg): void {
+    const known = this.held.get(msg.seq);
+    if (known) {
+      // Redelivered while still held here (a slow batch): keep one copy, answer on the newest delivery.
+      known.m = msg;
+      return;
+    }
     const src = toSourceMessage(msg, this.src.consumer);
     if (this.m.hasFilters && !this.m.filter.matches(filterView(this.m.recordFormat, src))) {
       quietly(() => msg.ack());
       this.deps.metrics.filtered.inc({ namespace: this.m.ref.namespace, mapping: this.m.ref.name });
       return;
     }
-    this.batcher.add({ m: msg, p: this.bi.prepare(src) });
+    const h: Held = { m: msg, p: this.bi.prepare(src) };
+    this.held.set(msg.seq, h);
+    this.batcher.add(h);
+  }
+
+  /** Every record held (gathering, waiting for a slot, in flight) stays invisible to other pollers. */
+  private keepAlive(): void {
+    for (const h of this.held.values()) quietly(() => h.m.working());
   }
 
   private async waitForRoom(): Promise<void> {
@@ -190,10 +221,6 @@ export class NatsQueueSource implements EventSource {
   }
 
   private async process(batch: Held[]): Promise<void> {
-    const keepAlive = setInterval(
-      () => batch.forEach((h) => quietly(() => h.m.working())),
-      Math.max(500, this.deps.tuning.ackWaitMs / 3),
-    );
     try {
       for (let attempt = 1; ; attempt++) {
         const res = await this.bi.invoke(
@@ -220,7 +247,7 @@ export class NatsQueueSource implements EventSource {
         }
       }
     } finally {
-      clearInterval(keepAlive);
+      for (const h of batch) this.held.delete(h.p.msg.seq);
     }
   }
 
@@ -282,9 +309,13 @@ export class NatsQueueSource implements EventSource {
     this.closed = true;
     this.stopWaiting.abort();
     clearInterval(this.backlogTimer);
+    clearInterval(this.keepAliveTimer);
     this.wakeRoom();
     // Gathered and waiting records go back at once, so the next owner need not wait for the ack wait.
-    for (const h of [...this.batcher.discard(), ...this.ready.splice(0).flat()]) quietly(() => h.m.nak());
+    for (const h of [...this.batcher.discard(), ...this.ready.splice(0).flat()]) {
+      this.held.delete(h.p.msg.seq);
+      quietly(() => h.m.nak());
+    }
     await this.messages?.close().catch(() => undefined);
     const drained = await Promise.race([
       Promise.allSettled([...this.active]).then(() => true),

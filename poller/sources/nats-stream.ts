@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -69,6 +70,7 @@ export class NatsStreamSource implements EventSource {
   private highestSeen = 0;
   private revision = 0;
   private retryAttempt = 0;
+  private idleScheduled = false;
 
   constructor(
     private readonly m: MappingConfig,
@@ -77,6 +79,8 @@ export class NatsStreamSource implements EventSource {
     if (m.source.kind === 'schedule') throw new Error('NatsStreamSource needs a natsStream source');
     this.src = m.source;
     this.bi = new BatchInvoker(m, deps);
+    // Every waiting batch listens on these signals: more than the default 10 listeners is normal.
+    setMaxListeners(0, this.stopWaiting.signal, this.cancelCalls.signal);
     this.batcher = new Batcher<Held>({
       maxRecords: m.batchSize,
       maxBytes: MAX_PAYLOAD_BYTES,
@@ -174,7 +178,13 @@ export class NatsStreamSource implements EventSource {
         for await (const msg of iter) {
           if (this.closed) break;
           this.onMessage(msg);
-          if (iter.getPending() === 0) this.batcher.idle();
+          if (!this.idleScheduled) {
+            this.idleScheduled = true;
+            setImmediate(() => {
+              this.idleScheduled = false;
+              this.batcher.idle();
+            });
+          }
           while (!this.closed && this.ready.length > 0) {
             await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
           }
