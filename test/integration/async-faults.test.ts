@@ -21,7 +21,7 @@ import {
 // counted and reported, not hidden.
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const TOTAL = 2000;
+const TOTAL = 3000;
 const SIGNAL = (process.env.SLUICE_FAULT_SIGNAL as 'SIGKILL' | undefined) ?? 'SIGTERM';
 const failing = (n: number): boolean => n % 10 === 0;
 
@@ -43,12 +43,12 @@ afterAll(async () => {
 describe('faults', () => {
   it('dispatcher killed and nats-server restarted mid-run: every accepted event is accounted for', async () => {
     const invoker = new FakeInvoker(async (req) => {
-      await sleep(5 + Math.floor(Math.random() * 10));
+      await sleep(30 + Math.floor(Math.random() * 30)); // keeps ~20 events in flight at any moment
       const n = (JSON.parse(req.payload.toString()) as { n: number }).n;
       return failing(n) ? FakeInvoker.error('Bad', `event ${n}`) : FakeInvoker.ok(req, { n });
     });
     const fn = fnResource('faults', 'work', {
-      timeoutSeconds: 2,
+      timeoutSeconds: 1, // ack_wait 1 s + 2 s margin: the dead dispatcher's events return after 3 s
       scaling: { maxReplicas: 20 },
       async: {
         maxRetryAttempts: 1,
@@ -103,13 +103,18 @@ describe('faults', () => {
     // Fault 1: the dispatcher dies with events in flight; another one starts.
     await waitFor(() => accepted.size >= TOTAL / 4, 30_000);
     const inFlightAtKill = first.dispatcher.inFlight('faults', 'work');
+    expect(inFlightAtKill).toBeGreaterThan(0); // the kill interrupts calls
     await first.kill();
     await sleep(300);
     const second = await start();
     pipelines.push(second);
 
-    // Fault 2: the nats-server restarts (SIGNAL, down long enough for publishes to time out).
-    await waitFor(() => accepted.size >= TOTAL / 2, 30_000);
+    // Fault 2: while the new dispatcher is busy and events still arrive, the nats-server restarts
+    // (SIGNAL, down long enough for publishes to time out).
+    await waitFor(
+      () => accepted.size >= TOTAL * 0.6 && second.dispatcher.inFlight('faults', 'work') > 0,
+      30_000,
+    );
     const inFlightAtRestart = second.dispatcher.inFlight('faults', 'work');
     await server.restart(SIGNAL, 3000);
 
@@ -164,5 +169,6 @@ describe('faults', () => {
     // that were in flight (≤ max_ack_pending = 20 across replicas) or whose ack was still unsent.
     expect(duplicateRuns).toBeLessThanOrEqual(2 * 2 * 20);
     expect(acceptRetries).toBeGreaterThan(0); // the outage was long enough to fail some Invoke calls
+    expect(inFlightAtRestart).toBeGreaterThan(0);
   });
 });
