@@ -1,8 +1,8 @@
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { Logger } from '../../lib/index.js';
+import { ValidationError, type Logger } from '../../lib/index.js';
 import type { EventAcceptor } from './accept.js';
-import { DestinationDeliveryError, InvalidDestinationError } from './errors.js';
+import { AsyncPayloadTooLargeError, DestinationDeliveryError, InvalidDestinationError } from './errors.js';
 import type { Condition } from './records.js';
 
 /**
@@ -120,7 +120,13 @@ export class Destinations {
           { destination: uri, attempt, requestId: ctx.requestId, err: (err as Error).message },
           'destination delivery failed',
         );
-        if (err instanceof PermanentError) break;
+        if (
+          err instanceof PermanentError ||
+          err instanceof AsyncPayloadTooLargeError ||
+          err instanceof ValidationError
+        ) {
+          break;
+        }
         if (attempt < this.policy.attempts) await this.sleep(this.policy.backoffMs * 2 ** (attempt - 1));
       }
     }
