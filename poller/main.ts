@@ -1,9 +1,126 @@
-import { runComponent } from '../lib/main.js';
+import { hostname } from 'node:os';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { KubeConfig } from '@kubernetes/client-node';
+import { consumerName as asyncConsumerName } from '../gateway/async/naming.js';
 import { startHealthServer } from '../lib/health.js';
+import { runComponent } from '../lib/main.js';
+import { Autoscaler } from './autoscaler/autoscaler.js';
+import { JetStreamDemand } from './autoscaler/demand.js';
+import { GatewayInflight } from './autoscaler/inflight.js';
 import { pollerSpec } from './config.js';
+import { DestinationSender } from './destinations.js';
+import { fileToken, HttpInvoker } from './invoker.js';
+import { KubeGatewayEndpoints, KubeLeaseStore, KubeScaleTarget, KubeWorld } from './kube.js';
+import { PollerMetrics } from './metrics.js';
+import { SOURCES } from './sources/index.js';
+import { openPollerState } from './state.js';
+import { AutoscalerLeader } from './work/leader.js';
+import { MappingManager } from './work/manager.js';
 
-await runComponent('sluice-poller', pollerSpec, async ({ config, log, shutdown }) => {
-  const health = await startHealthServer(config.healthPort, () => true);
+await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, shutdown }) => {
+  const identity = config.podName || hostname();
+  const metrics = new PollerMetrics(registry);
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+
+  const nc = await connect({
+    servers: config.natsUrl,
+    name: `sluice-poller-${identity}`,
+    maxReconnectAttempts: -1,
+  });
+  shutdown.register('nats', () => nc.drain());
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const state = await openPollerState(js, config.natsReplicas);
+
+  const token = fileToken(config.tokenFile);
+  const invoker = new HttpInvoker({ baseUrl: config.gatewayUrl, token });
+  const destinations = new DestinationSender(js, invoker);
+  const world = new KubeWorld(kc, log);
+  await world.start();
+  shutdown.register('watches', () => world.stop());
+
+  const health = await startHealthServer(config.healthPort, () => world.synced && !nc.isClosed());
   shutdown.register('health server', () => new Promise<void>((r) => health.close(() => r())));
-  log.info({ natsUrl: config.natsUrl }, 'sluice-poller started');
+
+  const leases = new KubeLeaseStore(kc, config.podNamespace);
+  const tuning = {
+    region: config.region,
+    ackWaitMs: config.ackWaitSeconds * 1000,
+    retryBaseMs: 1000,
+    retryMaxMs: 60_000,
+    closeGraceMs: Math.max(1000, (config.shutdownGraceSeconds - 2) * 1000),
+    scheduleInvocationType: config.scheduleInvocationType,
+    scheduleCatchUpMs: 4 * config.leaseSeconds * 1000,
+  };
+
+  if (config.autoscale) {
+    const endpoints = new KubeGatewayEndpoints(kc, config.podNamespace, config.gatewayService, log);
+    await endpoints.start();
+    const inflight = new GatewayInflight({ endpoints, log, token });
+    inflight.start();
+    const autoscaler = new Autoscaler({
+      view: world,
+      target: new KubeScaleTarget(kc),
+      demand: new JetStreamDemand({
+        jsm,
+        mappings: () => world.enabledMappings(),
+        resolve: world.resolve,
+        inflight: () => inflight.inflight(),
+        ...(config.asyncStream ? { async: { stream: config.asyncStream, consumer: asyncConsumerName } } : {}),
+      }),
+      windows: {
+        stableWindowMs: config.stableWindowSeconds * 1000,
+        burstWindowMs: config.burstWindowSeconds * 1000,
+        burstReplicas: config.burstReplicas,
+      },
+      metrics,
+      log: log.child({ part: 'autoscaler' }),
+    });
+    const leader = new AutoscalerLeader({
+      leases,
+      identity,
+      leaseSeconds: config.leaseSeconds,
+      renewSeconds: config.renewSeconds,
+      intervalMs: config.autoscaleIntervalMs,
+      autoscaler,
+      log,
+    });
+    leader.start();
+    shutdown.register('autoscaler', async () => {
+      await leader.stop();
+      inflight.stop();
+      await endpoints.stop();
+    });
+  }
+
+  const manager = new MappingManager({
+    identity,
+    leases,
+    api: world,
+    sources: SOURCES,
+    sourceDeps: (report) => ({
+      js,
+      jsm,
+      checkpoints: state.checkpoints,
+      ticks: state.ticks,
+      invoker,
+      destinations,
+      metrics,
+      log,
+      tuning,
+      identity,
+      report,
+    }),
+    metrics,
+    log: log.child({ part: 'mappings' }),
+    leaseSeconds: config.leaseSeconds,
+    renewSeconds: config.renewSeconds,
+  });
+  world.onMappingChange(() => manager.nudge());
+  manager.start();
+  // Registered last, so it runs first on SIGTERM: batches finish or go back before NATS closes.
+  shutdown.register('mappings', () => manager.stop());
+  log.info({ identity, natsUrl: config.natsUrl, gateway: config.gatewayUrl }, 'sluice-poller started');
 });
