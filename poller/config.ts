@@ -111,7 +111,7 @@ export const pollerSpec = {
     flag: 'async-stream',
     default: 'SLUICE_ASYNC',
     description:
-      "the async pipeline's stream, whose per-function consumer backlog drives scaling (empty: none)",
+      "the async pipeline's stream, whose per-function consumer backlog drives scaling ('none': no async backlog)",
   },
   autoscale: {
     type: 'bool',

@@ -68,7 +68,9 @@ await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, 
         mappings: () => world.enabledMappings(),
         resolve: world.resolve,
         inflight: () => inflight.inflight(),
-        ...(config.asyncStream ? { async: { stream: config.asyncStream, consumer: asyncConsumerName } } : {}),
+        ...(config.asyncStream !== 'none'
+          ? { async: { stream: config.asyncStream, consumer: asyncConsumerName } }
+          : {}),
       }),
       windows: {
         stableWindowMs: config.stableWindowSeconds * 1000,
