@@ -123,8 +123,17 @@ export class EventAcceptor {
     return this.publish({ ...req, requestId }, eventId, requestId);
   }
 
-  /** The gateway's AsyncQueue contract: `enqueue(inv)` for `X-Amz-Invocation-Type: Event`. */
-  enqueue(inv: GatewayAsyncInvocation): Promise<AcceptResult> {
+  /**
+   * The gateway's AsyncQueue contract (`enqueue(inv): Promise<void>`), a drop-in. Prefer
+   * `acceptFromGateway`, whose result carries the request id to answer with (it differs from
+   * the call's own id when an Idempotency-Key was sent).
+   */
+  async enqueue(inv: GatewayAsyncInvocation): Promise<void> {
+    await this.acceptFromGateway(inv);
+  }
+
+  /** `acceptEvent` from the gateway's `AsyncInvocation`. */
+  acceptFromGateway(inv: GatewayAsyncInvocation): Promise<AcceptResult> {
     const t = inv.traceHeaders;
     return this.acceptEvent({
       namespace: inv.target.namespace,

@@ -338,12 +338,14 @@ class FunctionWorker {
       let outcome: InvokeOutcome | undefined;
       if (decision.kind === 'invoke') {
         outcome = await this.invoke(fn, ev);
-        metrics.invocations.inc({
-          ...labels,
-          version: 'executedVersion' in outcome ? outcome.executedVersion : labels.version,
-          type: 'async',
-          outcome: outcomeLabel(outcome),
-        });
+        if (!this.d.deps.invoker.countsInvocations) {
+          metrics.invocations.inc({
+            ...labels,
+            version: 'executedVersion' in outcome ? outcome.executedVersion : labels.version,
+            type: 'async',
+            outcome: outcomeLabel(outcome),
+          });
+        }
         decision = afterOutcome(fn, state, outcome.kind, this.d.now(), settings.backoff, this.d.random);
       }
       await this.carryOut(m, fn, ev, decision, outcome);

@@ -21,6 +21,7 @@ export {
 export { asyncFunctionOf, asyncFunction } from './function-config.js';
 export type { AsyncFunction } from './function-config.js';
 export { HttpFunctionInvoker, outcomeOfResponse, attemptClientContext } from './invoker.js';
+export { gatewayFunctionInvoker } from './gateway-invoker.js';
 export type { FunctionInvoker, InvokeOutcome, InvokeRequest } from './invoker.js';
 export { AsyncMetrics } from './metrics.js';
 export { Subjects, consumerName } from './naming.js';

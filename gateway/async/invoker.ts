@@ -39,6 +39,11 @@ export type InvokeOutcome =
 
 export interface FunctionInvoker {
   invoke(req: InvokeRequest): Promise<InvokeOutcome>;
+  /**
+   * True when the invoker itself records `sluice_invocations_total{type="async"}` (the gateway's
+   * sync path does); the dispatcher then does not count the attempt a second time.
+   */
+  readonly countsInvocations?: boolean;
 }
 
 /** The client context carrying the attempt number (base64 JSON, as `X-Amz-Client-Context`). */

@@ -104,15 +104,25 @@ describe('accept', () => {
     expect(c.requestId).not.toBe(a.requestId);
     // Without a key the call's own request id is the event's.
     expect((await accept('echo', 'req-d')).requestId).toBe('req-d');
+    // The gateway's AsyncQueue form (its AsyncInvocation) is accepted as is.
+    await p.acceptor.enqueue({
+      requestId: 'req-gw',
+      target: { namespace: 'acc', function: 'echo', qualifier: '$LATEST', qualified: false },
+      payload: body({ n: 2 }),
+      traceHeaders: { 'x-amz-request-id': 'req-gw' },
+      receivedAt: new Date(),
+    });
 
     await waitFor(
       () =>
-        invoker.callsOf('acc', 'echo', a.requestId) === 1 && invoker.callsOf('acc', 'echo', 'req-d') === 1,
+        invoker.callsOf('acc', 'echo', a.requestId) === 1 &&
+        invoker.callsOf('acc', 'echo', 'req-d') === 1 &&
+        invoker.callsOf('acc', 'echo', 'req-gw') === 1,
       10_000,
     );
     await sleep(500);
     expect(invoker.callsOf('acc', 'echo', a.requestId)).toBe(1);
-    expect(await metricValue(p.registry, 'sluice_async_events_received_total', { function: 'echo' })).toBe(2);
+    expect(await metricValue(p.registry, 'sluice_async_events_received_total', { function: 'echo' })).toBe(3);
 
     const big = Buffer.alloc(1024 * 1024 + 1, 'a');
     const tooBig = p.acceptor.acceptEvent({
