@@ -100,13 +100,35 @@ for r in $(sl_cgroup_roots); do
   [ -d "$r/$SL_CGROUP" ] && find "$r/$SL_CGROUP" -depth -type d -exec rmdir {} \; 2>/dev/null || true
 done
 
-# 5. Runtime state (keeps built images and certificates-free config out of the way).
+# 5. Files the kubelet and CNI keep at fixed host paths: container log symlinks into our pod
+#    logs, CNI result caches of our sandboxes, and those folders if the cluster created them.
+for d in "${dirs[@]}"; do
+  for l in /var/log/containers/*.log; do
+    [ -L "$l" ] && case "$(readlink "$l")" in "$d"/*) rm -f "$l" ;; esac
+  done
+done
+for sb in "$SL_RUN"/containerd/io.containerd.grpc.v1.cri/sandboxes/*; do
+  [ -e "$sb" ] && rm -f /var/lib/cni/results/*-"$(basename "$sb")"-* 2>/dev/null
+done
+rm -f /var/lib/cni/results/sluice-* 2>/dev/null || true
+# The kubelet's device-plugin socket and checkpoint live at a fixed path (one kubelet per host).
+rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
+if [ -f "$SL_RUN/state" ]; then
+  for p in $(sed -n 's/^created_host_paths=//p' "$SL_RUN/state"); do
+    case "$p" in
+      /var/lib/kubelet) rm -rf /var/lib/kubelet ;;
+      /var/log/containers | /var/lib/cni/results | /var/lib/cni)
+        find "$p" -depth -type d -empty -delete 2>/dev/null || true ;;
+    esac
+  done
+fi
+
+# 6. Runtime state (built images, logs and the binary cache are kept).
 rm -rf "$SL_RUN"
 for d in "${dirs[@]}"; do
   [ -d "$d" ] || continue
   rm -rf "$d/state" "$d/run" "$d/kubeconfig" "$d/env" "$d/pki" "$d/config" "$d/forwards"
 done
-rm -f /var/lib/cni/results/sluice-* 2>/dev/null || true
 
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 if out=$(report); then

@@ -27,6 +27,10 @@ leftovers() { # independent of down.sh's own bookkeeping
   grep -E " ($SL_DIR|/run/sluice-cluster|/run/netns/$SL_NETNS)[/ ]" /proc/self/mountinfo | sed 's/^/mount: /' || true
   ip netns list | grep -w "$SL_NETNS" | sed 's/^/netns: /' || true
   [ -d /sys/fs/cgroup/pids/$SL_CGROUP ] && echo "cgroup: /sys/fs/cgroup/pids/$SL_CGROUP"
+  for p in /var/log/containers/*.log; do
+    [ -L "$p" ] && readlink "$p" | grep -q "^$SL_DIR/" && echo "file: $p"
+  done
+  [ -e /var/lib/kubelet/device-plugins/kubelet.sock ] && echo "file: /var/lib/kubelet/device-plugins/kubelet.sock"
   printf '%s' "$out"
 }
 
@@ -63,7 +67,7 @@ rm -rf "$other"
 t=$(now)
 if "$SL_HERE/down.sh" >/tmp/sluice-selftest.log 2>&1; then ok "cluster-down ($(ms "$t") ms)"; else bad "cluster-down"; cat /tmp/sluice-selftest.log; fi
 left=$(leftovers)
-if [ -z "$left" ]; then ok "nothing left behind: no process, mount, netns or cgroup"; else bad "left behind:"; echo "$left"; fi
+if [ -z "$left" ]; then ok "nothing left behind: no process, mount, netns, cgroup or kubelet file"; else bad "left behind:"; echo "$left"; fi
 if "$SL_HERE/down.sh" >/tmp/sluice-selftest.log 2>&1; then ok "cluster-down again is a no-op"; else bad "second cluster-down"; fi
 
 if [ $was_up = 1 ]; then

@@ -69,10 +69,14 @@ phase "prerequisites checked"
 
 mkdir -p "$SL_RUN/pids" "$SL_RUN/fwd" "$PKI" "$CFG" "$ST" "$LOGS"
 rm -f "$LOGS"/*.log
+# Host paths the kubelet and CNI hard-code; down.sh removes what the cluster created there.
+created=""
+for p in /var/lib/kubelet /var/log/containers /var/lib/cni; do [ -e "$p" ] || created="$created $p"; done
 cat > "$SL_RUN/state" <<EOF
 owner=$SL_REPO
 cluster_dir=$SL_DIR
 started=$(date -u +%FT%TZ)
+created_host_paths=${created# }
 phase=starting
 EOF
 
