@@ -1,7 +1,21 @@
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, type KubeConfig, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import type { Logger } from '../lib/log.js';
 import { describeError } from '../lib/errors.js';
 import { isNotFound } from './kube/client.js';
+
+/**
+ * Lease times are MicroTime: RFC 3339 with exactly six fractional digits. A Date would be sent
+ * with three and be rejected (400), so the serializer gets the string (it passes strings through).
+ */
+export function microTime(d: Date): Date {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
+}
+
+/** A lease spec whose times (read back as Dates) are MicroTime strings again. */
+function withMicroTimes(spec: V1LeaseSpec): V1LeaseSpec {
+  const fix = (d: Date | undefined): Date | undefined => (d instanceof Date ? microTime(d) : d);
+  return { ...spec, acquireTime: fix(spec.acquireTime), renewTime: fix(spec.renewTime) };
+}
 
 export interface LeaderOptions {
   namespace: string;
@@ -75,7 +89,7 @@ export class LeaderElector {
         name: this.opts.name,
       });
       if (lease.spec?.holderIdentity !== this.opts.identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 };
+      lease.spec = withMicroTimes({ ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 });
       await this.api.replaceNamespacedLease({
         namespace: this.opts.namespace,
         name: this.opts.name,
@@ -101,8 +115,8 @@ export class LeaderElector {
           spec: {
             holderIdentity: identity,
             leaseDurationSeconds: leaseSeconds,
-            acquireTime: now,
-            renewTime: now,
+            acquireTime: microTime(now),
+            renewTime: microTime(now),
             leaseTransitions: 0,
           },
         },
@@ -114,13 +128,13 @@ export class LeaderElector {
     const expired = renew + (spec.leaseDurationSeconds ?? leaseSeconds) * 1000 < now.getTime();
     const mine = spec.holderIdentity === identity;
     if (!mine && spec.holderIdentity && !expired) return false;
-    lease.spec = {
+    lease.spec = withMicroTimes({
       ...spec,
       holderIdentity: identity,
       leaseDurationSeconds: leaseSeconds,
       renewTime: now,
       ...(mine ? {} : { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
-    };
+    });
     try {
       await this.api.replaceNamespacedLease({ namespace, name, body: lease });
       return true;
