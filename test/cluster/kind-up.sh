@@ -5,7 +5,7 @@
 # kind node, and writes .cluster/env (KUBECONFIG) and .cluster/images.env like up.sh/images.sh.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-SL_STEP=kind-up
+export SL_STEP=kind-up
 for t in docker kind kubectl; do command -v $t >/dev/null || sl_die "$t is required for make kind-up"; done
 name=sluice
 mkdir -p "$SL_DIR"

@@ -8,7 +8,7 @@
 # Leaves the cluster up (with the images imported) if it was up when the test started.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-SL_STEP=selftest
+export SL_STEP=selftest
 pass=0 fail=0
 ok() { pass=$((pass+1)); echo "  ok   $*"; }
 bad() { fail=$((fail+1)); echo "  FAIL $*"; }

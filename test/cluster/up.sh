@@ -8,9 +8,11 @@
 #
 # Idempotent: a healthy cluster of this checkout is reused (fast path); a stale or half-started
 # one, or one started from another checkout, is cleaned up first (down.sh).
+#   up.sh            start or reuse
+#   up.sh --status   exit 0 if this checkout's cluster is up and healthy (what `up` would reuse)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-SL_STEP=up
+export SL_STEP=up
 T0=$(date +%s%N)
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 phase_t=$T0
@@ -26,12 +28,15 @@ for b in "$SL_BIN_K8S/kubelet" "$SL_BIN_K8S/kubectl" "$SL_BIN_ETCD/etcd" "$SL_BI
   "$SL_BIN_HELM/helm" "$SL_BIN_NATS/nats-server" "$SL_NODE22/bin/node"; do
   [ -x "$b" ] || need_build=1
 done
-[ $need_build = 1 ] && bash "$SL_HERE/build.sh"
+status_only=0; [ "${1:-}" = --status ] && status_only=1
+[ $need_build = 1 ] && [ $status_only = 0 ] && bash "$SL_HERE/build.sh"
 export PATH="$SL_BIN_K8S:$SL_BIN_ETCD:$SL_BIN_HELM:$PATH"
 
-mkdir -p "$SL_RUN"
-exec 9>"$SL_RUN.lock"
-flock -w 600 9 || sl_die "another up/down holds $SL_RUN.lock"
+if [ $status_only = 0 ]; then
+  mkdir -p "$SL_RUN"
+  exec 9>"$SL_RUN.lock"
+  flock -w 600 9 || sl_die "another up/down holds $SL_RUN.lock"
+fi
 
 PKI=$SL_DIR/pki CFG=$SL_DIR/config ST=$SL_DIR/state LOGS=$SL_DIR/logs
 HOST_KUBECONFIG=$SL_DIR/kubeconfig
@@ -51,6 +56,9 @@ healthy() {
   K get node "$SL_NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -qx True || return 1
   K -n kube-system get deploy coredns -o jsonpath='{.status.readyReplicas}' 2>/dev/null | grep -qx 1 || return 1
 }
+if [ $status_only = 1 ]; then
+  if healthy; then echo "healthy"; exit 0; else echo "not running or unhealthy"; exit 1; fi
+fi
 if healthy; then
   sl_log "cluster already up and healthy ($(ms_since "$T0") ms); . $SL_DIR/env"
   exit 0

@@ -279,10 +279,11 @@ describe('local cluster', () => {
     expect(message).toContain('proxyconnect tcp: dial tcp 127.0.0.1:9');
   });
 
-  it('stays up and is reused by a second cluster-up', () => {
-    const t0 = Date.now();
-    execFileSync(join(REPO, 'test/cluster/up.sh'), { encoding: 'utf8', stdio: 'pipe' });
-    expect(Date.now() - t0).toBeLessThan(20_000);
+  it('reports itself healthy: what a second cluster-up reuses as it is', () => {
+    // Non-destructive (other suites share the cluster); the full up/up/down cycle is
+    // test/cluster/selftest.sh (make test-cluster-lifecycle).
+    const out = execFileSync(join(REPO, 'test/cluster/up.sh'), ['--status'], { encoding: 'utf8' });
+    expect(out.trim()).toBe('healthy');
     expect(kubectlOk(['get', '--raw', '/readyz'])).toBe('ok');
   });
 });
