@@ -3,7 +3,7 @@
 # Output: $SLUICE_CACHE/bin/k8s-$K8S_VERSION-$GOVER/{kube-apiserver,...}. Skips when present.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/versions.env"
+. "$here/lib.sh"
 cache=${SLUICE_CACHE:-$HOME/.cache/sluice}
 gover=$(go env GOVERSION)
 out="$cache/bin/k8s-$K8S_VERSION-$gover"
@@ -40,7 +40,7 @@ i=0
 for b in "${bins[@]}"; do
   i=$((i+1)); start=$(date +%s)
   echo "k8s $K8S_VERSION: [$i/${#bins[@]}] building $b (cold builds take minutes)"
-  go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "-s -w $ld" -o "$out.tmp/$b" "k8s.io/kubernetes/cmd/$b"
+  sl_progress "k8s $K8S_VERSION: $b" go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "-s -w $ld" -o "$out.tmp/$b" "k8s.io/kubernetes/cmd/$b"
   echo "k8s $K8S_VERSION: [$i/${#bins[@]}] $b built in $(( $(date +%s) - start ))s"
 done
 rm -rf "$out"; mv "$out.tmp" "$out"

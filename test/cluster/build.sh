@@ -42,7 +42,7 @@ go_wrapper_build() {
   for pb in "$@"; do
     i=$((i+1)); local t0; t0=$(date +%s)
     sl_log "$name $version: [$i/$#] building ${pb#*:} (cold builds take minutes)"
-    (cd "$src" && go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp/${pb#*:}" "${pb%%:*}")
+    (cd "$src" && sl_progress "$name: ${pb#*:}" go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp/${pb#*:}" "${pb%%:*}")
     sl_log "$name $version: [$i/$#] ${pb#*:} built in $(( $(date +%s) - t0 ))s"
   done
   rm -rf "$out"; mv "$out.tmp" "$out"

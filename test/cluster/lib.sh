@@ -48,3 +48,15 @@ sl_netns() { nsenter --net=/run/netns/$SL_NETNS -- "$@"; }
 sl_cgroup_roots() {
   awk '$3 ~ /^cgroup2?$/ {print $2}' /proc/self/mounts
 }
+
+# sl_progress LABEL CMD...: runs CMD, printing "LABEL: still running (Ns)" every 30 s (long
+# Go builds are otherwise silent for minutes).
+sl_progress() {
+  local label=$1; shift
+  local t0; t0=$(date +%s)
+  ( while sleep 30; do echo "$label: still running ($(( $(date +%s) - t0 ))s)" >&2; done ) &
+  local hb=$! rc=0
+  "$@" || rc=$?
+  kill "$hb" 2>/dev/null; wait "$hb" 2>/dev/null || true
+  return $rc
+}
