@@ -179,8 +179,21 @@ export class KubeWorld implements MappingApi, WorkloadView {
         }),
       selector,
     );
-    for (const ev of ['add', 'update', 'delete'] as const)
-      this.esms.on(ev, () => this.listeners.forEach((l) => l()));
+    // Wake the manager on what changes its work (spec, deletion), not on the status it writes itself.
+    const seen = new Map<string, string>();
+    const changed = (e: EventSourceMappingResource, removed: boolean): void => {
+      const uid = e.metadata.uid ?? '';
+      const mark = removed
+        ? 'gone'
+        : `${e.metadata.generation}/${String(e.metadata.deletionTimestamp ?? '')}`;
+      if (seen.get(uid) === mark) return;
+      if (removed) seen.delete(uid);
+      else seen.set(uid, mark);
+      this.listeners.forEach((l) => l());
+    };
+    this.esms.on('add', (e) => changed(e, false));
+    this.esms.on('update', (e) => changed(e, false));
+    this.esms.on('delete', (e) => changed(e, true));
   }
 
   /** Calls `f` whenever a mapping changes. */
