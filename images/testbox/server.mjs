@@ -3,6 +3,7 @@
 //   node /testbox/server.mjs          serve
 //   node /testbox/server.mjs get URL  GET URL, print the body, exit 0 (exit 1 with the error)
 //   node /testbox/server.mjs connect HOST PORT [TIMEOUT_MS]  TCP connect; prints ok or the error
+/* global fetch, setTimeout, clearTimeout */
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
