@@ -28,6 +28,32 @@ export const gatewaySpec = {
     default: 'nats://sluice-nats:4222',
     description: 'NATS JetStream server',
   },
+  async: {
+    type: 'bool',
+    env: 'SLUICE_ASYNC',
+    flag: 'async',
+    default: true,
+    description:
+      'asynchronous invocation through NATS JetStream (false: no NATS connection, Event calls get 501)',
+  },
+  natsReplicas: {
+    type: 'enum',
+    env: 'SLUICE_NATS_REPLICAS',
+    flag: 'nats-replicas',
+    values: ['1', '3'],
+    default: '1',
+    description: 'replicas of the async streams (3 with a clustered NATS)',
+  },
+  platformPrincipals: {
+    type: 'string',
+    env: 'SLUICE_PLATFORM_PRINCIPALS',
+    flag: 'platform-principals',
+    default: '',
+    pattern: /^(serviceaccount:[a-z0-9-]+:[a-z0-9.-]+)?(,serviceaccount:[a-z0-9-]+:[a-z0-9.-]+)*$/,
+    patternHint: 'comma-separated serviceaccount:NAMESPACE:NAME',
+    description:
+      "Sluice's own ServiceAccounts (the poller's): they may invoke every function, whatever its invokePolicy, and read /internal/v1/inflight",
+  },
   region: {
     type: 'string',
     env: 'SLUICE_REGION',

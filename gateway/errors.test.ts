@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NotFoundError, ShuttingDownError, ValidationError } from '../lib/index.js';
+import { AsyncPayloadTooLargeError, EnqueueFailedError } from './async/errors.js';
 import {
   AccessDeniedError,
   FunctionNotReadyError,
@@ -57,6 +58,20 @@ describe('toErrorResponse', () => {
       status: 413,
       code: 'RequestTooLargeException',
       type: 'User',
+    },
+    {
+      name: 'async payload too large',
+      err: new AsyncPayloadTooLargeError(1048576, 2000000),
+      status: 413,
+      code: 'RequestTooLargeException',
+      type: 'User',
+    },
+    {
+      name: 'async event not stored',
+      err: new EnqueueFailedError('no PubAck'),
+      status: 500,
+      code: 'ServiceException',
+      type: 'Service',
     },
     {
       name: 'denied',
@@ -121,6 +136,12 @@ describe('toErrorResponse', () => {
     expect(out.headers['X-Amzn-ErrorType']).toBe(code);
     expect(out.body.Type).toBe(type);
     expect(typeof out.body.message).toBe('string');
+  });
+
+  it('names the async limit in the message of an oversized event', () => {
+    expect(toErrorResponse(new AsyncPayloadTooLargeError(1048576, 2000000)).body.message).toBe(
+      'Request must be smaller than 1048576 bytes for the InvokeFunction operation',
+    );
   });
 
   it('hides internal details of unexpected errors', () => {

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Tracer } from '@opentelemetry/api';
-import type { Express } from 'express';
+import type { Express, RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/index.js';
 import { Activator, type Scaler } from './activation/activator.js';
@@ -9,10 +9,12 @@ import type { Authenticator } from './auth/authenticator.js';
 import { FunctionResolver, type FunctionCatalog } from './catalog/catalog.js';
 import { makeFunctionUrlHandler } from './handlers/function-url.js';
 import { makeHealthzHandler, makeReadyzHandler } from './handlers/health.js';
+import { makeInflightHandler } from './handlers/inflight.js';
 import { makeInvokeHandler } from './handlers/invoke.js';
 import { makePublishVersionHandler } from './handlers/publish-version.js';
 import type { AsyncQueue } from './invoke/async-queue.js';
 import { Dispatcher, HoldGate } from './invoke/dispatcher.js';
+import { InflightCounter } from './invoke/inflight.js';
 import type { InvocationDeps } from './invoke/invocation.js';
 import { invokeInternal, type InternalInvokeOutcome, type InternalInvokeRequest } from './invoke/internal.js';
 import type { PodClient } from './invoke/pod-client.js';
@@ -32,6 +34,13 @@ export interface GatewayDeps {
   versions: VersionStore;
   publishAuthorizer: PublishAuthorizer;
   asyncQueue?: AsyncQueue;
+  /** The async pipeline's dead-letters API, authorizing its callers itself (handlers/dead-letters.ts). */
+  deadLetters?: RequestHandler;
+  /**
+   * Sluice's own principals (`serviceaccount:NS:NAME`): they may invoke any function and read
+   * `/internal/v1/inflight`. The chart lists the poller's ServiceAccount.
+   */
+  platformPrincipals?: ReadonlySet<string>;
   /** Extra readiness (e.g. all watches synced); the catalog's readiness is always included. */
   ready?: () => boolean;
   registry: Registry;
@@ -75,6 +84,8 @@ export interface Gateway {
   activator: Activator;
   limiter: ConcurrencyLimiter;
   hold: HoldGate;
+  /** Calls in flight through this replica per function version (for the autoscaler). */
+  inflight: InflightCounter;
   /** Stops accepting calls: /readyz answers 503 from now on. */
   drain(): void;
   /** Runs a function for callers inside Sluice (async dispatcher, event sources) on the sync path. */
@@ -93,6 +104,8 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
     missingGraceMs: settings.missingWorkloadGraceMs,
   });
   const hold = new HoldGate(settings.maxHeldCalls, metrics);
+  const inflight = new InflightCounter();
+  const platformPrincipals = deps.platformPrincipals ?? new Set<string>();
   const dispatcher = new Dispatcher({
     router: deps.router,
     activator,
@@ -102,6 +115,7 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
     log: deps.log,
     coldStartAllowanceMs: settings.coldStartAllowanceMs,
     podTimeoutSlackMs: settings.podTimeoutSlackMs,
+    inflight,
   });
   const limiter = new ConcurrencyLimiter(deps.peers, settings.maxInFlight);
   const resolver = new FunctionResolver(deps.catalog, settings.region, settings.random);
@@ -113,6 +127,7 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
     metrics,
     tracer: deps.tracer,
     log: deps.log,
+    platformPrincipals,
   };
   let draining = false;
   const ready = (): boolean => !draining && deps.catalog.ready() && (deps.ready?.() ?? true);
@@ -131,9 +146,14 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
         defaultNamespace: settings.defaultNamespace,
         region: settings.region,
       }),
-      functionUrl: makeFunctionUrlHandler(invocation),
+      functionUrl: makeFunctionUrlHandler({
+        ...invocation,
+        ...(deps.asyncQueue ? { asyncQueue: deps.asyncQueue } : {}),
+      }),
       healthz: makeHealthzHandler(),
       readyz: makeReadyzHandler(ready),
+      inflight: makeInflightHandler({ auth: deps.auth, inflight, platformPrincipals }),
+      ...(deps.deadLetters ? { deadLetters: deps.deadLetters } : {}),
     },
     metrics,
     tracer: deps.tracer,
@@ -148,6 +168,7 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
     activator,
     limiter,
     hold,
+    inflight,
     drain: () => {
       draining = true;
     },

@@ -1,17 +1,107 @@
-import { KubeConfig } from '@kubernetes/client-node';
-import { runComponent } from '../lib/main.js';
+import { CustomObjectsApi, KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { GROUP, VERSION } from '../api/schema.js';
+import type { FunctionResource } from '../api/types.js';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../lib/index.js';
+import type { Shutdown } from '../lib/shutdown.js';
+import type { Telemetry } from '../lib/telemetry.js';
+import { runComponent, type CommonConfig } from '../lib/main.js';
 import { KubeScaler } from './activation/kube-scaler.js';
-import { CachedTokenReviewer, GatewayAuthenticator } from './auth/authenticator.js';
+import { createAsync, gatewayFunctionInvoker, type AsyncPipeline } from './async/index.js';
+import { CachedTokenReviewer, GatewayAuthenticator, type Authenticator } from './auth/authenticator.js';
 import { KubeAccessKeys, KubeTokenReviewer } from './auth/kube-auth.js';
+import { KubeAccessReviewer } from './auth/kube-rbac.js';
 import { KubeCatalog } from './catalog/kube-catalog.js';
-import { gatewaySpec } from './config.js';
-import { buildGateway, DEFAULT_SETTINGS } from './gateway.js';
+import { gatewaySpec, type GatewayConfig } from './config.js';
+import { LambdaError } from './errors.js';
+import { buildGateway, DEFAULT_SETTINGS, type Gateway } from './gateway.js';
+import { makeDeadLetterAuthorizer } from './handlers/dead-letters.js';
 import { HttpPodClient } from './invoke/pod-client.js';
+import { startWatch } from './kube/watch.js';
 import { KubePeers } from './limits/kube-peers.js';
 import { StaticPeers } from './limits/limiter.js';
 import { EndpointSliceSource } from './routing/kube-endpoints.js';
 import { EndpointTable } from './routing/router.js';
 import { KubePublishAuthorizer, KubeVersionStore } from './versions/kube-versions.js';
+
+/** The platform principals from `--platform-principals` (comma-separated). */
+function principalSet(list: string): ReadonlySet<string> {
+  return new Set(
+    list
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+}
+
+/** Connects to NATS, waiting for it and reconnecting forever (a restarted server is picked up again). */
+async function connectNats(config: GatewayConfig, log: Logger): Promise<NatsConnection> {
+  log.info({ natsUrl: config.natsUrl }, 'connecting to NATS');
+  const nc = await connect({
+    servers: config.natsUrl,
+    name: `sluice-gateway-${config.podIp || 'local'}`,
+    maxReconnectAttempts: -1,
+    waitOnFirstConnect: true,
+  });
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect') log.warn({ status: s.type }, 'NATS connection');
+    }
+  })();
+  return nc;
+}
+
+/**
+ * gateway/async/README.md "Wiring in the gateway": NATS, the streams, the Function watch and the
+ * dispatcher, which runs each attempt through the gateway's sync path (reserved concurrency,
+ * routing, cold starts; it counts the invocation). Resolves once dispatching has started.
+ */
+async function startAsyncPipeline(o: {
+  kc: KubeConfig;
+  config: GatewayConfig & CommonConfig;
+  gateway: Gateway;
+  auth: Authenticator;
+  registry: Registry;
+  telemetry: Telemetry;
+  shutdown: Shutdown;
+  log: Logger;
+}): Promise<AsyncPipeline> {
+  const { kc, config, log } = o;
+  const nc = await connectNats(config, log);
+  o.shutdown.register('nats', () => nc.drain());
+  const functions = kc.makeApiClient(CustomObjectsApi);
+  const pipeline = await createAsync({
+    nc,
+    invoker: gatewayFunctionInvoker((req) => o.gateway.invoke(req)),
+    source: {
+      start: (handlers) =>
+        startWatch<FunctionResource>({
+          kc,
+          path: `/apis/${GROUP}/${VERSION}/functions`,
+          list: () =>
+            functions.listClusterCustomObject({
+              group: GROUP,
+              version: VERSION,
+              plural: 'functions',
+            }) as Promise<KubernetesListObject<FunctionResource>>,
+          handlers,
+          log,
+        }),
+    },
+    registry: o.registry,
+    log: log.child({ part: 'async' }),
+    tracer: o.telemetry.tracer,
+    region: config.region,
+    streams: { replicas: config.natsReplicas === '3' ? 3 : 1 },
+    authorize: makeDeadLetterAuthorizer({ auth: o.auth, rbac: new KubeAccessReviewer(kc) }),
+  });
+  await pipeline.start();
+  // Runs after the HTTP server closed: events in flight finish (or come back after ack_wait).
+  const budgetMs = Math.max(1000, (config.shutdownGraceSeconds - config.drainSeconds - 2) * 1000);
+  o.shutdown.register('async dispatch', () => pipeline.stop(budgetMs));
+  return pipeline;
+}
 
 await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry, telemetry, shutdown }) => {
   // In a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config.
@@ -33,19 +123,42 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
       peers instanceof KubePeers ? peers.stop() : undefined,
     ]);
   });
-
+  const auth = new GatewayAuthenticator({ tokens: new CachedTokenReviewer(new KubeTokenReviewer(kc)), keys });
   const pods = new HttpPodClient();
+  // Closed after the async dispatcher stopped (hooks run in reverse order of registration).
+  shutdown.register('pod connections', () => pods.close());
+
+  // Built before NATS answers, so /healthz works while it starts; /readyz waits for the pipeline.
+  let pipeline: AsyncPipeline | undefined;
+  const asyncNotReady = (): LambdaError =>
+    new LambdaError(503, 'ServiceException', 'Asynchronous invocation is not ready yet (NATS)');
   const gateway = buildGateway(
     {
       catalog,
       router,
       scaler: new KubeScaler(kc),
       peers,
-      auth: new GatewayAuthenticator({ tokens: new CachedTokenReviewer(new KubeTokenReviewer(kc)), keys }),
+      auth,
       pods,
       versions: new KubeVersionStore(kc),
       publishAuthorizer: new KubePublishAuthorizer(kc),
-      ready: () => endpoints.ready() && keys.ready(),
+      ...(config.async
+        ? {
+            // acceptFromGateway answers with the event's request id (derived from an Idempotency-Key).
+            asyncQueue: {
+              enqueue: async (inv) => {
+                if (!pipeline) throw asyncNotReady();
+                return pipeline.acceptor.acceptFromGateway(inv);
+              },
+            },
+            deadLetters: (req, res, next) => {
+              if (!pipeline) next(asyncNotReady());
+              else pipeline.router(req, res, next);
+            },
+          }
+        : {}),
+      platformPrincipals: principalSet(config.platformPrincipals),
+      ready: () => endpoints.ready() && keys.ready() && (!config.async || pipeline !== undefined),
       registry,
       tracer: telemetry.tracer,
       log,
@@ -69,6 +182,23 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
     gateway.server.once('error', reject);
     gateway.server.listen(config.port, '0.0.0.0', () => resolve());
   });
+
+  if (config.async) {
+    const created = await startAsyncPipeline({
+      kc,
+      config,
+      gateway,
+      auth,
+      registry,
+      telemetry,
+      shutdown,
+      log,
+    });
+    pipeline = created;
+  } else {
+    log.warn('asynchronous invocation is disabled (--async=false): Event calls are answered 501');
+  }
+
   shutdown.register('http server', async () => {
     // Fail /readyz first so the Service stops sending new calls, then let in-flight calls finish.
     gateway.drain();
@@ -77,10 +207,15 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
       gateway.server.close(() => r());
       gateway.server.closeIdleConnections();
     });
-    pods.close();
   });
   log.info(
-    { port: config.port, defaultNamespace: config.defaultNamespace, namespace: config.namespace },
+    {
+      port: config.port,
+      defaultNamespace: config.defaultNamespace,
+      namespace: config.namespace,
+      async: config.async,
+      platformPrincipals: config.platformPrincipals,
+    },
     'sluice-gateway started',
   );
 });

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { parseFunctionRef } from '../arn.js';
 import { formatPrincipal } from '../auth/principal.js';
-import { InvalidParameterError } from '../errors.js';
-import { callContext, headerLists, signedRequestOf } from '../http/context.js';
+import { InvalidParameterError, NotImplementedError, RequestTooLargeError } from '../errors.js';
+import { callContext, headerLists, headerOf, signedRequestOf } from '../http/context.js';
+import { ASYNC_PAYLOAD_LIMIT, type AsyncQueue } from '../invoke/async-queue.js';
 import { admit, podHeaders, runSync, type InvocationDeps } from '../invoke/invocation.js';
 import { buildUrlEvent } from '../url/event.js';
 import { BAD_GATEWAY, mapUrlResult, type UrlResponse } from '../url/response.js';
@@ -26,18 +27,38 @@ function send(res: Response, r: UrlResponse): void {
   res.end(r.body);
 }
 
+export interface FunctionUrlHandlerDeps extends InvocationDeps {
+  /** The async pipeline; without it `X-Amz-Invocation-Type: Event` on a URL gets 501. */
+  asyncQueue?: AsyncQueue;
+}
+
+/** `X-Amz-Invocation-Type` on a function URL: absent (a synchronous call) or `Event`. */
+function isAsync(req: Request): boolean {
+  const t = headerOf(req, 'x-amz-invocation-type');
+  if (t === undefined || t === 'RequestResponse') return false;
+  if (t === 'Event') return true;
+  throw new InvalidParameterError(
+    `X-Amz-Invocation-Type "${t}" is invalid on a function URL: allowed values are RequestResponse and Event`,
+  );
+}
+
 /**
  * `ANY /url/{namespace}/{name}[:{alias}]/{path…}` — function URLs: the HTTP request becomes an
  * API Gateway v2 (payload 2.0) event; the result becomes the HTTP response. A function whose
  * invokePolicy holds `"*"` is public; others need the same credentials as the Invoke API.
+ *
+ * The plain-HTTP form of an asynchronous invocation: with `X-Amz-Invocation-Type: Event` the
+ * event is queued (1 MB limit, `Idempotency-Key` honoured) and the answer is 202 with the event's
+ * request id in `x-amzn-RequestId`; the function's result goes to its destinations.
  */
-export function makeFunctionUrlHandler(deps: InvocationDeps): RequestHandler {
+export function makeFunctionUrlHandler(deps: FunctionUrlHandlerDeps): RequestHandler {
   return async (req: Request, res: Response) => {
     const ctx = callContext(res);
     const namespace = String(req.params.namespace);
     if (!NAMESPACE.test(namespace)) throw new InvalidParameterError(`"${namespace}" is not a namespace name`);
     const ref = parseFunctionRef(String(req.params.name), undefined, namespace);
     const body = ctx.body ?? Buffer.alloc(0);
+    const async = isAsync(req);
     const { target, principal } = await admit(deps, signedRequestOf(req, body), ref);
     const { rawPath, rawQuery } = splitUrl(req);
     const event = buildUrlEvent({
@@ -55,12 +76,33 @@ export function makeFunctionUrlHandler(deps: InvocationDeps): RequestHandler {
       time: new Date(ctx.started),
       ...(principal.kind !== 'anonymous' ? { caller: formatPrincipal(principal) } : {}),
     });
+    const payload = Buffer.from(JSON.stringify(event));
+    if (async) {
+      if (!deps.asyncQueue) {
+        throw new NotImplementedError(
+          'Asynchronous invocation (X-Amz-Invocation-Type: Event) is not available on this gateway: no async queue is configured',
+        );
+      }
+      if (payload.length > ASYNC_PAYLOAD_LIMIT) throw new RequestTooLargeError(ASYNC_PAYLOAD_LIMIT);
+      const idempotencyKey = headerOf(req, 'idempotency-key');
+      const accepted = await deps.asyncQueue.enqueue({
+        requestId: ctx.requestId,
+        ...(idempotencyKey ? { idempotencyKey } : {}),
+        target,
+        payload,
+        traceHeaders: podHeaders(ctx, req.headers),
+        receivedAt: new Date(ctx.started),
+      });
+      if (accepted) res.set('x-amzn-RequestId', accepted.requestId);
+      res.status(202).end();
+      return;
+    }
     const result = await runSync(
       deps,
       target,
       {
         ...(target.qualified ? { qualifier: target.qualifier } : {}),
-        body: Buffer.from(JSON.stringify(event)),
+        body: payload,
         headers: podHeaders(ctx, req.headers),
       },
       ctx,

@@ -92,7 +92,7 @@ export function makeInvokeHandler(deps: InvokeHandlerDeps): RequestHandler {
       }
       if (payload.length > ASYNC_PAYLOAD_LIMIT) throw new RequestTooLargeError(ASYNC_PAYLOAD_LIMIT);
       const idempotencyKey = headerOf(req, 'idempotency-key');
-      await deps.asyncQueue.enqueue({
+      const accepted = await deps.asyncQueue.enqueue({
         requestId: ctx.requestId,
         ...(idempotencyKey ? { idempotencyKey } : {}),
         target,
@@ -100,6 +100,8 @@ export function makeInvokeHandler(deps: InvokeHandlerDeps): RequestHandler {
         traceHeaders: podHeaders(ctx, req.headers),
         receivedAt: new Date(ctx.started),
       });
+      // With an Idempotency-Key the event's id is derived from it: every retry of the call gets it.
+      if (accepted) res.set('x-amzn-RequestId', accepted.requestId);
       res.removeHeader('X-Amz-Executed-Version');
       res.status(202).end();
       return;

@@ -21,7 +21,17 @@ export interface AsyncInvocation {
  * When the gateway runs without one, Event calls are answered 501 NotImplementedException.
  */
 export interface AsyncQueue {
-  enqueue(inv: AsyncInvocation): Promise<void>;
+  /**
+   * Resolves once the event is stored. It may return the event's request id, which the caller is
+   * answered with (it differs from the call's own id when an Idempotency-Key derived it).
+   */
+  enqueue(inv: AsyncInvocation): Promise<AsyncAccepted | void>;
+}
+
+/** What an AsyncQueue may report about an accepted event. */
+export interface AsyncAccepted {
+  /** The event's request id (`x-amzn-RequestId` of the 202). */
+  requestId: string;
 }
 
 /** Largest async event (lambda.md §1: 1 MB). */

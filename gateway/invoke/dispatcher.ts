@@ -5,6 +5,7 @@ import type { ResolvedTarget } from '../catalog/catalog.js';
 import { FunctionNotReadyError, LambdaError, ThrottledError } from '../errors.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { workloadKey, type EndpointRouter } from '../routing/router.js';
+import type { InflightCounter } from './inflight.js';
 import {
   PodConnectionLostError,
   PodTimeoutError,
@@ -67,6 +68,8 @@ export interface DispatcherOptions {
   coldStartAllowanceMs: number;
   /** Extra time given to a pod beyond the function's timeout before the gateway gives up on it. */
   podTimeoutSlackMs: number;
+  /** Counts each call from dispatch to answer, held or running (the autoscaler reads it). */
+  inflight?: InflightCounter;
   now?: () => number;
 }
 
@@ -143,6 +146,7 @@ export class Dispatcher {
     const deadline = this.now() + timeoutMs + this.opts.coldStartAllowanceMs;
     const exclude = new Set<string>();
     let leaveHold: (() => void) | undefined;
+    const leaveInflight = this.opts.inflight?.enter(target.namespace, target.function, target.version);
     try {
       for (;;) {
         const lease = this.opts.router.acquire(key, perPod, exclude);
@@ -178,6 +182,7 @@ export class Dispatcher {
       }
     } finally {
       leaveHold?.();
+      leaveInflight?.();
     }
   }
 

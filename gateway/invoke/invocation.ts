@@ -21,6 +21,12 @@ export interface InvocationDeps {
   metrics: GatewayMetrics;
   tracer: Tracer;
   log: Logger;
+  /**
+   * Principals of Sluice itself (`serviceaccount:sluice-system:sluice-poller`) that may invoke any
+   * function, whatever its invokePolicy: the poller delivers event-source batches and schedule
+   * ticks on behalf of EventSourceMappings, which live in the function's own namespace.
+   */
+  platformPrincipals?: ReadonlySet<string>;
 }
 
 export interface Admitted {
@@ -30,12 +36,13 @@ export interface Admitted {
 
 /**
  * Authenticate the caller, resolve the function (404 when missing) and check its invokePolicy
- * (403 when denied). Authentication comes first so bad credentials never learn what exists.
+ * (403 when denied; Sluice's own platform principals are always admitted). Authentication comes first so bad credentials never learn what exists.
  */
 export async function admit(deps: InvocationDeps, req: SignedRequest, ref: FunctionRef): Promise<Admitted> {
   const principal = await deps.auth.authenticate(req);
   const target = deps.resolver.resolve(ref);
-  if (!isAllowed(target.fn.spec.invokePolicy, target.namespace, principal)) {
+  const platform = principal.kind !== 'anonymous' && deps.platformPrincipals?.has(formatPrincipal(principal));
+  if (!platform && !isAllowed(target.fn.spec.invokePolicy, target.namespace, principal)) {
     throw new AccessDeniedError(
       `${formatPrincipal(principal)} is not authorized to perform: lambda:InvokeFunction on resource: ${target.namespace}/${target.function}` +
         (principal.kind === 'anonymous' ? ' (no credentials were sent)' : ''),
