@@ -5,6 +5,7 @@ import {
   CustomObjectsApi,
   DiscoveryV1Api,
   makeInformer,
+  V1MicroTime,
   PatchStrategy,
   setHeaderOptions,
   type Informer,
@@ -74,7 +75,8 @@ export class KubeLeaseStore implements LeaseStore {
         holderIdentity: r.holder ?? '',
         leaseDurationSeconds: r.durationSeconds,
         leaseTransitions: r.transitions,
-        ...(r.renewTime ? { renewTime: new Date(r.renewTime) } : {}),
+        // MicroTime: the API server wants microseconds (a plain Date serializes milliseconds: 400).
+        ...(r.renewTime ? { renewTime: new V1MicroTime(r.renewTime) } : {}),
       },
     };
   }

@@ -139,13 +139,10 @@ export class MappingManager {
     const leaseName = mappingLease(ns, name);
     const running = this.running.get(key);
     const preferred = preferredOwner(members, key);
+    const deleting = esm.metadata.deletionTimestamp !== undefined;
     if (!running) {
-      const lease = await leases.get(leaseName);
-      const stale =
-        !lease || (isExpired(lease, now) && (lease.renewTime ?? 0) + 2 * leaseSeconds * 1000 < now);
-      const free = !lease || isExpired(lease, now);
-      if (!(free && (preferred === identity || stale))) return;
-    } else if (preferred !== identity && !esm.metadata.deletionTimestamp) {
+      if (!(await this.shouldTake(leaseName, preferred === identity, deleting, now))) return;
+    } else if (preferred !== identity && !deleting) {
       // Hand over to the preferred member: stop cleanly, then release.
       await this.stopMapping(key, running, true);
       return;
@@ -154,7 +151,7 @@ export class MappingManager {
       if (running) await this.stopMapping(key, running, false);
       return;
     }
-    if (esm.metadata.deletionTimestamp) {
+    if (deleting) {
       await this.finalize(esm, key, leaseName);
       return;
     }
@@ -162,6 +159,26 @@ export class MappingManager {
       await this.o.api.setFinalizers(esm, [...(esm.metadata.finalizers ?? []), ESM_FINALIZER]);
     }
     await this.ensureRunning(esm, key, leaseName);
+  }
+
+  /** Whether to take (or keep) a mapping that does not run here. */
+  private async shouldTake(
+    leaseName: string,
+    preferred: boolean,
+    deleting: boolean,
+    now: number,
+  ): Promise<boolean> {
+    const { leases, identity, leaseSeconds } = this.o;
+    const lease = await leases.get(leaseName);
+    const free = !lease || isExpired(lease, now);
+    // Held by this replica with nothing running: a disabled, failed or not-yet-started mapping.
+    if (lease?.holder === identity && !free) {
+      if (preferred || deleting) return true;
+      await release(leases, leaseName, identity);
+      return false;
+    }
+    const stale = !lease || (free && (lease.renewTime ?? 0) + 2 * leaseSeconds * 1000 < now);
+    return free && (preferred || stale);
   }
 
   private async ensureRunning(
