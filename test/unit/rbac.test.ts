@@ -9,7 +9,7 @@ const load = (component: string): Rule[] =>
   parse(readFileSync(join(ROOT, `charts/sluice/files/${component}-rules.yaml`), 'utf8')) as Rule[];
 const rules = load('controller');
 
-describe.each(['controller', 'gateway'])('%s ClusterRole', (component) => {
+describe.each(['controller', 'gateway', 'poller'])('%s ClusterRole', (component) => {
   const r = load(component);
   it('has no wildcards in groups, resources or verbs', () => {
     for (const rule of r)

@@ -23,3 +23,21 @@ readOnlyRootFilesystem: true
 capabilities:
   drop: [ALL]
 {{- end -}}
+
+{{/* The NATS URL of the gateway and the poller: an external server, the bundled one, or none. */}}
+{{- define "sluice.natsUrl" -}}
+{{- if .Values.nats.externalUrl -}}
+{{ .Values.nats.externalUrl }}
+{{- else if .Values.nats.enabled -}}
+{{ printf "nats://sluice-nats.%s.svc:4222" .Release.Namespace }}
+{{- end -}}
+{{- end -}}
+
+{{/* Replicas of JetStream streams and KV buckets: nats.replicas (1 or 3; with externalUrl, the external cluster's). */}}
+{{- define "sluice.natsReplicas" -}}
+{{- $r := int .Values.nats.replicas -}}
+{{- if not (or (eq $r 1) (eq $r 3)) -}}
+{{- fail (printf "nats.replicas must be 1 or 3, not %d" $r) -}}
+{{- end -}}
+{{ $r }}
+{{- end -}}
