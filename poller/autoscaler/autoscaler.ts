@@ -133,6 +133,18 @@ export class Autoscaler {
         if (this.log.length > 100) this.log.shift();
       }),
     );
-    for (const k of this.states.keys()) if (!live.has(k)) this.states.delete(k);
+    for (const k of this.states.keys()) {
+      if (live.has(k)) continue;
+      this.states.delete(k);
+      const [namespace, fn, version] = k.split('/') as [string, string, string];
+      for (const state of ['desired', 'ready']) {
+        this.o.metrics.replicas.remove({
+          namespace,
+          function: fn,
+          version: version === LATEST ? 'latest' : version,
+          state,
+        });
+      }
+    }
   }
 }

@@ -116,7 +116,11 @@ export class BatchInvoker {
     const records = items.map((i) => i.record);
     const ids = items.map((i) => i.id);
     const payload = Buffer.from(`{"Records":[${items.map((i) => i.json).join(',')}]}`);
-    const result = await this.deps.invoker.invoke({ target: this.m.target, payload }, signal);
+    const headers = traceHeaders(items);
+    const result = await this.deps.invoker.invoke(
+      { target: this.m.target, payload, ...(headers ? { headers } : {}) },
+      signal,
+    );
     const outcome = classifyResult(result, this.m.reportBatchItemFailures, new Set(ids));
     const { namespace, name } = this.m.ref;
     const fn = this.m.target.function;
@@ -185,6 +189,20 @@ export class BatchInvoker {
       },
     };
   }
+}
+
+/** The trace context of the batch's first traced record travels on to the function (W3C headers). */
+export function traceHeaders(items: Prepared[]): Record<string, string> | undefined {
+  for (const i of items) {
+    const h = i.msg.headers;
+    const key = Object.keys(h).find((k) => k.toLowerCase() === 'traceparent');
+    const parent = key ? h[key]?.[0] : undefined;
+    if (!parent) continue;
+    const stateKey = Object.keys(h).find((k) => k.toLowerCase() === 'tracestate');
+    const state = stateKey ? h[stateKey]?.[0] : undefined;
+    return { traceparent: parent, ...(state ? { tracestate: state } : {}) };
+  }
+  return undefined;
 }
 
 function responseParts(last?: BatchResult): Record<string, unknown> {

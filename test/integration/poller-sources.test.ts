@@ -284,6 +284,45 @@ describe('natsStream (Kinesis-like)', () => {
     }
   });
 
+  it('records older than maximumRecordAgeSeconds go to onFailure as RecordAgeExceeded, the rest are delivered', async () => {
+    await stream('AGED', ['aged.>']);
+    await stream('AGED_DLQ', ['dlq.aged']);
+    const old = await publish('aged.x', ['old-1', 'old-2']);
+    await new Promise((r) => setTimeout(r, 1500));
+    const fresh = await publish('aged.x', ['fresh']);
+    const invoker = new FakeInvoker();
+    const src = SOURCES.natsStream.create(
+      mapping({
+        function: 'aged',
+        source: { natsStream: { stream: 'AGED' } },
+        startingPosition: 'TRIM_HORIZON',
+        maximumRecordAgeSeconds: 1,
+        onFailure: 'nats:dlq.aged',
+      }),
+      kit.deps(invoker),
+    );
+    await src.start();
+    try {
+      await until(async () => (await readAll('AGED_DLQ', 'dlq.aged')).length === 1, 'the failure record');
+      await until(() => invoker.calls.length === 1, 'the fresh record');
+      expect((invoker.calls[0]?.event as Ev).Records.map((r) => Number(r.nats.sequenceNumber))).toEqual(
+        fresh,
+      );
+      const [rec] = (await readAll('AGED_DLQ', 'dlq.aged')) as {
+        requestContext: { condition: string };
+        NatsStreamBatchInfo: { startSequenceNumber: string; endSequenceNumber: string; batchSize: number };
+      }[];
+      expect(rec?.requestContext.condition).toBe('RecordAgeExceeded');
+      expect(rec?.NatsStreamBatchInfo).toMatchObject({
+        startSequenceNumber: String(old[0]),
+        endSequenceNumber: String(old[1]),
+        batchSize: 2,
+      });
+    } finally {
+      await src.close();
+    }
+  });
+
   it('LATEST starts after the records already there; AT_TIMESTAMP from the given time', async () => {
     await stream('TICKS', ['ticks.>']);
     await publish('ticks.x', ['old-1', 'old-2']);
