@@ -46,7 +46,7 @@ cluster-up: ## Build (cached) and start the local single-node cluster; writes .c
 cluster-down: ## Stop the local cluster; leaves no process, mount or namespace behind
 	test/cluster/down.sh
 
-images: build ## Build the OCI images and import them into the local cluster's containerd
+images: deps ## Build the OCI images (compiles dist/ itself) and import them into the local cluster's containerd
 	test/cluster/images.sh
 
 kind-up: ## For users with Docker: a kind cluster instead of the local one (untested here)
@@ -56,14 +56,20 @@ test-e2e: deps cluster-up images ## End-to-end tests on the real local cluster
 	@mkdir -p $(RESULTS)
 	npx vitest run --config test/vitest.e2e.config.ts $(call VITEST_JSON,e2e)
 
-test: clean-results lint typecheck test-unit test-integration test-e2e ## Everything: lint, types, unit, integration, e2e
+test-cluster-lifecycle: ## The local cluster's lifecycle: up twice, recovery, takeover, clean down (restarts the cluster)
+	@mkdir -p $(RESULTS)
+	test/cluster/selftest.sh | tee $(RESULTS)/cluster-lifecycle.txt
+
+test: clean-results lint typecheck test-unit test-integration test-e2e test-cluster-lifecycle ## Everything: lint, types, unit, integration, e2e, cluster lifecycle
 	@node test/summary.mjs $(RESULTS)
 
 clean-results:
 	@rm -rf $(RESULTS)
 
-bench: deps ## Benchmarks (results in bench-results/)
-	@echo "no benchmarks yet"
+bench: deps ## Benchmarks, each against a baseline in the same run (results in bench-results/*.json)
+	npx tsx test/bench/functions.bench.ts
+	npx tsx test/bench/async.bench.ts
+	npx tsx test/bench/poller.bench.ts
 
 up: deps ## Start Sluice: local cluster (when no cluster is configured), images, platform, examples
 	test/up.sh
