@@ -4,7 +4,6 @@ import { GROUP, VERSION } from '../api/schema.js';
 import type { FunctionResource } from '../api/types.js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/index.js';
-import type { Shutdown } from '../lib/shutdown.js';
 import type { Telemetry } from '../lib/telemetry.js';
 import { runComponent, type CommonConfig } from '../lib/main.js';
 import { KubeScaler } from './activation/kube-scaler.js';
@@ -55,52 +54,87 @@ async function connectNats(config: GatewayConfig, log: Logger): Promise<NatsConn
 /**
  * gateway/async/README.md "Wiring in the gateway": NATS, the streams, the Function watch and the
  * dispatcher, which runs each attempt through the gateway's sync path (reserved concurrency,
- * routing, cold starts; it counts the invocation). Resolves once dispatching has started.
+ * routing, cold starts; it counts the invocation). It starts in the background and keeps trying,
+ * so the sync path never waits for NATS: until it runs, Event calls and the dead-letters API are
+ * answered 503 (the AWS SDK retries those).
  */
-async function startAsyncPipeline(o: {
-  kc: KubeConfig;
-  config: GatewayConfig & CommonConfig;
-  gateway: Gateway;
-  auth: Authenticator;
-  registry: Registry;
-  telemetry: Telemetry;
-  shutdown: Shutdown;
-  log: Logger;
-}): Promise<AsyncPipeline> {
-  const { kc, config, log } = o;
-  const nc = await connectNats(config, log);
-  o.shutdown.register('nats', () => nc.drain());
-  const functions = kc.makeApiClient(CustomObjectsApi);
-  const pipeline = await createAsync({
-    nc,
-    invoker: gatewayFunctionInvoker((req) => o.gateway.invoke(req)),
-    source: {
-      start: (handlers) =>
-        startWatch<FunctionResource>({
-          kc,
-          path: `/apis/${GROUP}/${VERSION}/functions`,
-          list: () =>
-            functions.listClusterCustomObject({
-              group: GROUP,
-              version: VERSION,
-              plural: 'functions',
-            }) as Promise<KubernetesListObject<FunctionResource>>,
-          handlers,
-          log,
-        }),
+class AsyncRunner {
+  pipeline: AsyncPipeline | undefined;
+  private nc: NatsConnection | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly o: {
+      kc: KubeConfig;
+      config: GatewayConfig & CommonConfig;
+      auth: Authenticator;
+      registry: Registry;
+      telemetry: Telemetry;
+      log: Logger;
     },
-    registry: o.registry,
-    log: log.child({ part: 'async' }),
-    tracer: o.telemetry.tracer,
-    region: config.region,
-    streams: { replicas: config.natsReplicas === '3' ? 3 : 1 },
-    authorize: makeDeadLetterAuthorizer({ auth: o.auth, rbac: new KubeAccessReviewer(kc) }),
-  });
-  await pipeline.start();
-  // Runs after the HTTP server closed: events in flight finish (or come back after ack_wait).
-  const budgetMs = Math.max(1000, (config.shutdownGraceSeconds - config.drainSeconds - 2) * 1000);
-  o.shutdown.register('async dispatch', () => pipeline.stop(budgetMs));
-  return pipeline;
+  ) {}
+
+  /** Starts (retrying every 5 s) with the gateway's internal invoke; resolves once dispatching. */
+  async run(gateway: Gateway): Promise<void> {
+    const { log } = this.o;
+    while (!this.stopping) {
+      let created: AsyncPipeline | undefined;
+      try {
+        this.nc ??= await connectNats(this.o.config, log);
+        created = await this.create(this.nc, gateway);
+        await created.start();
+        if (this.stopping) return await created.stop(1000);
+        this.pipeline = created;
+        log.info('async pipeline started');
+        return;
+      } catch (err) {
+        log.error({ err }, 'the async pipeline failed to start; retrying in 5 s');
+        await created?.stop(1000).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 5000));
+      }
+    }
+  }
+
+  /** Events in flight finish (or come back to the queue after ack_wait). */
+  async stopDispatch(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    await this.pipeline?.stop(timeoutMs);
+  }
+
+  async closeNats(): Promise<void> {
+    this.stopping = true;
+    if (this.nc && !this.nc.isClosed()) await this.nc.drain();
+  }
+
+  private create(nc: NatsConnection, gateway: Gateway): Promise<AsyncPipeline> {
+    const { kc, config, log } = this.o;
+    const functions = kc.makeApiClient(CustomObjectsApi);
+    return createAsync({
+      nc,
+      invoker: gatewayFunctionInvoker((req) => gateway.invoke(req)),
+      source: {
+        start: (handlers) =>
+          startWatch<FunctionResource>({
+            kc,
+            path: `/apis/${GROUP}/${VERSION}/functions`,
+            list: () =>
+              functions.listClusterCustomObject({
+                group: GROUP,
+                version: VERSION,
+                plural: 'functions',
+              }) as Promise<KubernetesListObject<FunctionResource>>,
+            handlers,
+            log,
+          }),
+      },
+      registry: this.o.registry,
+      log: log.child({ part: 'async' }),
+      tracer: this.o.telemetry.tracer,
+      region: config.region,
+      streams: { replicas: config.natsReplicas === '3' ? 3 : 1 },
+      authorize: makeDeadLetterAuthorizer({ auth: this.o.auth, rbac: new KubeAccessReviewer(kc) }),
+    });
+  }
 }
 
 await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry, telemetry, shutdown }) => {
@@ -125,13 +159,22 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
   });
   const auth = new GatewayAuthenticator({ tokens: new CachedTokenReviewer(new KubeTokenReviewer(kc)), keys });
   const pods = new HttpPodClient();
-  // Closed after the async dispatcher stopped (hooks run in reverse order of registration).
+  const runner = config.async ? new AsyncRunner({ kc, config, auth, registry, telemetry, log }) : undefined;
+  // Hooks run in reverse order of registration: the HTTP server drains first, then the async
+  // dispatcher stops, then pod connections and NATS close, then the watches.
+  if (runner) shutdown.register('nats', () => runner.closeNats());
   shutdown.register('pod connections', () => pods.close());
+  if (runner) {
+    const budgetMs = Math.max(1000, (config.shutdownGraceSeconds - config.drainSeconds - 2) * 1000);
+    shutdown.register('async dispatch', () => runner.stopDispatch(budgetMs));
+  }
 
-  // Built before NATS answers, so /healthz works while it starts; /readyz waits for the pipeline.
-  let pipeline: AsyncPipeline | undefined;
   const asyncNotReady = (): LambdaError =>
-    new LambdaError(503, 'ServiceException', 'Asynchronous invocation is not ready yet (NATS)');
+    new LambdaError(
+      503,
+      'ServiceException',
+      'Asynchronous invocation is not available yet (connecting to NATS)',
+    );
   const gateway = buildGateway(
     {
       catalog,
@@ -142,23 +185,23 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
       pods,
       versions: new KubeVersionStore(kc),
       publishAuthorizer: new KubePublishAuthorizer(kc),
-      ...(config.async
+      ...(runner
         ? {
             // acceptFromGateway answers with the event's request id (derived from an Idempotency-Key).
             asyncQueue: {
               enqueue: async (inv) => {
-                if (!pipeline) throw asyncNotReady();
-                return pipeline.acceptor.acceptFromGateway(inv);
+                if (!runner.pipeline) throw asyncNotReady();
+                return runner.pipeline.acceptor.acceptFromGateway(inv);
               },
             },
             deadLetters: (req, res, next) => {
-              if (!pipeline) next(asyncNotReady());
-              else pipeline.router(req, res, next);
+              if (!runner.pipeline) next(asyncNotReady());
+              else runner.pipeline.router(req, res, next);
             },
           }
         : {}),
       platformPrincipals: principalSet(config.platformPrincipals),
-      ready: () => endpoints.ready() && keys.ready() && (!config.async || pipeline !== undefined),
+      ready: () => endpoints.ready() && keys.ready(),
       registry,
       tracer: telemetry.tracer,
       log,
@@ -182,23 +225,6 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
     gateway.server.once('error', reject);
     gateway.server.listen(config.port, '0.0.0.0', () => resolve());
   });
-
-  if (config.async) {
-    const created = await startAsyncPipeline({
-      kc,
-      config,
-      gateway,
-      auth,
-      registry,
-      telemetry,
-      shutdown,
-      log,
-    });
-    pipeline = created;
-  } else {
-    log.warn('asynchronous invocation is disabled (--async=false): Event calls are answered 501');
-  }
-
   shutdown.register('http server', async () => {
     // Fail /readyz first so the Service stops sending new calls, then let in-flight calls finish.
     gateway.drain();
@@ -208,6 +234,8 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
       gateway.server.closeIdleConnections();
     });
   });
+  if (runner) void runner.run(gateway);
+  else log.warn('asynchronous invocation is disabled (--async=false): Event calls are answered 501');
   log.info(
     {
       port: config.port,
