@@ -29,7 +29,8 @@ export interface JetStreamDemandOptions {
  * is an error for the versions it feeds — they hold their replicas — never "infinite backlog".
  * The async backlog of a function counts for each of its running versions (the queue does not
  * say which version an event was resolved to); a mapping's backlog counts for the version its
- * qualifier resolves to, split by an alias's weights.
+ * qualifier resolves to, split by an alias's weights, as the invocations it needs:
+ * ceil(backlog / batchSize), at most the mapping's maximumConcurrency.
  */
 export class JetStreamDemand implements DemandSource {
   constructor(private readonly o: JetStreamDemandOptions) {}
@@ -76,10 +77,12 @@ export class JetStreamDemand implements DemandSource {
         } catch (err) {
           error = `mapping ${m.ref.namespace}/${m.ref.name}: ${describeError(err)}`;
         }
+        // In invocations: a batch is one call, and the mapping never runs more than maximumConcurrency.
+        const calls = Math.min(Math.ceil(backlog / m.batchSize), m.maximumConcurrency);
         for (const t of targets) {
           add(
             workloadKey(m.target.namespace, m.target.function, t.version),
-            Math.ceil(backlog * t.weight),
+            Math.ceil(calls * t.weight),
             error,
           );
         }
