@@ -42,6 +42,8 @@ class FakeApi implements MappingApi {
 
 /** Sources that record who runs what, and when. */
 class Ledger {
+  /** Mappings whose source never finishes closing (a batch stuck in flight). */
+  stuck = new Set<string>();
   events: { who: string; mapping: string; what: 'start' | 'close' }[] = [];
   cleaned: string[] = [];
   runningNow(): Map<string, string[]> {
@@ -61,6 +63,7 @@ class Ledger {
         },
         backlog: () => Promise.resolve(7),
         close: () => {
+          if (this.stuck.has(m.ref.name)) return new Promise<void>(() => undefined);
           this.events.push({ who, mapping: m.ref.name, what: 'close' });
           return Promise.resolve();
         },
@@ -131,6 +134,23 @@ describe('MappingManager', () => {
     expect(b.owned.length).toBeGreaterThan(0);
   });
 
+  it('a source slow to stop does not hold up the others, and keeps its lease until it has stopped', async () => {
+    const { make, ledger, advance } = setup(NAMES);
+    const a = make('poller-a');
+    await a.tick();
+    for (const n of NAMES) ledger.stuck.add(n);
+    const b = make('poller-b');
+    await b.tick();
+    for (let i = 0; i < 4; i++) {
+      advance(5000);
+      await a.tick(); // must return although every handover is stuck
+      await b.tick();
+    }
+    // Nothing B should get has started there while A is still stopping it.
+    expect(b.owned).toEqual([]);
+    for (const [m, who] of ledger.runningNow()) expect(who, m).toEqual(['poller-a']);
+  });
+
   it('when a replica dies its mappings move after the lease expires', async () => {
     const { make, ledger, advance } = setup(NAMES);
     const a = make('poller-a');
@@ -165,7 +185,9 @@ describe('MappingManager', () => {
       observedGeneration: 1,
     });
     api.items.get('m1')!.metadata.deletionTimestamp = new Date();
-    await a.tick();
+    await a.tick(); // stops the source (in the background)
+    await new Promise((r) => setImmediate(r));
+    await a.tick(); // cleans up
     expect(ledger.cleaned).toEqual(['m1']);
     expect(api.items.has('m1')).toBe(false);
     expect(ledger.runningNow().get('m1')).toEqual([]);
@@ -197,6 +219,8 @@ describe('MappingManager', () => {
     const a = make('poller-a');
     await a.tick();
     change(api.items.get('m1')!);
+    await a.tick();
+    await new Promise((r) => setImmediate(r));
     await a.tick();
     expect(api.statuses.get('m1')?.state).toBe(state);
     expect(ledger.runningNow().get('m1')).toEqual(running);

@@ -60,6 +60,8 @@ export class MappingManager {
   /** What this replica last wrote to each mapping's status (to write only changes). */
   private readonly written = new Map<string, string>();
   private readonly results = new Map<string, string>();
+  /** Sources being stopped, by mapping key. */
+  private readonly stopping = new Map<string, Promise<void>>();
   private loopDone: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private stopped = false;
@@ -122,7 +124,7 @@ export class MappingManager {
       }
     }
     for (const [key, r] of this.running) {
-      if (!seen.has(key)) await this.stopMapping(key, r, true);
+      if (!seen.has(key)) this.beginStop(key, r, true);
     }
     this.o.metrics.ownedMappings.set(this.running.size);
   }
@@ -140,15 +142,19 @@ export class MappingManager {
     const running = this.running.get(key);
     const preferred = preferredOwner(members, key);
     const deleting = esm.metadata.deletionTimestamp !== undefined;
+    if (this.stopping.has(key)) {
+      await acquireOrRenew(leases, leaseName, 'mapping', identity, leaseSeconds, now);
+      return;
+    }
     if (!running) {
       if (!(await this.shouldTake(leaseName, preferred === identity, deleting, now))) return;
     } else if (preferred !== identity && !deleting) {
       // Hand over to the preferred member: stop cleanly, then release.
-      await this.stopMapping(key, running, true);
+      this.beginStop(key, running, true);
       return;
     }
     if (!(await acquireOrRenew(leases, leaseName, 'mapping', identity, leaseSeconds, now))) {
-      if (running) await this.stopMapping(key, running, false);
+      if (running) this.beginStop(key, running, false);
       return;
     }
     if (deleting) {
@@ -189,20 +195,21 @@ export class MappingManager {
     const generation = esm.metadata.generation ?? 0;
     let running = this.running.get(key);
     if (running && running.generation !== generation) {
-      await this.stopMapping(key, running, false);
-      running = undefined;
+      // Restart: the old source stops in the background; a later pass starts the new one.
+      this.beginStop(key, running, false);
+      return;
     }
     let config: MappingConfig;
     try {
       config = resolveMapping(esm);
     } catch (err) {
       const message = err instanceof ValidationError ? err.message : describeError(err);
-      if (running) await this.stopMapping(key, running, false);
+      if (running) this.beginStop(key, running, false);
       await this.writeStatus(esm, 'Failed', message, undefined, { reason: 'InvalidSpec', message });
       return;
     }
     if (!config.enabled) {
-      if (running) await this.stopMapping(key, running, false);
+      if (running) this.beginStop(key, running, false);
       await this.writeStatus(esm, 'Disabled', this.results.get(key) ?? 'Disabled', undefined, {
         reason: 'Disabled',
         message: 'spec.enabled is false',
@@ -259,18 +266,33 @@ export class MappingManager {
     return running;
   }
 
-  private async stopMapping(key: string, r: Running, releaseLease: boolean): Promise<void> {
+  /**
+   * Stops a source in the background — its batch in flight may take the grace period — so the
+   * pass goes on renewing the other leases. Until it has stopped, the mapping's lease is kept
+   * (renewed) and the mapping is not started again here.
+   */
+  private beginStop(key: string, r: Running, releaseLease: boolean): void {
     this.running.delete(key);
-    await r.source.close();
-    if (releaseLease) await release(this.o.leases, r.lease, this.o.identity);
-    this.o.log.info({ mapping: key }, 'mapping stopped');
+    const done = r.source
+      .close()
+      .catch((err: unknown) => this.o.log.warn({ err, mapping: key }, 'closing the source failed'))
+      .then(async () => {
+        if (releaseLease) await release(this.o.leases, r.lease, this.o.identity).catch(() => undefined);
+        this.o.log.info({ mapping: key }, 'mapping stopped');
+      })
+      .finally(() => {
+        this.stopping.delete(key);
+        this.wake?.();
+      });
+    this.stopping.set(key, done);
   }
 
   /** Deletion: stop, remove consumers and checkpoints, drop the finalizer and the lease. */
   private async finalize(esm: EventSourceMappingResource, key: string, leaseName: string): Promise<void> {
     const running = this.running.get(key);
-    if (running) await this.stopMapping(key, running, false);
-    if (!(esm.metadata.finalizers ?? []).includes(ESM_FINALIZER)) return;
+    if (running) this.beginStop(key, running, false);
+    // Clean up once the source has stopped (a later pass).
+    if (this.stopping.has(key) || !(esm.metadata.finalizers ?? []).includes(ESM_FINALIZER)) return;
     await this.writeStatus(esm, 'Deleting', 'Cleaning up consumers and checkpoints');
     let config: MappingConfig | undefined;
     try {
@@ -328,7 +350,8 @@ export class MappingManager {
     this.stopped = true;
     this.wake?.();
     await this.loopDone;
-    await Promise.allSettled([...this.running].map(([key, r]) => this.stopMapping(key, r, true)));
+    for (const [key, r] of [...this.running]) this.beginStop(key, r, true);
+    await Promise.allSettled([...this.stopping.values()]);
     await release(this.o.leases, memberLease(this.o.identity), this.o.identity).catch(() => undefined);
   }
 }
