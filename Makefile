@@ -7,7 +7,7 @@ SHELL := /bin/bash
 RESULTS := .test-results
 VITEST_JSON = --reporter=default --reporter=json --outputFile.json=$(RESULTS)/$(1).json
 
-.PHONY: clean-results help up down test test-unit test-integration test-e2e test-cluster-lifecycle bench lint typecheck \
+.PHONY: tools clean-results help up down test test-unit test-integration test-e2e test-cluster-lifecycle bench lint typecheck \
         images cluster-up cluster-down kind-up generate build deps clean
 
 help: ## Show the targets
@@ -36,7 +36,10 @@ test-unit: deps ## Unit tests (no servers)
 	@mkdir -p $(RESULTS)
 	npx vitest run --config test/vitest.unit.config.ts $(call VITEST_JSON,unit)
 
-test-integration: deps ## Integration tests (real nats-server, real runtime processes)
+tools: ## Build (or find cached) the Go-built parts: Kubernetes, etcd, CoreDNS, helm, nats-server, …
+	test/cluster/build.sh
+
+test-integration: deps tools ## Integration tests (real nats-server, kube-apiserver, runtime processes)
 	@mkdir -p $(RESULTS)
 	npx vitest run --config test/vitest.integration.config.ts $(call VITEST_JSON,integration)
 
