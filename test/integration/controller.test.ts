@@ -1,0 +1,230 @@
+/**
+ * The controller's reconcilers against a real kube-apiserver (with etcd; no kubelet or
+ * controller-manager): they are asserted by the state they leave, not by the calls they make.
+ */
+import { Writable } from 'node:stream';
+import {
+  CoreV1Api,
+  type V1ConfigMap,
+  type V1Deployment,
+  type V1NetworkPolicy,
+  type V1Service,
+} from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AliasResource, FunctionResource, FunctionVersionResource } from '../../api/types.js';
+import { createLogger } from '../../lib/log.js';
+import { AliasReconciler } from '../../controller/alias/reconcile.js';
+import { FunctionReconciler } from '../../controller/function/reconcile.js';
+import { listVersions } from '../../controller/function/publish.js';
+import { DEFAULT_BUILD_OPTIONS } from '../../controller/function/resources/types.js';
+import { makeKube, type Kube } from '../../controller/kube/client.js';
+import { LeaderElector } from '../../controller/leader.js';
+import { ApiServer } from '../../poller/testing/apiserver.js';
+
+const API = 'sluice.dev/v1alpha1';
+const NS = 'shop';
+const log = createLogger({
+  component: 'test',
+  level: 'silent',
+  destination: new Writable({ write: (_c, _e, cb) => cb() }),
+});
+
+let kas: ApiServer;
+let kube: Kube;
+let functions: FunctionReconciler;
+let aliases: AliasReconciler;
+
+beforeAll(async () => {
+  kas = await ApiServer.start();
+  const kc = kas.kubeConfig();
+  kube = makeKube(kc);
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'sluice-system' } } });
+  // A new CRD's storage may answer 429 for a moment after it is served.
+  for (let i = 0; ; i++) {
+    try {
+      for (const kind of ['Function', 'FunctionVersion', 'Alias', 'EventSourceMapping']) await kube.list(API, kind, NS);
+      await kube.apply(fn('warmup'));
+      await kube.delete(API, 'Function', NS, 'warmup');
+      break;
+    } catch (err) {
+      if (i > 60) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  functions = new FunctionReconciler({ kube, opts: DEFAULT_BUILD_OPTIONS, gatewayUrl: 'http://gw:8080' });
+  aliases = new AliasReconciler(kube);
+}, 120_000);
+
+afterAll(async () => {
+  await kas?.stop();
+});
+
+const fn = (name: string, spec: Partial<FunctionResource['spec']> = {}): FunctionResource => ({
+  apiVersion: API,
+  kind: 'Function',
+  metadata: { name, namespace: NS },
+  spec: { runtime: 'nodejs22', code: { inline: 'exports.handler = async () => 1' }, ...spec },
+});
+const get = <T extends object>(kind: string, apiVersion: string, name: string): Promise<T | undefined> =>
+  kube.get<T & { metadata?: object }>(apiVersion, kind, NS, name);
+
+describe('FunctionReconciler', () => {
+  it('creates the workload of $LATEST: code ConfigMap, Deployment at minReplicas, headless Service, NetworkPolicy, status', async () => {
+    await kube.apply(fn('hello', { scaling: { minReplicas: 2 }, environment: { A: '1' } }));
+    await functions.reconcile(NS, 'hello', log);
+
+    const d = await get<V1Deployment>('Deployment', 'apps/v1', 'hello-latest');
+    expect(d?.spec?.replicas).toBe(2);
+    expect(d?.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: 'Function',
+      name: 'hello',
+      controller: true,
+    });
+    const cmName = d?.spec?.template.spec?.volumes?.find((v) => v.name === 'code')?.configMap?.name ?? '';
+    const cm = await get<V1ConfigMap>('ConfigMap', 'v1', cmName);
+    expect(cm?.immutable).toBe(true);
+    expect(cm?.data?.code).toBe('exports.handler = async () => 1');
+    expect((await get<V1Service>('Service', 'v1', 'hello-latest'))?.spec?.clusterIP).toBe('None');
+    expect(
+      (await get<V1NetworkPolicy>('NetworkPolicy', 'networking.k8s.io/v1', 'hello-function'))?.spec
+        ?.policyTypes,
+    ).toEqual(['Ingress', 'Egress']);
+
+    const f = await get<FunctionResource>('Function', API, 'hello');
+    expect(f?.status).toMatchObject({
+      observedGeneration: 1,
+      replicas: 2,
+      readyReplicas: 0,
+      replicaSummary: '0/2',
+      url: 'http://gw:8080/url/shop/hello/',
+    });
+    expect(f?.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'Deploying',
+    });
+  });
+
+  it('never fights a scale change, and a second reconcile of an unchanged function writes nothing', async () => {
+    await kube.setScale(NS, 'hello-latest', 5);
+    const before = await get<FunctionResource>('Function', API, 'hello');
+    await functions.reconcile(NS, 'hello', log);
+    expect((await get<V1Deployment>('Deployment', 'apps/v1', 'hello-latest'))?.spec?.replicas).toBe(5);
+    const after = await get<FunctionResource>('Function', API, 'hello');
+    // status.replicas follows the Deployment; nothing else changed, so only that write happened
+    expect(after?.status?.replicas).toBe(5);
+    await functions.reconcile(NS, 'hello', log);
+    const again = await get<FunctionResource>('Function', API, 'hello');
+    expect(again?.metadata.resourceVersion).toBe(after?.metadata.resourceVersion);
+    expect(before?.metadata.resourceVersion).not.toBe(after?.metadata.resourceVersion);
+  });
+
+  it('a code change rolls the Deployment to a new content-hashed ConfigMap and prunes the old one', async () => {
+    const old = (
+      await get<V1Deployment>('Deployment', 'apps/v1', 'hello-latest')
+    )?.spec?.template.spec?.volumes?.find((v) => v.name === 'code')?.configMap?.name;
+    await kube.apply(
+      fn('hello', {
+        scaling: { minReplicas: 2 },
+        environment: { A: '1' },
+        code: { inline: 'exports.handler = async () => 2' },
+      }),
+    );
+    await functions.reconcile(NS, 'hello', log);
+    const d = await get<V1Deployment>('Deployment', 'apps/v1', 'hello-latest');
+    const now = d?.spec?.template.spec?.volumes?.find((v) => v.name === 'code')?.configMap?.name;
+    expect(now).not.toBe(old);
+    expect(await get('ConfigMap', 'v1', old ?? '')).toBeUndefined();
+    expect(d?.spec?.replicas).toBe(5);
+  });
+
+  it('reports a missing code ConfigMap and execution role in Ready, naming the field', async () => {
+    await kube.apply(
+      fn('broken', { code: { configMap: { name: 'nope' } }, executionRole: { serviceAccountName: 'ghost' } }),
+    );
+    await functions.reconcile(NS, 'broken', log);
+    const f = await get<FunctionResource>('Function', API, 'broken');
+    const ready = f?.status?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'CodeConfigMapNotFound' });
+    expect(ready?.message).toContain('spec.code.configMap');
+  });
+
+  it('autoPublish publishes a version on every change and none when nothing changed', async () => {
+    await kube.apply(fn('auto', { versioning: { autoPublish: true } }));
+    await functions.reconcile(NS, 'auto', log);
+    await functions.reconcile(NS, 'auto', log);
+    expect((await listVersions(kube, NS, 'auto')).map((v) => v.spec.version)).toEqual(['1']);
+    await kube.apply(fn('auto', { versioning: { autoPublish: true }, memoryMB: 256 }));
+    await functions.reconcile(NS, 'auto', log);
+    const versions = await listVersions(kube, NS, 'auto');
+    expect(versions.map((v) => v.spec.version)).toEqual(['2', '1']);
+    expect(versions[0]?.spec.snapshot.memoryMB).toBe(256);
+    expect((await get<FunctionResource>('Function', API, 'auto'))?.status?.latestVersion).toBe('2');
+  });
+
+  it('runs the versions an alias points to, and removes them when the alias moves away', async () => {
+    const alias: AliasResource = {
+      apiVersion: API,
+      kind: 'Alias',
+      metadata: { name: 'live', namespace: NS },
+      spec: { function: 'auto', version: '1', additionalVersionWeights: { '2': 0.2 } },
+    };
+    await kube.apply(alias);
+    await functions.reconcile(NS, 'auto', log);
+    await aliases.reconcile(NS, 'live', log);
+    const names = async (): Promise<string[]> =>
+      (await kube.list<V1Deployment>('apps/v1', 'Deployment', NS, 'sluice.dev/function=auto'))
+        .map((d) => d.metadata?.name ?? '')
+        .sort();
+    expect(await names()).toEqual(['auto-latest', 'auto-v1', 'auto-v2']);
+    const a = await get<AliasResource>('Alias', API, 'live');
+    expect(a?.status).toMatchObject({ resolvedVersion: '1', routing: '1=80%,2=20%' });
+    const v1 = await get<FunctionVersionResource>('FunctionVersion', API, 'auto-v1');
+    expect(v1?.status?.active).toBe(true);
+
+    await kube.apply({ ...alias, spec: { function: 'auto', version: '2' } });
+    await functions.reconcile(NS, 'auto', log);
+    expect(await names()).toEqual(['auto-latest', 'auto-v2']);
+    expect((await get<FunctionVersionResource>('FunctionVersion', API, 'auto-v1'))?.status?.active).toBe(
+      false,
+    );
+
+    await kube.apply({
+      ...alias,
+      metadata: { name: 'dangling', namespace: NS },
+      spec: { function: 'auto', version: '9' },
+    });
+    await aliases.reconcile(NS, 'dangling', log);
+    expect((await get<AliasResource>('Alias', API, 'dangling'))?.status?.conditions?.[0]).toMatchObject({
+      status: 'False',
+      reason: 'VersionNotFound',
+    });
+  });
+});
+
+describe('LeaderElector', () => {
+  it('lets one replica lead at a time and hands over when the leader releases the lease', async () => {
+    const kc = kas.kubeConfig();
+    const opts = { namespace: 'sluice-system', name: 'sluice-controller', leaseSeconds: 3, renewSeconds: 1 };
+    const a = new LeaderElector(kc, { ...opts, identity: 'a' }, log);
+    const b = new LeaderElector(kc, { ...opts, identity: 'b' }, log);
+    const events: string[] = [];
+    a.start(
+      () => events.push('a leads'),
+      () => events.push('a lost'),
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    b.start(
+      () => events.push('b leads'),
+      () => events.push('b lost'),
+    );
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(events).toEqual(['a leads']);
+    expect(a.isLeader && !b.isLeader).toBe(true);
+    await a.stop();
+    const until = Date.now() + 10_000;
+    while (!b.isLeader && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    expect(events).toEqual(['a leads', 'b leads']);
+    await b.stop();
+  });
+});
