@@ -19,7 +19,9 @@ for (const f of readdirSync(dir)
   skipped += s;
 }
 // Shell suites (the cluster lifecycle) end with their own "N passed, M failed" line.
-for (const f of readdirSync(dir).filter((n) => n.endsWith('.txt')).sort()) {
+for (const f of readdirSync(dir)
+  .filter((n) => n.endsWith('.txt'))
+  .sort()) {
   const m = /^(\d+) passed, (\d+) failed$/m.exec(readFileSync(join(dir, f), 'utf8'));
   if (!m) continue;
   console.log(`${f.replace(/\.txt$/, '').padEnd(12)} ${m[1]} passed, ${m[2]} failed, 0 skipped`);

@@ -43,7 +43,8 @@ beforeAll(async () => {
   // A new CRD's storage may answer 429 for a moment after it is served.
   for (let i = 0; ; i++) {
     try {
-      for (const kind of ['Function', 'FunctionVersion', 'Alias', 'EventSourceMapping']) await kube.list(API, kind, NS);
+      for (const kind of ['Function', 'FunctionVersion', 'Alias', 'EventSourceMapping'])
+        await kube.list(API, kind, NS);
       await kube.apply(fn('warmup'));
       await kube.delete(API, 'Function', NS, 'warmup');
       break;
