@@ -1,7 +1,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { describeError } from '../../lib/errors.js';
 import type { MappingConfig } from '../mapping.js';
-import { consumerBacklog } from '../sources/delivery.js';
+import { consumerWaiting } from '../sources/delivery.js';
 import { keyOf, workloadKey, type DemandSource, type Workload } from './autoscaler.js';
 import type { Demand } from './decide.js';
 
@@ -24,7 +24,8 @@ export interface JetStreamDemandOptions {
 }
 
 /**
- * Demand from JetStream: each backlog is read with the consumer-info API (answered by the
+ * Demand from JetStream: each backlog — messages not yet delivered; those being run are in the
+ * gateways' in-flight counts already — is read with the consumer-info API (answered by the
  * consumer's leader, never a random node's monitoring endpoint). A consumer that does not exist
  * is an error for the versions it feeds — they hold their replicas — never "infinite backlog".
  * The async backlog of a function counts for each of its running versions (the queue does not
@@ -41,7 +42,7 @@ export class JetStreamDemand implements DemandSource {
       const k = `${stream}/${consumer}`;
       let p = cache.get(k);
       if (!p) {
-        p = consumerBacklog(this.o.jsm, stream, consumer);
+        p = consumerWaiting(this.o.jsm, stream, consumer);
         cache.set(k, p);
       }
       return p;

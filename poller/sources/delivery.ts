@@ -26,6 +26,25 @@ export function isNotFound(err: unknown): boolean {
 }
 
 /** Messages waiting in a consumer: not yet delivered plus delivered and not yet acknowledged. */
+/**
+ * Messages a consumer has not yet delivered (num_pending). The autoscaler uses this: messages
+ * delivered and being run are already in the gateways' in-flight counts, so adding
+ * num_ack_pending would count each running call twice.
+ */
+export async function consumerWaiting(
+  jsm: JetStreamManager,
+  stream: string,
+  consumer: string,
+): Promise<number> {
+  try {
+    return (await jsm.consumers.info(stream, consumer)).num_pending;
+  } catch (err) {
+    if (isNotFound(err))
+      throw new ConsumerMissingError(`consumer ${stream}/${consumer} not found`, { cause: err });
+    throw err;
+  }
+}
+
 export async function consumerBacklog(
   jsm: JetStreamManager,
   stream: string,
