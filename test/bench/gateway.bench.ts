@@ -1,0 +1,376 @@
+/**
+ * Gateway benchmark (make bench), side by side in one run on the real local cluster:
+ *  1. Warm sync calls to ONE warm function pod (memoryMB 1769 = one full vCPU,
+ *     concurrencyPerPod 8) at fixed concurrency 1 and 8:
+ *       gateway — through the sluice-gateway Service (bearer token of a ServiceAccount),
+ *       direct  — straight to the pod's invoke endpoint (POST /2015-03-31/functions/function/invocations),
+ *       nginx   — through Debian's nginx (keepalive upstream) to the same pod.
+ *     All three reach the cluster through a loopback forwarder (test/cluster/forward.sh), so its
+ *     cost is common to all three. Interleaved rounds, so machine noise hits all alike.
+ *     Reports latency p50/p99, throughput, the gateway's added latency vs direct and its
+ *     throughput relative to nginx.
+ *  2. Cold start: a second function (minReplicas 0) scaled to zero (Deployment scale 0, no pod
+ *     left) → first response through the gateway; median of 10.
+ *     The warm function is deleted first: the node has 2 CPUs, each pod requests one.
+ * Needs nginx (apt-get install -y nginx); results: bench-results/gateway.json.
+ *   npx tsx test/bench/gateway.bench.ts
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fnManifest, forwardGateway, serviceAccountToken, waitReady } from '../e2e/support/gateway.js';
+import { apply, cluster, createNamespace, forward, kubectl, waitFor } from '../e2e/support/kube.js';
+
+const CALLS = Number(process.env.SLUICE_BENCH_GW_CALLS ?? 3000);
+const ROUNDS = Number(process.env.SLUICE_BENCH_GW_ROUNDS ?? 6);
+const CONCURRENCIES = [1, 8];
+const COLD_RUNS = Number(process.env.SLUICE_BENCH_COLD_RUNS ?? 10);
+const HANDLER = 'exports.handler = async (event) => ({ ok: true, n: event.n });';
+const BODY = '{"n":1}';
+const POD_PATH = '/2015-03-31/functions/function/invocations';
+
+const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
+const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
+const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+interface Target {
+  name: 'gateway' | 'direct' | 'nginx';
+  base: string;
+  path: string;
+  headers: Record<string, string>;
+}
+
+/** One POST over a keep-alive agent; resolves with the status once the body is read. */
+function post(agent: Agent, t: Target): Promise<{ status: number; error: boolean }> {
+  const u = new URL(t.base);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        agent,
+        host: u.hostname,
+        port: u.port,
+        method: 'POST',
+        path: t.path,
+        headers: { 'content-type': 'application/json', 'content-length': BODY.length, ...t.headers },
+        timeout: 30_000,
+      },
+      (res) => {
+        res.on('data', () => {});
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, error: res.headers['x-amz-function-error'] !== undefined }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end(BODY);
+  });
+}
+
+/** `calls` requests by `concurrency` workers; latencies (ms) and wall time (ms). */
+async function batch(
+  agent: Agent,
+  t: Target,
+  calls: number,
+  concurrency: number,
+): Promise<{ lat: number[]; wallMs: number }> {
+  const lat: number[] = [];
+  let next = 0;
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < calls) {
+        next++;
+        const t0 = process.hrtime.bigint();
+        const r = await post(agent, t);
+        lat.push(ms(t0));
+        if (r.status !== 200 || r.error)
+          throw new Error(`${t.name}: HTTP ${r.status} (function error: ${r.error})`);
+      }
+    }),
+  );
+  return { lat, wallMs: ms(start) };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/** Debian's nginx in the foreground with its own config, pid, log and temp paths. */
+async function startNginx(upstream: string): Promise<{ base: string; stop: () => Promise<void> }> {
+  const which = spawnSync('sh', ['-c', 'command -v nginx || ls /usr/sbin/nginx'], { encoding: 'utf8' });
+  const bin = which.stdout.trim().split('\n')[0];
+  if (!bin) throw new Error('nginx not found: apt-get install -y nginx');
+  const dir = mkdtempSync(path.join(tmpdir(), 'sluice-bench-nginx-'));
+  const port = await freePort();
+  const conf = `
+daemon off;
+worker_processes ${Math.min(2, cpus().length)};
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream pod { server ${upstream}; keepalive 32; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://pod;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`;
+  writeFileSync(path.join(dir, 'nginx.conf'), conf);
+  const child: ChildProcess = spawn(bin, ['-p', dir, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(
+    'nginx to listen',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}`);
+      const ok = await fetch(`${base}${POD_PATH}`, { method: 'POST', body: BODY }).catch(() => undefined);
+      return ok?.status === 200 ? true : undefined;
+    },
+    10_000,
+    100,
+  );
+  return {
+    base,
+    stop: async () => {
+      child.kill('SIGQUIT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function podIP(ns: string, fn: string): Promise<string> {
+  return waitFor(`a running pod of ${fn}`, async () => {
+    const l = await cluster().core.listNamespacedPod({
+      namespace: ns,
+      labelSelector: `sluice.dev/function=${fn}`,
+    });
+    const p = l.items.find(
+      (x) =>
+        !x.metadata?.deletionTimestamp &&
+        x.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    return p?.status?.podIP;
+  });
+}
+
+async function noPods(ns: string, fn: string): Promise<void> {
+  await waitFor(
+    `no pod of ${fn}`,
+    async () => {
+      const l = await cluster().core.listNamespacedPod({
+        namespace: ns,
+        labelSelector: `sluice.dev/function=${fn}`,
+      });
+      return l.items.length === 0 ? true : undefined;
+    },
+    120_000,
+    100,
+  );
+}
+
+type Stats = Record<string, number>;
+
+async function warm(targets: Target[]): Promise<Record<string, Record<string, Stats>>> {
+  const out: Record<string, Record<string, Stats>> = {};
+  for (const c of CONCURRENCIES) {
+    const agents = new Map(targets.map((t) => [t.name, new Agent({ keepAlive: true, maxSockets: c })]));
+    const lat = new Map<string, number[]>(targets.map((t) => [t.name, []]));
+    const wall = new Map<string, number>(targets.map((t) => [t.name, 0]));
+    // Warm-up: connections open, the TokenReview cached, JIT warm.
+    for (const t of targets) await batch(agents.get(t.name)!, t, 200, c);
+    const per = Math.ceil(CALLS / ROUNDS);
+    for (let r = 0; r < ROUNDS; r++) {
+      // Interleaved, order rotated each round.
+      for (let i = 0; i < targets.length; i++) {
+        const t = targets[(i + r) % targets.length]!;
+        const b = await batch(agents.get(t.name)!, t, per, c);
+        lat.get(t.name)!.push(...b.lat);
+        wall.set(t.name, wall.get(t.name)! + b.wallMs);
+      }
+    }
+    for (const a of agents.values()) a.destroy();
+    const stats: Record<string, Stats> = {};
+    for (const t of targets) {
+      const xs = lat.get(t.name)!;
+      stats[t.name] = {
+        calls: xs.length,
+        p50Ms: round(percentile(xs, 50)),
+        p99Ms: round(percentile(xs, 99)),
+        reqPerSec: Math.round((xs.length / wall.get(t.name)!) * 1000),
+      };
+    }
+    const g = stats.gateway!;
+    const d = stats.direct!;
+    const n = stats.nginx!;
+    stats.gatewayVsDirect = {
+      addedP50Ms: round(g.p50Ms! - d.p50Ms!),
+      addedP99Ms: round(g.p99Ms! - d.p99Ms!),
+    };
+    stats.nginxVsDirect = { addedP50Ms: round(n.p50Ms! - d.p50Ms!), addedP99Ms: round(n.p99Ms! - d.p99Ms!) };
+    stats.throughputRatio = {
+      gatewayOverNginx: round(g.reqPerSec! / n.reqPerSec!),
+      gatewayOverDirect: round(g.reqPerSec! / d.reqPerSec!),
+    };
+    out[`concurrency${c}`] = stats;
+    console.log(`concurrency ${c}:`, stats);
+  }
+  return out;
+}
+
+async function coldStarts(ns: string, gwBase: string, token: string): Promise<Record<string, unknown>> {
+  const deploy = 'cold-latest';
+  const times: number[] = [];
+  for (let i = 0; i < COLD_RUNS; i++) {
+    const s = await kubectl(['-n', ns, 'scale', 'deployment', deploy, '--replicas=0']);
+    if (s.code !== 0) throw new Error(`scale ${deploy} to 0: ${s.stderr}`);
+    await noPods(ns, 'cold');
+    // Let the gateways' endpoint watches see the last pod go.
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = process.hrtime.bigint();
+    const res = await fetch(`${gwBase}/2015-03-31/functions/${ns}:function:cold/invocations`, {
+      method: 'POST',
+      body: BODY,
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(60_000),
+    });
+    const body = await res.text();
+    const took = ms(t0);
+    if (res.status !== 200 || res.headers.get('x-amz-function-error'))
+      throw new Error(`cold call ${i}: HTTP ${res.status} ${body}`);
+    times.push(round(took));
+    console.log(`cold start ${i + 1}/${COLD_RUNS}: ${took.toFixed(0)} ms`);
+  }
+  return {
+    runs: COLD_RUNS,
+    memoryMB: 1769,
+    medianMs: round(percentile(times, 50)),
+    minMs: Math.min(...times),
+    maxMs: Math.max(...times),
+    timesMs: times,
+    note: 'Deployment scaled to 0 and no pod left (+1.5 s for the gateways to see it) → first 200 through the gateway, via the loopback forwarder',
+  };
+}
+
+const results: Record<string, unknown> = { date: new Date().toISOString(), cpus: cpus().length };
+const ns = await createNamespace('bench-gw');
+const stops: (() => Promise<void>)[] = [];
+try {
+  await Promise.all([
+    apply(
+      fnManifest(ns.name, 'warm', {
+        code: { inline: HANDLER },
+        memoryMB: 1769,
+        timeoutSeconds: 10,
+        scaling: { minReplicas: 1, maxReplicas: 1, concurrencyPerPod: 8 },
+      }),
+    ),
+    apply(
+      fnManifest(ns.name, 'cold', {
+        code: { inline: HANDLER },
+        memoryMB: 1769,
+        // The gateway holds a cold call up to the timeout.
+        timeoutSeconds: 30,
+        scaling: { minReplicas: 0, maxReplicas: 1, concurrencyPerPod: 1 },
+      }),
+    ),
+  ]);
+  const token = await serviceAccountToken(ns.name, 'default');
+  await waitReady(ns.name, 'warm');
+  await waitReady(ns.name, 'cold');
+  const ip = await podIP(ns.name, 'warm');
+  const gw = await forwardGateway();
+  stops.push(gw.stop);
+  const pod = await forward(`${ip}:8080`);
+  stops.push(pod.stop);
+  const nginx = await startNginx(new URL(pod.base).host);
+  stops.push(nginx.stop);
+  const gwPath = `/2015-03-31/functions/${ns.name}:function:warm/invocations`;
+  const targets: Target[] = [
+    { name: 'gateway', base: gw.base, path: gwPath, headers: { authorization: `Bearer ${token}` } },
+    { name: 'direct', base: pod.base, path: POD_PATH, headers: {} },
+    { name: 'nginx', base: nginx.base, path: POD_PATH, headers: {} },
+  ];
+  await waitFor('the gateway to answer for warm', async () => {
+    const r = await fetch(`${gw.base}${gwPath}`, {
+      method: 'POST',
+      body: BODY,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return r.status === 200 ? true : undefined;
+  });
+  results.setup = {
+    pod: 'one warm pod: memoryMB 1769 (1 vCPU), concurrencyPerPod 8, maxReplicas 1',
+    handler: HANDLER,
+    callsPerTargetAndConcurrency: CALLS,
+    rounds: ROUNDS,
+    client: 'node:http keep-alive Agent, maxSockets = concurrency',
+    note: 'gateway, direct and nginx all reach the cluster through the same kind of loopback forwarder (test/cluster/forward.sh); its cost is common to all three',
+    nginx: 'Debian nginx, worker_processes 2, upstream keepalive 32, proxy_pass to the pod forward',
+  };
+  results.warm = await warm(targets);
+  // The node has 2 CPUs: the warm pod's full vCPU goes before the cold function's pod needs one.
+  for (const s of stops.splice(1).reverse()) await s();
+  await kubectl(['-n', ns.name, 'delete', 'fn', 'warm', '--wait=false']);
+  await noPods(ns.name, 'warm');
+  results.coldStart = await coldStarts(ns.name, gw.base, token);
+  console.log('cold start:', results.coldStart);
+} finally {
+  for (const s of stops.reverse()) await s().catch(() => {});
+  await ns.remove();
+}
+
+const warmRes = results.warm as Record<string, Record<string, Stats>>;
+const rows: string[] = [];
+rows.push('conc  target    p50 ms   p99 ms    req/s');
+for (const [k, v] of Object.entries(warmRes)) {
+  for (const t of ['gateway', 'direct', 'nginx']) {
+    const s = v[t]!;
+    rows.push(
+      `${k.replace('concurrency', '').padEnd(5)} ${t.padEnd(8)} ${s.p50Ms!.toFixed(3).padStart(7)} ${s.p99Ms!.toFixed(3).padStart(8)} ${String(s.reqPerSec).padStart(8)}`,
+    );
+  }
+  rows.push(
+    `      gateway added vs direct: p50 ${v.gatewayVsDirect!.addedP50Ms} ms, p99 ${v.gatewayVsDirect!.addedP99Ms} ms; throughput gateway/nginx ${v.throughputRatio!.gatewayOverNginx}`,
+  );
+}
+rows.push(
+  `cold start (scaled to zero → first response via gateway), median of ${COLD_RUNS}: ${(results.coldStart as { medianMs: number }).medianMs} ms`,
+);
+rows.push('all three paths go through the loopback forwarder; its cost is common to all');
+console.log(rows.join('\n'));
+const out = path.join(new URL('../..', import.meta.url).pathname, 'bench-results', 'gateway.json');
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+console.log(`wrote ${out}`);
+process.exit(0);
