@@ -4,15 +4,17 @@ import { mapping } from '../testing/kit.js';
 import type { Workload } from './autoscaler.js';
 import { JetStreamDemand, type VersionResolver } from './demand.js';
 
-/** consumers.info answered from a table (7 more in flight each); a missing entry is "consumer not found". */
+/** consumers.info answered from a table; a missing entry is "consumer not found". */
 const jsm = (backlogs: Record<string, number | undefined>): JetStreamManager =>
   ({
     consumers: {
       info: (stream: string, name: string) => {
         const b = backlogs[`${stream}/${name}`];
         if (b === undefined) return Promise.reject(new Error('consumer not found'));
-        // Messages being run (ack pending) are the gateways' in-flight: never demand twice.
-        return Promise.resolve({ num_pending: b, num_ack_pending: 7 });
+        // 7 more delivered: the async consumer's are being run (the gateways' in-flight), a
+        // mapping's may wait in a window or backoff.
+        const acked = stream === 'SLUICE_ASYNC' ? 7 : 0;
+        return Promise.resolve({ num_pending: b, num_ack_pending: acked });
       },
     },
   }) as unknown as JetStreamManager;

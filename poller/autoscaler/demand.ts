@@ -1,7 +1,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { describeError } from '../../lib/errors.js';
 import type { MappingConfig } from '../mapping.js';
-import { consumerWaiting } from '../sources/delivery.js';
+import { consumerBacklog, consumerWaiting } from '../sources/delivery.js';
 import { keyOf, workloadKey, type DemandSource, type Workload } from './autoscaler.js';
 import type { Demand } from './decide.js';
 
@@ -24,8 +24,7 @@ export interface JetStreamDemandOptions {
 }
 
 /**
- * Demand from JetStream: each backlog — messages not yet delivered; those being run are in the
- * gateways' in-flight counts already — is read with the consumer-info API (answered by the
+ * Demand from JetStream: each backlog is read with the consumer-info API (answered by the
  * consumer's leader, never a random node's monitoring endpoint). A consumer that does not exist
  * is an error for the versions it feeds — they hold their replicas — never "infinite backlog".
  * The async backlog of a function counts for each of its running versions (the queue does not
@@ -38,11 +37,16 @@ export class JetStreamDemand implements DemandSource {
 
   async demand(workloads: Workload[]): Promise<Map<string, Demand>> {
     const cache = new Map<string, Promise<number>>();
-    const backlogOf = (stream: string, consumer: string): Promise<number> => {
-      const k = `${stream}/${consumer}`;
+    // The async consumer's delivered events are being run by the gateways, which report them as
+    // in-flight: only undelivered ones are backlog. A mapping's delivered records may be waiting
+    // in a batching window or a retry backoff, where no gateway counts them: they stay backlog.
+    const backlogOf = (stream: string, consumer: string, undeliveredOnly = false): Promise<number> => {
+      const k = `${stream}/${consumer}/${undeliveredOnly}`;
       let p = cache.get(k);
       if (!p) {
-        p = consumerWaiting(this.o.jsm, stream, consumer);
+        p = undeliveredOnly
+          ? consumerWaiting(this.o.jsm, stream, consumer)
+          : consumerBacklog(this.o.jsm, stream, consumer);
         cache.set(k, p);
       }
       return p;
@@ -62,7 +66,7 @@ export class JetStreamDemand implements DemandSource {
         ? workloads.map(async (w) => {
             const a = this.o.async as NonNullable<JetStreamDemandOptions['async']>;
             try {
-              add(keyOf(w), await backlogOf(a.stream, a.consumer(w.namespace, w.function)));
+              add(keyOf(w), await backlogOf(a.stream, a.consumer(w.namespace, w.function), true));
             } catch (err) {
               add(keyOf(w), 0, describeError(err));
             }
