@@ -2,7 +2,8 @@
 # Installs the Debian packages the local cluster needs, only when one is missing.
 set -euo pipefail
 pkgs=(containerd runc containernetworking-plugins iptables ipset iproute2 util-linux openssl
-  socat jq curl ca-certificates tar coreutils gcc libc6-dev procps)
+  socat jq curl ca-certificates tar coreutils gcc libc6-dev procps
+  prometheus) # promtool: test/unit/observability.test.ts checks the alert rules and dashboard queries
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,293 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments, parse } from 'yaml';
+import { ROOT } from '../../api/paths.js';
+
+const CHART = join(ROOT, 'charts/sluice');
+const MONITORING = 'monitoring.coreos.com/v1';
+
+/** helm: $HELM, else the one the build caches (test/cluster/build.sh, `make tools`). Never skipped. */
+function findHelm(): string {
+  if (process.env.HELM && existsSync(process.env.HELM)) return process.env.HELM;
+  const bin = join(homedir(), '.cache/sluice/bin');
+  const cached = existsSync(bin)
+    ? readdirSync(bin)
+        .filter((d) => d.startsWith('helm-') && existsSync(join(bin, d, 'helm')))
+        .sort()
+        .reverse()
+    : [];
+  if (cached[0]) return join(bin, cached[0], 'helm');
+  throw new Error(
+    `helm not found: set $HELM or build it with \`make tools\` (test/cluster/build.sh caches it under ${bin}/helm-*/helm)`,
+  );
+}
+const HELM = findHelm();
+
+type Manifest = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  spec?: any;
+  data?: Record<string, string>;
+};
+
+function helm(args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(HELM, args, {
+    encoding: 'utf8',
+    env: { ...process.env, HELM_NAMESPACE: 'sluice-system' },
+  });
+  if (r.error) throw r.error;
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const sets = (values: string[]): string[] => values.flatMap((v) => ['--set', v]);
+
+function template(values: string[] = [], extra: string[] = [], chart = CHART): Manifest[] {
+  const r = helm(['template', 'sluice', chart, '--namespace', 'sluice-system', ...sets(values), ...extra]);
+  expect(r.stderr, r.stderr).not.toMatch(/Error/);
+  expect(r.status).toBe(0);
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as Manifest | null)
+    .filter((m): m is Manifest => m !== null);
+}
+
+const find = (ms: Manifest[], kind: string, name?: string): Manifest[] =>
+  ms.filter((m) => m.kind === kind && (name === undefined || m.metadata.name === name));
+const one = (ms: Manifest[], kind: string, name: string): Manifest => {
+  const found = find(ms, kind, name);
+  expect(found, `${kind}/${name}`).toHaveLength(1);
+  return found[0]!;
+};
+const env = (m: Manifest, name: string): string | undefined =>
+  (m.spec.template.spec.containers[0].env as { name: string; value?: string }[]).find((e) => e.name === name)
+    ?.value;
+
+const ALL_MONITORING = [
+  'monitoring.platform.enabled=true',
+  'monitoring.functions.enabled=true',
+  'monitoring.rules.enabled=true',
+  'monitoring.dashboards.enabled=true',
+];
+
+describe('helm lint', () => {
+  it.each([
+    ['default values', []],
+    ['3 NATS replicas', ['nats.replicas=3']],
+    ['an external NATS', ['nats.externalUrl=nats://nats.messaging:4222']],
+    ['monitoring enabled', ALL_MONITORING],
+  ])('passes with %s', (_name, values) => {
+    // (helm lint has no --api-versions: the guarded templates are checked by helm template below.)
+    const r = helm(['lint', CHART, '--strict', ...sets(values)]);
+    expect(r.stdout + r.stderr).toContain('0 chart(s) failed');
+    expect(r.status).toBe(0);
+  });
+});
+
+describe('helm template', () => {
+  it('renders the platform with default values and no monitoring objects', () => {
+    const ms = template([], ['--api-versions', MONITORING]);
+    for (const name of ['sluice-controller', 'sluice-gateway', 'sluice-poller']) one(ms, 'Deployment', name);
+    expect(one(ms, 'StatefulSet', 'sluice-nats').spec.replicas).toBe(1);
+    expect(ms.filter((m) => m.apiVersion === MONITORING)).toEqual([]);
+    expect(find(ms, 'ConfigMap').filter((m) => m.metadata.labels?.grafana_dashboard)).toEqual([]);
+  });
+
+  it('runs a 3-server JetStream cluster with nats.replicas=3 and replicates streams to match', () => {
+    const ms = template(['nats.replicas=3']);
+    expect(one(ms, 'StatefulSet', 'sluice-nats').spec.replicas).toBe(3);
+    expect(env(one(ms, 'Deployment', 'sluice-gateway'), 'SLUICE_NATS_REPLICAS')).toBe('3');
+    expect(env(one(ms, 'Deployment', 'sluice-poller'), 'SLUICE_NATS_REPLICAS')).toBe('3');
+  });
+
+  it('uses an external NATS instead of the StatefulSet with nats.externalUrl', () => {
+    const ms = template(['nats.externalUrl=nats://nats.messaging:4222']);
+    expect(find(ms, 'StatefulSet')).toEqual([]);
+    expect(env(one(ms, 'Deployment', 'sluice-gateway'), 'SLUICE_NATS_URL')).toBe(
+      'nats://nats.messaging:4222',
+    );
+    expect(env(one(ms, 'Deployment', 'sluice-poller'), 'SLUICE_NATS_URL')).toBe('nats://nats.messaging:4222');
+  });
+
+  it('accepts the images test/install.sh sets (tags that look like numbers too)', () => {
+    const ms = template([
+      'image.repository=localhost/sluice/platform',
+      'image.tag=6befb4bfed31',
+      'runtimeImages.nodejs22=localhost/sluice/runtime-nodejs22:40af48035e94',
+      'runtimeImages.nodejs24=localhost/sluice/runtime-nodejs24:4310592805ee',
+      'nats.image=localhost/sluice/nats:7baa216cea3f',
+      'nats.persistence.storageClassName=sluice-local',
+    ]);
+    expect(one(ms, 'Deployment', 'sluice-gateway').spec.template.spec.containers[0].image).toBe(
+      'localhost/sluice/platform:6befb4bfed31',
+    );
+    expect(one(ms, 'StatefulSet', 'sluice-nats').spec.template.spec.containers[0].image).toBe(
+      'localhost/sluice/nats:7baa216cea3f',
+    );
+    template(['image.tag=20261128']);
+  });
+
+  describe('with monitoring enabled', () => {
+    let ms: Manifest[] = [];
+    beforeAll(() => {
+      ms = template(ALL_MONITORING, ['--api-versions', MONITORING]);
+    });
+
+    it('scrapes the gateway through its Service, keeping the metrics’ labels, as job sluice-gateway', () => {
+      const sm = one(ms, 'ServiceMonitor', 'sluice-gateway');
+      expect(sm.spec.selector.matchLabels['app.kubernetes.io/name']).toBe('sluice-gateway');
+      const ep = sm.spec.endpoints[0];
+      expect(ep).toMatchObject({ port: 'metrics', path: '/metrics', honorLabels: true });
+      expect(ep.relabelings).toContainEqual({ targetLabel: 'job', replacement: 'sluice-gateway' });
+      const svc = one(ms, 'Service', 'sluice-gateway');
+      expect(svc.spec.ports).toContainEqual(expect.objectContaining({ name: 'metrics', port: 9090 }));
+    });
+
+    it('scrapes the controller and the poller pods, job from their name', () => {
+      const pm = one(ms, 'PodMonitor', 'sluice-platform');
+      expect(pm.spec.selector.matchExpressions[0].values).toEqual(['sluice-controller', 'sluice-poller']);
+      expect(pm.spec.podMetricsEndpoints[0]).toMatchObject({ port: 'metrics', honorLabels: true });
+      for (const name of ['sluice-controller', 'sluice-poller']) {
+        const ports = one(ms, 'Deployment', name).spec.template.spec.containers[0].ports;
+        expect(ports).toContainEqual(expect.objectContaining({ name: 'metrics', containerPort: 9090 }));
+      }
+    });
+
+    it('scrapes function pods in every namespace as job sluice-runtime', () => {
+      const pm = one(ms, 'PodMonitor', 'sluice-functions');
+      expect(pm.spec.selector.matchLabels).toMatchObject({ 'app.kubernetes.io/component': 'function' });
+      expect(pm.spec.namespaceSelector).toEqual({ any: true });
+      expect(pm.spec.podMetricsEndpoints[0]).toMatchObject({ port: 'metrics', honorLabels: true });
+      expect(pm.spec.podMetricsEndpoints[0].relabelings).toContainEqual({
+        targetLabel: 'job',
+        replacement: 'sluice-runtime',
+      });
+    });
+
+    it('ships deploy/prometheus/rules.yaml as the PrometheusRule', () => {
+      const rule = one(ms, 'PrometheusRule', 'sluice');
+      expect(rule.spec).toEqual(parse(readFileSync(join(ROOT, 'deploy/prometheus/rules.yaml'), 'utf8')));
+    });
+
+    it('ships every dashboard of deploy/grafana/ as a ConfigMap for the Grafana sidecar', () => {
+      const files = readdirSync(join(ROOT, 'deploy/grafana')).filter((f) => f.endsWith('.json'));
+      expect(files.length).toBeGreaterThanOrEqual(5);
+      const cms = find(ms, 'ConfigMap').filter((m) => m.metadata.labels?.grafana_dashboard === '1');
+      expect(cms.map((m) => Object.keys(m.data ?? {})[0]).sort()).toEqual(files.sort());
+      for (const cm of cms) {
+        const [file, json] = Object.entries(cm.data ?? {})[0]!;
+        expect(JSON.parse(json)).toEqual(
+          JSON.parse(readFileSync(join(ROOT, 'deploy/grafana', file), 'utf8')),
+        );
+      }
+    });
+  });
+
+  it('renders no Prometheus Operator objects where the cluster does not serve them', () => {
+    const ms = template(ALL_MONITORING);
+    expect(ms.filter((m) => m.apiVersion === MONITORING)).toEqual([]);
+    expect(find(ms, 'ConfigMap').filter((m) => m.metadata.labels?.grafana_dashboard === '1')).toHaveLength(
+      readdirSync(join(ROOT, 'deploy/grafana')).filter((f) => f.endsWith('.json')).length,
+    );
+  });
+});
+
+describe('values.schema.json', () => {
+  it.each([
+    ['nats.replicas=2', '/nats/replicas', 'one of 1, 3'],
+    ['gateway.replicas=-1', '/gateway/replicas', 'minimum'],
+    ['nats.pullPolicy=Sometimes', '/nats/pullPolicy', 'one of'],
+    ['image.pullPolicy=always', '/image/pullPolicy', 'one of'],
+    ['controller.logLevel=verbose', '/controller/logLevel', 'one of'],
+    ['nats.externalUrl=http://nats:4222', '/nats/externalUrl', ''],
+    ['gateway.replicaCount=3', '/gateway', "additional properties 'replicaCount' not allowed"],
+    ['monitoring.rules.enable=true', '/monitoring/rules', "additional properties 'enable' not allowed"],
+    ['monitoring.platform.interval=soon', '/monitoring/platform/interval', ''],
+    ['gateway.resources.requests.cpu=lots', '/gateway/resources/requests/cpu', ''],
+  ])('rejects %s naming the field', (value, field, message) => {
+    for (const cmd of [['template', 'sluice'], ['lint']]) {
+      const r = helm([...cmd, CHART, '--set', value]);
+      expect(r.status).not.toBe(0);
+      const out = r.stdout + r.stderr;
+      expect(out).toContain(`at '${field}'`);
+      expect(out).toContain(message);
+    }
+  });
+
+  it('covers every key of values.yaml', () => {
+    const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8'));
+    const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8'));
+    const missing: string[] = [];
+    const walk = (v: unknown, s: any, path: string): void => {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) return;
+      for (const [k, child] of Object.entries(v)) {
+        const sub =
+          s?.properties?.[k] ??
+          (typeof s?.additionalProperties === 'object' ? s.additionalProperties : undefined);
+        if (!sub) missing.push(`${path}${k}`);
+        else walk(child, sub, `${path}${k}.`);
+      }
+    };
+    walk(values, schema, '');
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('NOTES.txt', () => {
+  // helm template does not render NOTES.txt: render it through tpl in a copy of the chart.
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-chart-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const notes = (values: string[], extra: string[] = []): string => {
+    const chart = join(dir, 'sluice');
+    if (!existsSync(chart)) {
+      cpSync(CHART, chart, { recursive: true });
+      cpSync(join(chart, 'templates/NOTES.txt'), join(chart, 'NOTES.src'));
+      writeFileSync(
+        join(chart, 'templates/zz-notes.yaml'),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: notes }\ndata:\n  notes: {{ tpl (.Files.Get "NOTES.src") . | toJson }}\n',
+      );
+    }
+    const ms = template(values, ['--show-only', 'templates/zz-notes.yaml', ...extra], chart);
+    return ms[0]!.data!.notes!;
+  };
+
+  it('shows how to reach the gateway and invoke with curl and the AWS CLI', () => {
+    const text = notes([]);
+    expect(text).toContain('kubectl -n sluice-system port-forward svc/sluice-gateway 8080:8080');
+    expect(text).toContain('curl -s -X POST "$SLUICE_URL/2015-03-31/functions/hello/invocations"');
+    expect(text).toContain('create token default');
+    expect(text).toContain('sluice.dev/access-key=true');
+    expect(text).toContain('aws --endpoint-url "$SLUICE_URL"');
+    expect(text).toContain('README.md');
+  });
+
+  it('says when monitoring is enabled on a cluster without the Prometheus Operator', () => {
+    expect(notes(['monitoring.rules.enabled=true'])).toContain('does not serve monitoring.coreos.com/v1');
+    expect(notes(['monitoring.rules.enabled=true'], ['--api-versions', MONITORING])).toContain(
+      'PrometheusRule',
+    );
+  });
+});
+
+describe('chart files', () => {
+  it('keeps charts/sluice/dashboards and deploy/grafana identical', () => {
+    const a = readdirSync(join(CHART, 'dashboards')).sort();
+    expect(readdirSync(join(ROOT, 'deploy/grafana')).sort()).toEqual(a);
+    for (const f of a)
+      expect(readFileSync(join(ROOT, 'deploy/grafana', f), 'utf8'), f).toBe(
+        readFileSync(join(CHART, 'dashboards', f), 'utf8'),
+      );
+  });
+
+  it('keeps charts/sluice/prometheus/rules.yaml and deploy/prometheus/rules.yaml identical', () => {
+    expect(readFileSync(join(CHART, 'prometheus/rules.yaml'), 'utf8')).toBe(
+      readFileSync(join(ROOT, 'deploy/prometheus/rules.yaml'), 'utf8'),
+    );
+  });
+
+  it('finds helm where the build caches it', () => {
+    expect(execFileSync(HELM, ['version', '--short'], { encoding: 'utf8' })).toMatch(/^v3\./);
+  });
+});
