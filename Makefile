@@ -32,7 +32,7 @@ lint: deps ## eslint + prettier check
 typecheck: deps ## tsc --noEmit over everything, tests included
 	npx tsc --noEmit -p tsconfig.json
 
-test-unit: deps ## Unit tests (no servers)
+test-unit: deps tools ## Unit tests (no servers; helm and promtool check the chart and rules)
 	@mkdir -p $(RESULTS)
 	npx vitest run --config test/vitest.unit.config.ts $(call VITEST_JSON,unit)
 

@@ -258,9 +258,12 @@ describe('alert rules', () => {
 });
 
 const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' }).status === 0;
+if (!promtool) {
+  throw new Error('promtool not found: `make tools` installs it (Debian prometheus, test/cluster/deps.sh)');
+}
 
 // promtool comes with Debian's prometheus package (test/cluster/deps.sh installs it).
-describe.skipIf(!promtool)('promtool', () => {
+describe('promtool', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-promtool-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const run = (args: string[]): string => {
