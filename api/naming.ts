@@ -21,6 +21,8 @@ export const LATEST_LABEL = 'latest';
 
 /** Port of the in-pod runtime's invoke endpoint, and its path (the Runtime Interface Emulator's). */
 export const RUNTIME_INVOKE_PORT = 8080;
+/** Port of the in-pod runtime's /metrics. */
+export const RUNTIME_METRICS_PORT = 9091;
 export const RUNTIME_INVOKE_PATH = '/2015-03-31/functions/function/invocations';
 
 export function versionLabel(version: string): string {

@@ -8,6 +8,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import {
+  RUNTIME_METRICS_PORT,
   functionArn,
   LATEST,
   RUNTIME_INVOKE_PORT,
@@ -76,7 +77,7 @@ function runtimeEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
     SLUICE_INVOKE_PORT: RUNTIME_INVOKE_PORT,
     SLUICE_CONCURRENCY: s.scaling?.concurrencyPerPod ?? 1,
     SLUICE_REGION: opts.region,
-    SLUICE_METRICS_PORT: 9091,
+    SLUICE_METRICS_PORT: RUNTIME_METRICS_PORT,
   });
 }
 
@@ -100,6 +101,8 @@ function functionEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
       TZ: ':UTC',
       SLUICE_FUNCTION_ARN: functionArn(opts.region, plan.namespace, plan.functionName, qualifier),
     }),
+    // One stream per execution environment: the pod's name (Runtime Interface Clients require it).
+    { name: 'AWS_LAMBDA_LOG_STREAM_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     ...user,
   ];
 }
@@ -143,8 +146,9 @@ const probes = (port: number | string): Pick<V1Container, 'readinessProbe' | 'st
  * The Deployment running one version. Node.js runtimes: one container, sluice-runtime spawning
  * the handler's process (a code image for a Node.js runtime is built FROM the runtime image and
  * adds /var/task). runtime provided: the custom image runs next to a sluice-runtime sidecar that
- * serves it the Runtime API on the pod's loopback; the pod shares one process namespace so the
- * sidecar can reset the function's process after a timeout.
+ * serves it the Runtime API on the pod's loopback (a native sidecar: an init container with
+ * restartPolicy Always, started and listening before the function container starts); the pod
+ * shares one process namespace so the sidecar can reset the function's process after a timeout.
  */
 export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: number): V1Deployment {
   const s = plan.spec;
@@ -163,14 +167,14 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
     env: provided ? runtimeEnv(plan, opts) : [...runtimeEnv(plan, opts), ...functionEnv(plan, opts)],
     ports: [
       { name: 'http', containerPort: RUNTIME_INVOKE_PORT, protocol: 'TCP' },
-      { name: 'metrics', containerPort: 9091, protocol: 'TCP' },
+      { name: 'metrics', containerPort: RUNTIME_METRICS_PORT, protocol: 'TCP' },
     ],
     resources: provided ? limits(SIDECAR_MEMORY_MB) : limits(memoryMB, RUNTIME_OVERHEAD_MB),
     securityContext: restricted,
     volumeMounts: [tmpMount, ...mounts],
     ...probes('http'),
   };
-  const containers: V1Container[] = [runtime];
+  const containers: V1Container[] = provided ? [] : [runtime];
   if (provided) {
     containers.push({
       name: 'function',
@@ -184,6 +188,25 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
   }
   const role = s.executionRole?.serviceAccountName;
   const podSpec: V1PodSpec = {
+    // provided: sluice-runtime is a native sidecar (an init container that keeps running), so the
+    // kubelet starts the custom runtime only once the Runtime API listens (startupProbe): a
+    // custom runtime that cannot connect at start exits, and its restarts would back off.
+    ...(provided
+      ? {
+          initContainers: [
+            {
+              ...runtime,
+              restartPolicy: 'Always',
+              startupProbe: {
+                httpGet: { path: '/healthz', port: 'http' as never },
+                periodSeconds: 1,
+                failureThreshold: 120,
+                timeoutSeconds: 1,
+              },
+            },
+          ],
+        }
+      : {}),
     containers,
     volumes: [tmp, ...volumes],
     serviceAccountName: role ?? 'default',

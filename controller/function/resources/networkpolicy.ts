@@ -3,7 +3,13 @@ import type {
   V1NetworkPolicyEgressRule,
   V1NetworkPolicyPeer,
 } from '@kubernetes/client-node';
-import { LABELS, MANAGED_BY, RUNTIME_INVOKE_PORT, dnsLabel } from '../../../api/naming.js';
+import {
+  LABELS,
+  MANAGED_BY,
+  RUNTIME_INVOKE_PORT,
+  RUNTIME_METRICS_PORT,
+  dnsLabel,
+} from '../../../api/naming.js';
 import type { FunctionSpec } from '../../../api/types.js';
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import type { BuildOptions } from './types.js';
@@ -57,7 +63,7 @@ function peerRules(namespace: string, spec: FunctionSpec): V1NetworkPolicyEgress
 
 /**
  * One NetworkPolicy per function (all its versions): ingress only from the gateway on the invoke
- * port; egress per network.mode — public: DNS, the gateway and the internet but no private
+ * port (and from metrics scrapers on the runtime's metrics port); egress per network.mode — public: DNS, the gateway and the internet but no private
  * ranges (so no cluster-private peers); private: DNS, the gateway, the listed peers, and the
  * internet only with allowInternet.
  */
@@ -92,6 +98,10 @@ export function makeNetworkPolicy(
         {
           _from: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.gatewayPodLabels } }],
           ports: [{ protocol: 'TCP', port: RUNTIME_INVOKE_PORT }],
+        },
+        {
+          _from: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.metricsScraperLabels } }],
+          ports: [{ protocol: 'TCP', port: RUNTIME_METRICS_PORT }],
         },
       ],
       egress,

@@ -95,17 +95,23 @@ describe('makeDeployment', () => {
     );
     const pod = d.spec?.template.spec;
     expect(pod?.shareProcessNamespace).toBe(true);
-    expect(pod?.containers.map((c) => [c.name, c.image])).toEqual([
-      ['sluice-runtime', 'localhost/sluice/runtime-nodejs22:dev'],
-      ['function', 'localhost/custom:1'],
+    // sluice-runtime is a native sidecar: listening before the custom runtime starts.
+    expect(pod?.initContainers?.map((c) => [c.name, c.image, c.restartPolicy])).toEqual([
+      ['sluice-runtime', 'localhost/sluice/runtime-nodejs22:dev', 'Always'],
     ]);
-    expect(envOf(pod?.containers[1])).toMatchObject({
+    expect(pod?.initContainers?.[0]?.startupProbe?.httpGet?.path).toBe('/healthz');
+    expect(pod?.initContainers?.[0]?.readinessProbe?.httpGet?.path).toBe('/readyz');
+    expect(pod?.containers.map((c) => [c.name, c.image])).toEqual([['function', 'localhost/custom:1']]);
+    expect(envOf(pod?.containers[0])).toMatchObject({
       AWS_LAMBDA_RUNTIME_API: '127.0.0.1:9001',
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
       _HANDLER: 'index.handler',
     });
-    expect(envOf(pod?.containers[0])).toMatchObject({ SLUICE_RUNTIME: 'provided' });
-    expect(pod?.containers[1]?.resources?.limits?.memory).toBe('512Mi');
+    expect(pod?.containers[0]?.env?.find((e) => e.name === 'AWS_LAMBDA_LOG_STREAM_NAME')?.valueFrom).toEqual({
+      fieldRef: { fieldPath: 'metadata.name' },
+    });
+    expect(envOf(pod?.initContainers?.[0])).toMatchObject({ SLUICE_RUNTIME: 'provided' });
+    expect(pod?.containers[0]?.resources?.limits?.memory).toBe('512Mi');
   });
 
   it.each([
@@ -221,13 +227,19 @@ describe('makeNetworkPolicy', () => {
     if (internet) expect(JSON.stringify(rules)).toContain('10.0.0.0/8');
   });
 
-  it('ingress only from gateway pods, on the invoke port', () => {
+  it('ingress only from gateway pods on the invoke port, and from metrics scrapers on the metrics port', () => {
     const np = makeNetworkPolicy('ns1', 'hello', plan().spec, owner, opts);
     expect(np.spec?.policyTypes).toEqual(['Ingress', 'Egress']);
     expect(np.spec?.ingress).toEqual([
       {
         _from: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.gatewayPodLabels } }],
         ports: [{ protocol: 'TCP', port: 8080 }],
+      },
+      {
+        _from: [
+          { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } },
+        ],
+        ports: [{ protocol: 'TCP', port: 9091 }],
       },
     ]);
     expect(np.spec?.podSelector?.matchLabels).toEqual({

@@ -21,6 +21,8 @@ export interface BuildOptions {
   region: string;
   /** Labels of the gateway pods: the only ingress a function accepts. */
   gatewayPodLabels: Record<string, string>;
+  /** Labels of the pods that scrape the runtime's metrics port (9091), in any namespace. */
+  metricsScraperLabels: Record<string, string>;
   /** Labels and namespace of the cluster DNS pods (egress always allowed there). */
   dnsPodLabels: Record<string, string>;
   dnsNamespace: string;
@@ -35,6 +37,7 @@ export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
   },
   region: 'sluice',
   gatewayPodLabels: { 'app.kubernetes.io/name': 'sluice-gateway' },
+  metricsScraperLabels: { 'app.kubernetes.io/name': 'prometheus' },
   dnsPodLabels: { 'k8s-app': 'kube-dns' },
   dnsNamespace: 'kube-system',
   privateCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16'],
