@@ -448,7 +448,12 @@ export class Environment {
   /** `GET /runtime/invocation/next`: completes init on the first call; holds `res` until an event. */
   next(res: ServerResponse, remotePort: number | undefined): void {
     let gen = this.gen;
-    if (!gen && this.settings.runtime === 'provided' && !this.closed) gen = this.newGeneration(false);
+    // provided: a custom runtime connecting when there is no generation, or after the eager init
+    // timed out with no invocation waiting (e.g. its container started late), is a fresh process:
+    // it gets a fresh generation, as the next invocation would give it (invoke() resets then).
+    const stale = gen?.failure?.kind === 'timeout' && !this.current;
+    if ((!gen || stale) && this.settings.runtime === 'provided' && !this.closed)
+      gen = this.newGeneration(false);
     if (!gen || gen.failure) throw new RuntimeApiStateError(403, RUNTIME_STATE, stateMessage('next'));
     if (this.waitingNext || (this.current?.dispatched && !this.current.answered)) {
       throw new RuntimeApiStateError(403, RUNTIME_STATE, stateMessage('next'));

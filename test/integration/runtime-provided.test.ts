@@ -69,13 +69,13 @@ function startRic(
   return { child, exited, output };
 }
 
-async function providedRuntime(timeoutSeconds = 3): Promise<RuntimeProcessHandle> {
+async function providedRuntime(timeoutSeconds = 3, initTimeoutSeconds = 20): Promise<RuntimeProcessHandle> {
   const rt = await startRuntime({
     runtime: 'provided',
     timeoutSeconds,
     files: { 'index.mjs': HANDLERS },
     waitReady: false,
-    env: { SLUICE_INIT_TIMEOUT_SECONDS: '20' },
+    env: { SLUICE_INIT_TIMEOUT_SECONDS: String(initTimeoutSeconds) },
   });
   runtimes.push(rt);
   return rt;
@@ -130,6 +130,19 @@ describe('runtime: provided with aws-lambda-ric', () => {
     const second = await rt.invoke({ n: 2 }, { headers: { 'X-Amz-Request-Id': 'ric-2' } });
     expect(second.json).toMatchObject({ fromRic: true, event: { n: 2 } });
     expect(await reportOf(rt, 'ric-2')).not.toContain('Init Duration');
+  });
+
+  it('accepts a custom runtime that connects after the init timeout passed with no invocation waiting', async () => {
+    // E.g. the function container starts late (image pull): its runtime is a fresh process.
+    const rt = await providedRuntime(3, 1);
+    await new Promise((r) => setTimeout(r, 1500));
+    const ric = startRic(rt);
+    // It connects and waits for an event (it used to get 403 on invocation/next and exit).
+    const early = await Promise.race([ric.exited, new Promise((r) => setTimeout(() => r('running'), 2000))]);
+    expect(early, ric.output.join('')).toBe('running');
+    const res = await rt.invoke({ late: true });
+    expect(res.headers.get('x-amz-function-error')).toBeNull();
+    expect(res.json).toMatchObject({ fromRic: true, event: { late: true } });
   });
 
   it('passes a function error through as the custom runtime posted it', async () => {
