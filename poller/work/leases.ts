@@ -77,12 +77,21 @@ export async function acquireOrRenew(
   }
 }
 
-/** Gives a held lease up so another replica can take it at once. */
-export async function release(store: LeaseStore, name: string, identity: string): Promise<void> {
+/**
+ * Gives a held lease up so another replica can take it at once. The release time is kept as the
+ * renew time: a released lease is free for its preferred owner now, but not "expired for twice as
+ * long" (free for anyone) — else the replica that just handed it over would take it straight back.
+ */
+export async function release(
+  store: LeaseStore,
+  name: string,
+  identity: string,
+  now = Date.now(),
+): Promise<void> {
   const cur = await store.get(name);
   if (!cur || cur.holder !== identity) return;
   try {
-    await store.update({ ...cur, holder: '', renewTime: 0 });
+    await store.update({ ...cur, holder: '', renewTime: now });
   } catch (err) {
     if (!(err instanceof LeaseConflictError)) throw err;
   }

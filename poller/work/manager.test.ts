@@ -134,6 +134,24 @@ describe('MappingManager', () => {
     expect(b.owned.length).toBeGreaterThan(0);
   });
 
+  it('a replica that handed a mapping over does not take it straight back before the new owner runs', async () => {
+    const { make, ledger } = setup(NAMES);
+    const a = make('poller-a');
+    await a.tick();
+    const b = make('poller-b');
+    await b.tick(); // joins: b's share is still held by a
+    await a.tick(); // hands b's share over: stops and releases
+    await new Promise((r) => setTimeout(r, 0)); // the background stops finish
+    await a.tick(); // the pass a finished stop wakes: must not retake what it released
+    await b.tick();
+    const handed = NAMES.filter((n) => preferredOwner(['poller-a', 'poller-b'], `ns/${n}`) === 'poller-b');
+    expect(handed.length).toBeGreaterThan(0);
+    for (const n of handed) {
+      const starts = ledger.events.filter((e) => e.mapping === n && e.what === 'start').map((e) => e.who);
+      expect(starts, n).toEqual(['poller-a', 'poller-b']);
+    }
+  });
+
   it('a source slow to stop does not hold up the others, and keeps its lease until it has stopped', async () => {
     const { make, ledger, advance } = setup(NAMES);
     const a = make('poller-a');

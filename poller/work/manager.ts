@@ -180,7 +180,7 @@ export class MappingManager {
     // Held by this replica with nothing running: a disabled, failed or not-yet-started mapping.
     if (lease?.holder === identity && !free) {
       if (preferred || deleting) return true;
-      await release(leases, leaseName, identity);
+      await release(leases, leaseName, identity, now);
       return false;
     }
     const stale = !lease || (free && (lease.renewTime ?? 0) + 2 * leaseSeconds * 1000 < now);
@@ -277,7 +277,9 @@ export class MappingManager {
       .close()
       .catch((err: unknown) => this.o.log.warn({ err, mapping: key }, 'closing the source failed'))
       .then(async () => {
-        if (releaseLease) await release(this.o.leases, r.lease, this.o.identity).catch(() => undefined);
+        if (releaseLease) {
+          await release(this.o.leases, r.lease, this.o.identity, this.now()).catch(() => undefined);
+        }
         this.o.log.info({ mapping: key }, 'mapping stopped');
       })
       .finally(() => {
@@ -352,7 +354,9 @@ export class MappingManager {
     await this.loopDone;
     for (const [key, r] of [...this.running]) this.beginStop(key, r, true);
     await Promise.allSettled([...this.stopping.values()]);
-    await release(this.o.leases, memberLease(this.o.identity), this.o.identity).catch(() => undefined);
+    await release(this.o.leases, memberLease(this.o.identity), this.o.identity, this.now()).catch(
+      () => undefined,
+    );
   }
 }
 
