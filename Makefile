@@ -73,6 +73,7 @@ bench: deps ## Benchmarks, each against a baseline in the same run (results in b
 	npx tsx test/bench/functions.bench.ts
 	npx tsx test/bench/async.bench.ts
 	npx tsx test/bench/poller.bench.ts
+	npx tsx test/bench/poller-cluster.bench.ts
 	npx tsx test/bench/gateway.bench.ts
 
 up: deps ## Start Sluice: local cluster (when no cluster is configured), images, platform, examples
