@@ -1,7 +1,6 @@
-import type { V1OwnerReference } from '@kubernetes/client-node';
 import { specHash } from '../../api/hash.js';
-import { LABELS, MANAGED_BY, functionArn, functionVersionName } from '../../api/naming.js';
-import { API_VERSION } from '../../api/schema.js';
+import { functionArn } from '../../api/naming.js';
+import { planPublish } from '../../api/versions.js';
 import type { FunctionResource, FunctionVersionResource } from '../../api/types.js';
 import { SluiceError } from '../../lib/index.js';
 import type { Principal } from '../auth/principal.js';
@@ -33,23 +32,10 @@ export interface PublishInput {
   revisionId?: string;
 }
 
-const number = (v: FunctionVersionResource): number => Number(v.spec.version) || 0;
-
-function ownerRef(fn: FunctionResource): V1OwnerReference {
-  return {
-    apiVersion: API_VERSION,
-    kind: 'Function',
-    name: fn.metadata.name ?? '',
-    uid: fn.metadata.uid ?? '',
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
 /**
- * PublishVersion (lambda.md §4): snapshot $LATEST as the next number; when its hash (api/hash.ts
- * `specHash`, shared with the controller's autoPublish) equals the latest version's, return that
- * version and create nothing. A number taken by a concurrent publisher moves to the next one.
+ * PublishVersion (lambda.md §4) with Lambda's preconditions; the publishing itself is
+ * api/versions.ts `planPublish`, shared with the controller's autoPublish: unchanged code and
+ * configuration return the latest version; a number taken by a concurrent publisher moves to the next.
  */
 export async function publishVersion(
   store: VersionStore,
@@ -70,32 +56,10 @@ export async function publishVersion(
     );
   }
   for (let attempt = 0; attempt < 5; attempt++) {
-    const versions = (await store.list(namespace, name)).sort((a, b) => number(b) - number(a));
-    const latest = versions[0];
-    if (latest && (latest.spec.codeSha256 ?? specHash(latest.spec.snapshot)) === hash) {
-      return { version: latest, created: false };
-    }
-    const next = String((latest ? number(latest) : 0) + 1);
-    const { versioning: _versioning, ...snapshot } = fn.spec;
+    const plan = planPublish(fn, await store.list(namespace, name), input.description);
+    if ('existing' in plan) return { version: plan.existing, created: false };
     try {
-      const version = await store.create({
-        apiVersion: API_VERSION,
-        kind: 'FunctionVersion',
-        metadata: {
-          name: functionVersionName(name, next),
-          namespace,
-          labels: { [LABELS.function]: name, [LABELS.managedBy]: MANAGED_BY },
-          ownerReferences: [ownerRef(fn)],
-        },
-        spec: {
-          function: name,
-          version: next,
-          codeSha256: hash,
-          snapshot,
-          ...(input.description ? { description: input.description } : {}),
-        },
-      });
-      return { version, created: true };
+      return { version: await store.create(plan.create), created: true };
     } catch (err) {
       if (!(err instanceof VersionExistsError)) throw err;
     }
