@@ -10,9 +10,17 @@ import { GatewayMetrics } from '../../gateway/metrics.js';
 import { AsyncMetrics } from '../../gateway/async/metrics.js';
 import { PollerMetrics } from '../../poller/metrics.js';
 import { RuntimeMetrics } from '../../runtime/metrics.js';
-
-const GRAFANA = join(ROOT, 'deploy/grafana');
-const RULES = join(ROOT, 'deploy/prometheus/rules.yaml');
+import {
+  DASHBOARD_FILES,
+  EXPRESSIONS,
+  GRAFANA,
+  RULES,
+  dashboards,
+  grafanaFree,
+  rules,
+  selectors,
+  type Dashboard,
+} from '../support/observability.js';
 
 /** Production TypeScript sources of the components (tests excluded). */
 function sources(dir: string): string[] {
@@ -80,59 +88,11 @@ function collect(component: Component, registry: Registry): void {
 /** Labels every series has from the registry (component) or from the scrape (job, pod, instance). */
 const COMMON = new Set(['component', 'job', 'pod', 'instance']);
 
-type Panel = {
-  id: number;
-  type: string;
-  title: string;
-  gridPos: any;
-  targets?: { expr: string; refId: string }[];
-};
-type Dashboard = {
-  uid: string;
-  title: string;
-  panels: Panel[];
-  templating: { list: { name: string; query: any }[] };
-};
-const DASHBOARD_FILES = readdirSync(GRAFANA).filter((f) => f.endsWith('.json'));
-const dashboards = DASHBOARD_FILES.map((f) => ({
-  file: f,
-  d: JSON.parse(readFileSync(join(GRAFANA, f), 'utf8')) as Dashboard,
-}));
-type Rule = { alert: string; expr: string; for?: string; labels?: Record<string, string> };
-const rules = (
-  parse(readFileSync(RULES, 'utf8')) as { groups: { name: string; rules: Rule[] }[] }
-).groups.flatMap((g) => g.rules);
-
-/** Every PromQL expression: panel targets, variable queries, alert rules; with where it is. */
-const EXPRESSIONS: { where: string; expr: string; grafana: boolean }[] = [
-  ...dashboards.flatMap(({ file, d }) => [
-    ...d.panels.flatMap((p) =>
-      (p.targets ?? []).map((t) => ({
-        where: `${file} "${p.title}" ${t.refId}`,
-        expr: t.expr,
-        grafana: true,
-      })),
-    ),
-    ...d.templating.list
-      .filter((v) => v.query?.query)
-      .map((v) => ({ where: `${file} $${v.name}`, expr: v.query.query as string, grafana: true })),
-  ]),
-  ...rules.map((r) => ({ where: `rules.yaml ${r.alert}`, expr: r.expr, grafana: false })),
-];
-
 /** The metric a series name belongs to: histograms' _bucket/_sum/_count are their histogram's. */
 function metricOf(series: string): string {
   const base = series.replace(/_(bucket|sum|count)$/, '');
   return base !== series && LABELS.get(base)?.histogram ? base : series;
 }
-const selectors = (expr: string): { series: string; matchers: [string, string, string][] }[] =>
-  [...expr.matchAll(/\b(sluice_[a-z0-9_]+)\s*(?:\{([^}]*)\})?/g)].map((m) => ({
-    series: m[1]!,
-    matchers: [...(m[2] ?? '').matchAll(/([a-zA-Z_]+)\s*(=~|!~|!=|=)\s*"([^"]*)"/g)].map(
-      (x) => [x[1]!, x[2]!, x[3]!] as [string, string, string],
-    ),
-  }));
-
 describe('metric names', () => {
   it('finds the metrics of the code (sanity check of the grep)', () => {
     for (const name of [
@@ -279,11 +239,6 @@ describe('promtool', () => {
   it('parses every dashboard query (Grafana variables substituted)', () => {
     const exprs = EXPRESSIONS.filter((e) => e.grafana && !e.expr.startsWith('label_values('));
     const file = join(dir, 'dashboards.rules.yaml');
-    const grafanaFree = (expr: string): string =>
-      expr
-        .replaceAll('$__rate_interval', '5m')
-        .replaceAll('$__range', '1h')
-        .replace(/\$[a-z]+/g, '.*');
     writeFileSync(
       file,
       stringify({
