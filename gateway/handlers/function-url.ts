@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { parseFunctionRef } from '../arn.js';
 import { formatPrincipal } from '../auth/principal.js';
-import { InvalidParameterError, NotImplementedError, RequestTooLargeError } from '../errors.js';
+import { InvalidParameterError } from '../errors.js';
 import { callContext, headerLists, headerOf, signedRequestOf } from '../http/context.js';
-import { ASYNC_PAYLOAD_LIMIT, type AsyncQueue } from '../invoke/async-queue.js';
+import { acceptAsync, type AsyncQueue } from '../invoke/async-queue.js';
 import { admit, podHeaders, runSync, type InvocationDeps } from '../invoke/invocation.js';
 import { buildUrlEvent } from '../url/event.js';
 import { BAD_GATEWAY, mapUrlResult, type UrlResponse } from '../url/response.js';
@@ -78,23 +78,7 @@ export function makeFunctionUrlHandler(deps: FunctionUrlHandlerDeps): RequestHan
     });
     const payload = Buffer.from(JSON.stringify(event));
     if (async) {
-      if (!deps.asyncQueue) {
-        throw new NotImplementedError(
-          'Asynchronous invocation (X-Amz-Invocation-Type: Event) is not available on this gateway: no async queue is configured',
-        );
-      }
-      if (payload.length > ASYNC_PAYLOAD_LIMIT) throw new RequestTooLargeError(ASYNC_PAYLOAD_LIMIT);
-      const idempotencyKey = headerOf(req, 'idempotency-key');
-      const accepted = await deps.asyncQueue.enqueue({
-        requestId: ctx.requestId,
-        ...(idempotencyKey ? { idempotencyKey } : {}),
-        target,
-        payload,
-        traceHeaders: podHeaders(ctx, req.headers),
-        receivedAt: new Date(ctx.started),
-      });
-      if (accepted) res.set('x-amzn-RequestId', accepted.requestId);
-      res.status(202).end();
+      await acceptAsync(deps.asyncQueue, req, res, target, payload);
       return;
     }
     const result = await runSync(

@@ -1,13 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { parseFunctionRef } from '../arn.js';
-import {
-  InvalidParameterError,
-  InvalidRequestContentError,
-  NotImplementedError,
-  RequestTooLargeError,
-} from '../errors.js';
+import { InvalidParameterError, InvalidRequestContentError } from '../errors.js';
 import { callContext, headerOf, signedRequestOf } from '../http/context.js';
-import { ASYNC_PAYLOAD_LIMIT, type AsyncQueue } from '../invoke/async-queue.js';
+import { acceptAsync, type AsyncQueue } from '../invoke/async-queue.js';
 import { admit, podHeaders, runSync, type InvocationDeps } from '../invoke/invocation.js';
 
 export interface InvokeHandlerDeps extends InvocationDeps {
@@ -85,25 +80,7 @@ export function makeInvokeHandler(deps: InvokeHandlerDeps): RequestHandler {
       return;
     }
     if (type === 'Event') {
-      if (!deps.asyncQueue) {
-        throw new NotImplementedError(
-          'Asynchronous invocation (X-Amz-Invocation-Type: Event) is not available on this gateway: no async queue is configured',
-        );
-      }
-      if (payload.length > ASYNC_PAYLOAD_LIMIT) throw new RequestTooLargeError(ASYNC_PAYLOAD_LIMIT);
-      const idempotencyKey = headerOf(req, 'idempotency-key');
-      const accepted = await deps.asyncQueue.enqueue({
-        requestId: ctx.requestId,
-        ...(idempotencyKey ? { idempotencyKey } : {}),
-        target,
-        payload,
-        traceHeaders: podHeaders(ctx, req.headers),
-        receivedAt: new Date(ctx.started),
-      });
-      // With an Idempotency-Key the event's id is derived from it: every retry of the call gets it.
-      if (accepted) res.set('x-amzn-RequestId', accepted.requestId);
-      res.removeHeader('X-Amz-Executed-Version');
-      res.status(202).end();
+      await acceptAsync(deps.asyncQueue, req, res, target, payload);
       return;
     }
     const extra: Record<string, string> = {};

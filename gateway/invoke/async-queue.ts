@@ -1,4 +1,8 @@
+import type { Request, Response } from 'express';
 import type { ResolvedTarget } from '../catalog/catalog.js';
+import { NotImplementedError, RequestTooLargeError } from '../errors.js';
+import { callContext, headerOf } from '../http/context.js';
+import { podHeaders } from './invocation.js';
 
 /** An accepted `Event` invocation, handed to the async pipeline. */
 export interface AsyncInvocation {
@@ -36,3 +40,36 @@ export interface AsyncAccepted {
 
 /** Largest async event (lambda.md §1: 1 MB). */
 export const ASYNC_PAYLOAD_LIMIT = 1024 * 1024;
+
+/**
+ * Queues an `Event` invocation (Invoke API and function URLs alike) and answers the call: 202 with
+ * the event's request id once the queue has stored it. With an Idempotency-Key the id is derived
+ * from the key, so every retry of the call gets the same one.
+ */
+export async function acceptAsync(
+  queue: AsyncQueue | undefined,
+  req: Request,
+  res: Response,
+  target: ResolvedTarget,
+  payload: Buffer,
+): Promise<void> {
+  if (!queue) {
+    throw new NotImplementedError(
+      'Asynchronous invocation (X-Amz-Invocation-Type: Event) is not available on this gateway: no async queue is configured',
+    );
+  }
+  if (payload.length > ASYNC_PAYLOAD_LIMIT) throw new RequestTooLargeError(ASYNC_PAYLOAD_LIMIT);
+  const ctx = callContext(res);
+  const idempotencyKey = headerOf(req, 'idempotency-key');
+  const accepted = await queue.enqueue({
+    requestId: ctx.requestId,
+    ...(idempotencyKey ? { idempotencyKey } : {}),
+    target,
+    payload,
+    traceHeaders: podHeaders(ctx, req.headers),
+    receivedAt: new Date(ctx.started),
+  });
+  if (accepted) res.set('x-amzn-RequestId', accepted.requestId);
+  res.removeHeader('X-Amz-Executed-Version');
+  res.status(202).end();
+}
