@@ -8,10 +8,10 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { FunctionResource, FunctionVersionResource, AliasResource } from '../../api/types.js';
 import { publishVersion } from '../../controller/function/publish.js';
 import { makeKube } from '../../controller/kube/client.js';
-import { apply, cluster, createNamespace, dumpNamespace, forward, kubectl, waitFor } from './support/kube.js';
+import { podInvoker, type Invoker } from './support/pod.js';
+import { apply, cluster, createNamespace, dumpNamespace, kubectl, waitFor } from './support/kube.js';
 
 const API = 'sluice.dev/v1alpha1';
-const INVOKE = '/2015-03-31/functions/function/invocations';
 
 const code = `
 const fs = require('node:fs');
@@ -73,40 +73,8 @@ async function readyPod(ns: string, fn: string, version = 'latest'): Promise<V1P
   });
 }
 
-interface Invocation {
-  status: number;
-  functionError: string | null;
-  body: any;
-  logTail: string;
-}
-
-type Invoker = (event: unknown, headers?: Record<string, string>) => Promise<Invocation>;
-
-async function podInvoker(ns: string, fn: string, stops: (() => Promise<void>)[]): Promise<Invoker> {
-  const pod = await readyPod(ns, fn);
-  const fwd = await forward(`${pod.status?.podIP}:8080`);
-  stops.push(fwd.stop);
-  return async (event, headers = {}) => {
-    const res = await fetch(`${fwd.base}${INVOKE}`, {
-      method: 'POST',
-      body: JSON.stringify(event),
-      headers: { 'content-type': 'application/json', ...headers },
-    });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      /* not JSON */
-    }
-    const tail = res.headers.get('x-amz-log-result');
-    return {
-      status: res.status,
-      functionError: res.headers.get('x-amz-function-error'),
-      body,
-      logTail: tail ? Buffer.from(tail, 'base64').toString() : '',
-    };
-  };
+async function podInvokerOf(ns: string, fn: string, stops: (() => Promise<void>)[]): Promise<Invoker> {
+  return podInvoker((await readyPod(ns, fn)).status?.podIP, stops);
 }
 
 describe('functions on the real cluster', () => {
@@ -140,7 +108,7 @@ describe('functions on the real cluster', () => {
     expect(cols.stdout).toMatch(/NAME\s+RUNTIME\s+LATEST\s+REPLICAS\s+READY\s+AGE/);
     expect(cols.stdout).toMatch(/hello\s+nodejs22\s+\S*\s+1\/1\s+True/);
 
-    const invoke = await podInvoker(ns, 'hello', stops);
+    const invoke = await podInvokerOf(ns, 'hello', stops);
     const r = await invoke({ name: 'sluice' }, { 'x-amz-log-type': 'Tail' });
     expect(r.status).toBe(200);
     expect(r.functionError).toBeNull();
@@ -161,7 +129,7 @@ describe('functions on the real cluster', () => {
 
   it('timeout, thrown error, crash and out-of-memory give Lambda error types, and the next call works', async () => {
     dumpOnFailure();
-    const invoke = await podInvoker(ns, 'hello', stops);
+    const invoke = await podInvokerOf(ns, 'hello', stops);
     const cases = [
       {
         event: { action: 'sleep', ms: 5000 },
@@ -211,7 +179,7 @@ describe('functions on the real cluster', () => {
     dumpOnFailure();
     const fnName = `init-${name.split(' ')[0]}`.toLowerCase();
     await apply(fnManifest(ns, fnName, { code: { inline } }));
-    const invoke = await podInvoker(ns, fnName, stops);
+    const invoke = await podInvokerOf(ns, fnName, stops);
     for (let i = 0; i < 2; i++) {
       const r = await invoke({});
       expect(r.status).toBe(200);
@@ -222,7 +190,7 @@ describe('functions on the real cluster', () => {
 
   it('pods run as non-root with a read-only root filesystem and a writable, size-limited /tmp', async () => {
     dumpOnFailure();
-    const invoke = await podInvoker(ns, 'hello', stops);
+    const invoke = await podInvokerOf(ns, 'hello', stops);
     const r = await invoke({ action: 'fs' });
     expect(r.functionError).toBeNull();
     expect(r.body).toMatchObject({ tmpSize: 8 * 1024 * 1024, uid: 65532, gid: 65532, etcWrite: 'EROFS' });

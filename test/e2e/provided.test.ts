@@ -7,27 +7,11 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { FunctionResource } from '../../api/types.js';
-import {
-  apply,
-  cluster,
-  createNamespace,
-  dumpNamespace,
-  forward,
-  kubectl,
-  script,
-  waitFor,
-} from './support/kube.js';
+import { apply, cluster, createNamespace, dumpNamespace, kubectl, script, waitFor } from './support/kube.js';
+import { podInvoker, type Invoker } from './support/pod.js';
 
 const API = 'sluice.dev/v1alpha1';
-const INVOKE = '/2015-03-31/functions/function/invocations';
 const FN = 'ric';
-
-interface Invocation {
-  status: number;
-  functionError: string | null;
-  body: any;
-  logTail: string;
-}
 
 async function readyPod(ns: string): Promise<V1Pod> {
   return waitFor(`a ready pod of ${ns}/${FN}`, async () => {
@@ -48,8 +32,7 @@ describe('runtime: provided with aws-lambda-ric in a custom image', () => {
   let image = '';
   let removeNs: () => Promise<void> = () => Promise.resolve();
   const stops: (() => Promise<void>)[] = [];
-  let invoke: (event: unknown, headers?: Record<string, string>) => Promise<Invocation> = () =>
-    Promise.reject(new Error('the function never became Ready (first test)'));
+  let invoke: Invoker = () => Promise.reject(new Error('the function never became Ready (first test)'));
   let podName = '';
 
   beforeAll(async () => {
@@ -106,29 +89,7 @@ describe('runtime: provided with aws-lambda-ric in a custom image', () => {
       LAMBDA_TASK_ROOT: '/var/task',
     });
 
-    const fwd = await forward(`${pod.status?.podIP}:8080`);
-    stops.push(fwd.stop);
-    invoke = async (event, headers = {}) => {
-      const res = await fetch(`${fwd.base}${INVOKE}`, {
-        method: 'POST',
-        body: JSON.stringify(event),
-        headers: { 'content-type': 'application/json', ...headers },
-      });
-      const text = await res.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        /* not JSON */
-      }
-      const tail = res.headers.get('x-amz-log-result');
-      return {
-        status: res.status,
-        functionError: res.headers.get('x-amz-function-error'),
-        body,
-        logTail: tail ? Buffer.from(tail, 'base64').toString() : '',
-      };
-    };
+    invoke = await podInvoker(pod.status?.podIP, stops);
 
     const r = await invoke({ hello: 'ric' }, { 'x-amz-request-id': 'ric-e2e-1', 'x-amz-log-type': 'Tail' });
     expect(r.status).toBe(200);
