@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make up: run Sluice. With no reachable cluster configured (KUBECONFIG unset, or pointing at
 # nothing that answers), start the local cluster and build and import the images; then install
-# the chart, deploy the examples and print how to invoke them.
+# the chart, deploy one example per feature (test/examples.sh) and print how to invoke them.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -31,31 +31,54 @@ fi
 step "Sluice (CRDs and the Helm chart)"
 test/install.sh
 
-step "Example functions (namespace sluice-examples)"
-KUBECTL=${KUBECTL:-kubectl}
-"$KUBECTL" create namespace sluice-examples --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
-"$KUBECTL" -n sluice-examples apply -f deploy/examples/valid/hello.yaml
-"$KUBECTL" -n sluice-examples wait --for=condition=Ready fn/hello --timeout=120s
-"$KUBECTL" -n sluice-examples get fn
+step "Example functions, one per feature (test/examples.sh: namespace sluice-examples)"
+test/examples.sh
 
+KUBECTL=${KUBECTL:-kubectl}
 if [ $external = 0 ] && "$KUBECTL" -n sluice-system get svc sluice-gateway >/dev/null 2>&1; then
   step "Gateway on host loopback"
   test/cluster/forward.sh gateway "${SLUICE_GATEWAY_PORT:-18080}" svc/sluice-system/sluice-gateway:8080 --env SLUICE_URL >/dev/null
 fi
 
-step "Ready in $(( $(date +%s) - T0 ))s"
-cat <<GUIDE
-  source .cluster/env                     # KUBECONFIG, SLUICE_URL, kubectl and helm on PATH
-  kubectl get fn -A                       # functions: runtime, latest version, ready/desired pods
-  kubectl explain function.spec           # every field, documented
+step "Ready in $(( $(date +%s) - T0 ))s: a guide to the examples (deploy/examples/valid/), to paste here"
+cat <<'GUIDE'
+  source .cluster/env                                           # KUBECONFIG, SLUICE_URL; kubectl, helm on PATH
+  TOKEN=$(kubectl -n sluice-examples create token default)      # a caller the examples admit (bearer token)
+  FN=$SLUICE_URL/2015-03-31/functions/sluice-examples:function  # Invoke API; an ARN's account is the namespace
 
-  # Invoke with curl (the Lambda Invoke API):
-  curl -s -X POST "\$SLUICE_URL/2015-03-31/functions/arn:aws:lambda:sluice:sluice-examples:function:hello/invocations" \\
-       -H "Authorization: Bearer \$(kubectl -n sluice-examples create token default)" -d '{"name":"you"}'
+  # 1. Sync (hello.yaml): the answer comes back at once
+  curl -s "$FN:hello/invocations" -H "Authorization: Bearer $TOKEN" -d '{"name":"you"}'
 
-  # With the AWS CLI (endpoint override; keys from a Sluice access-key Secret, see gateway/README.md):
-  aws lambda invoke --endpoint-url "\$SLUICE_URL" --function-name sluice-examples:function:hello \\
-       --payload '{"name":"you"}' --cli-binary-format raw-in-base64-out out.json
+  # 2. Async with destinations (async-destinations.yaml): 202 at once; the success record goes to the
+  #    audit function, a failure (after one retry, 5 s later) to the NATS stream ORDERS_FAILED
+  curl -si "$FN:orders/invocations" -H "Authorization: Bearer $TOKEN" -H 'X-Amz-Invocation-Type: Event' -d '{"id":1}'
+  curl -si "$FN:orders/invocations" -H "Authorization: Bearer $TOKEN" -H 'X-Amz-Invocation-Type: Event' -d '{"id":2,"fail":true}'
+  kubectl -n sluice-examples logs -l sluice.dev/function=audit --tail=-1 | grep 'invocation record'
+  npx tsx test/examples-nats.ts read ORDERS_FAILED             # ~10 s later: the failure's invocation record
 
-  make down                               # remove everything
+  # 3. Weighted alias (alias-weights.yaml): resize:prod runs version 1 (90%) or version 2 (10%)
+  for i in $(seq 50); do curl -s "$FN:resize:prod/invocations" -H "Authorization: Bearer $TOKEN"; echo; done | sort | uniq -c
+
+  # 4. Queue mapping (queue-mapping.yaml): orders.created feeds order-worker SQS-shaped batches; a poison
+  #    message goes to the stream ORDERS_DLQ after 3 attempts; a body without "type":"order" is filtered out
+  npx tsx test/examples-nats.ts publish orders.created '{"type":"order","id":1}' '{"type":"order","id":2,"poison":true}'
+  kubectl -n sluice-examples logs -l sluice.dev/function=order-worker --tail=-1 | grep 'order '
+  npx tsx test/examples-nats.ts read ORDERS_DLQ                # ~5 s later: the poison message's record
+
+  # 5. Schedules (schedule.yaml): heartbeat runs hello every minute, nightly-report at 02:00 UTC
+  kubectl -n sluice-examples get esm                            # STATE Enabled; status.lastProcessingResult
+  kubectl -n sluice-examples logs -l sluice.dev/function=hello --tail=-1 | grep 'Scheduled Event'
+
+  # AWS CLI and SDK (SigV4), with the access key make up created (Secret sluice-system/sluice-examples-key):
+  export AWS_ACCESS_KEY_ID=AKIDSLUICEEXAMPLES AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_SECRET_ACCESS_KEY=$(
+    kubectl -n sluice-system get secret sluice-examples-key -o jsonpath='{.data.secretAccessKey}' | base64 -d)
+  aws lambda invoke --endpoint-url "$SLUICE_URL" --function-name sluice-examples:function:hello \
+    --payload fileb://<(echo '{"name":"cli"}') out.json && cat out.json
+  node --input-type=module -e "import { LambdaClient, InvokeCommand } from '@aws-sdk/client-lambda';
+    const lambda = new LambdaClient({ endpoint: process.env.SLUICE_URL });
+    const r = await lambda.send(new InvokeCommand({ FunctionName: 'sluice-examples:function:resize:prod' }));
+    console.log(r.ExecutedVersion, Buffer.from(r.Payload).toString());"
+
+  kubectl get fn,fnv,alias,esm -A; kubectl explain function.spec   # what runs; every field documented
+  make down                                                     # remove everything
 GUIDE
