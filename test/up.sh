@@ -53,11 +53,11 @@ cat <<'GUIDE'
   #    audit function, a failure (after one retry, 5 s later) to the NATS stream ORDERS_FAILED
   curl -si "$FN:orders/invocations" -H "Authorization: Bearer $TOKEN" -H 'X-Amz-Invocation-Type: Event' -d '{"id":1}'
   curl -si "$FN:orders/invocations" -H "Authorization: Bearer $TOKEN" -H 'X-Amz-Invocation-Type: Event' -d '{"id":2,"fail":true}'
-  kubectl -n sluice-examples logs -l sluice.dev/function=audit --tail=-1 | grep 'invocation record'
+  kubectl -n sluice-examples logs -l sluice.dev/function=audit --tail=-1 | grep 'invocation record'  # seconds later
   npx tsx test/examples-nats.ts read ORDERS_FAILED             # ~10 s later: the failure's invocation record
 
   # 3. Weighted alias (alias-weights.yaml): resize:prod runs version 1 (90%) or version 2 (10%)
-  for i in $(seq 50); do curl -s "$FN:resize:prod/invocations" -H "Authorization: Bearer $TOKEN"; echo; done | sort | uniq -c
+  for i in $(seq 50); do curl -s "$FN:resize:prod/invocations" -H "Authorization: Bearer $TOKEN" -d '{}'; echo; done | sort | uniq -c
 
   # 4. Queue mapping (queue-mapping.yaml): orders.created feeds order-worker SQS-shaped batches; a poison
   #    message goes to the stream ORDERS_DLQ after 3 attempts; a body without "type":"order" is filtered out
