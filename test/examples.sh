@@ -63,17 +63,18 @@ fi
 "$KUBECTL" -n "$sys" label secret "$key_secret" sluice.dev/access-key=true --overwrite >/dev/null
 
 # Ready only counts once the controller and the poller have seen the current spec, and the
-# functions' pods run the code just applied (a changed example rolls its Deployment).
+# functions' pods run the code just applied (a changed example rolls its Deployment). Only the
+# examples' own objects are waited for: whatever else lives in the namespace is left alone.
 say "waiting for the functions, the alias and the mappings to be reconciled and Ready"
+mapfile -t objects < <(for f in "${examples[@]}"; do k get -f "deploy/examples/valid/$f.yaml" -o name; done)
+functions=$(printf '%s\n' "${objects[@]}" | sed -n 's|^function\.sluice\.dev/||p' | paste -sd, -)
 reconciled() {
   local gens
-  gens=$(k get "$1" -o jsonpath='{range .items[*]}{.metadata.generation}={.status.observedGeneration} {end}')
+  gens=$(k get "${objects[@]}" -o jsonpath='{range .items[*]}{.metadata.generation}={.status.observedGeneration} {end}')
   for g in $gens; do [ "${g%=*}" = "${g#*=}" ] || return 1; done
 }
-for kind in fn alias esm; do wait_until "every $kind to be reconciled" 120 reconciled "$kind"; done
-k rollout status deployment -l app.kubernetes.io/component=function --timeout=180s | sed 's/^/    /'
-k wait --for=condition=Ready fn --all --timeout=180s | sed 's/^/    /'
-k wait --for=condition=Ready alias --all --timeout=60s | sed 's/^/    /'
-k wait --for=condition=Ready esm --all --timeout=90s | sed 's/^/    /'
+wait_until "the examples to be reconciled" 120 reconciled
+k rollout status deployment -l "sluice.dev/function in ($functions)" --timeout=180s | sed 's/^/    /'
+k wait --for=condition=Ready "${objects[@]}" --timeout=180s | sed 's/^/    /'
 k get fn,fnv,alias,esm
 say "examples ready"
