@@ -105,6 +105,39 @@ export const controllerSpec = {
     default: 300,
     description: 'full resync period',
   },
+  functionOtlpEndpoint: {
+    type: 'string',
+    env: 'SLUICE_FUNCTION_OTLP_ENDPOINT',
+    flag: 'function-otlp-endpoint',
+    default: '',
+    pattern: /^(https?:\/\/[^\s/]+(\/\S*)?)?$/,
+    patternHint: 'an http(s) URL such as http://otel-collector.observability:4318, or empty',
+    description:
+      'OTLP endpoint function pods export their spans to (OTEL_EXPORTER_OTLP_ENDPOINT of sluice-runtime); none when empty',
+  },
+  functionOtlpProtocol: {
+    type: 'enum',
+    env: 'SLUICE_FUNCTION_OTLP_PROTOCOL',
+    flag: 'function-otlp-protocol',
+    values: ['http/protobuf', 'http/json', 'grpc'],
+    default: 'http/protobuf',
+    description: 'OTLP protocol of function pods (OTEL_EXPORTER_OTLP_PROTOCOL)',
+  },
+  otlpCollectorNamespace: {
+    type: 'string',
+    env: 'SLUICE_OTLP_COLLECTOR_NAMESPACE',
+    flag: 'otlp-collector-namespace',
+    default: '',
+    description:
+      "namespace of the OTLP collector's pods, which function pods may then reach on the endpoint's port (their NetworkPolicy keeps other private addresses out)",
+  },
+  otlpCollectorSelector: {
+    type: 'string',
+    env: 'SLUICE_OTLP_COLLECTOR_SELECTOR',
+    flag: 'otlp-collector-selector',
+    default: '',
+    description: "label selector of the OTLP collector's pods (with --otlp-collector-namespace)",
+  },
 } as const satisfies ConfigSpec;
 
 export type ControllerConfig = ConfigOf<typeof controllerSpec>;

@@ -9,7 +9,7 @@ import { FunctionReconciler } from './function/reconcile.js';
 import { AliasReconciler } from './alias/reconcile.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
-import { DEFAULT_BUILD_OPTIONS, parseLabels } from './function/resources/types.js';
+import { DEFAULT_BUILD_OPTIONS, functionTelemetry, parseLabels } from './function/resources/types.js';
 
 await runComponent('sluice-controller', controllerSpec, async ({ config, log, registry, shutdown }) => {
   const kc = new KubeConfig();
@@ -38,6 +38,7 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
         gatewayPodLabels: parseLabels(config.gatewaySelector),
         dnsPodLabels: parseLabels(config.dnsSelector),
         dnsNamespace: config.dnsNamespace,
+        ...functionTelemetry(config),
       },
     }),
     aliases: new AliasReconciler(kube),

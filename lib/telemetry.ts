@@ -26,7 +26,7 @@ export function startTelemetry(
     return { tracer: trace.getTracer(serviceName), enabled: false, shutdown: () => Promise.resolve() };
   }
   // NodeSDK reads the remaining OTEL_* variables (endpoint, headers, protocol, sampler) itself.
-  const sdk = new NodeSDK({ serviceName, instrumentations: [] });
+  const sdk = new NodeSDK({ serviceName: env.OTEL_SERVICE_NAME || serviceName, instrumentations: [] });
   sdk.start();
   return { tracer: trace.getTracer(serviceName), enabled: true, shutdown: () => sdk.shutdown() };
 }

@@ -18,7 +18,7 @@ import { openPollerState } from './state.js';
 import { AutoscalerLeader } from './work/leader.js';
 import { MappingManager } from './work/manager.js';
 
-await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, shutdown }) => {
+await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, shutdown, telemetry }) => {
   const identity = config.podName || hostname();
   const metrics = new PollerMetrics(registry);
   const kc = new KubeConfig();
@@ -114,6 +114,7 @@ await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, 
       tuning,
       identity,
       report,
+      tracer: telemetry.tracer,
     }),
     metrics,
     log: log.child({ part: 'mappings' }),

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { context as otelContext, propagation, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import {
+  context as otelContext,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import { ShuttingDownError, type InFlight, type Logger } from '../lib/index.js';
 import { invokedArn, type RuntimeSettings } from './config.js';
 import type { InvokeRequest, InvokeResult } from './environment.js';
@@ -133,7 +140,9 @@ async function invoke(deps: InvokeDeps, req: IncomingMessage, res: ServerRespons
       res.end();
       return;
     }
-    await runOnEnvironment(deps, res, { ...parsed, event: body.data });
+    // Without an X-Ray header from the caller, the handler's trace header names the handler span.
+    const ownTrace = header(req, 'X-Amzn-Trace-Id') === undefined;
+    await runOnEnvironment(deps, res, { ...parsed, event: body.data }, ownTrace);
   } catch (err) {
     if (!(err instanceof ServiceError)) throw err;
     sendServiceError(res, err, requestId);
@@ -144,6 +153,7 @@ async function runOnEnvironment(
   deps: InvokeDeps,
   res: ServerResponse,
   request: InvokeRequest,
+  ownTrace: boolean,
 ): Promise<void> {
   let end: () => void;
   try {
@@ -163,7 +173,7 @@ async function runOnEnvironment(
     }
     deps.metrics.started();
     try {
-      const result = await env.invoke(request);
+      const result = await inHandlerSpan(deps, request, ownTrace, (r) => env.invoke(r));
       sendResult(res, result, deps, request.requestId);
     } finally {
       deps.metrics.ended();
@@ -171,6 +181,45 @@ async function runOnEnvironment(
     }
   } finally {
     end();
+  }
+}
+
+/**
+ * The handler's run as its own span (named after the function, as Lambda's traces name the
+ * function segment): from handing the event over to its result. The handler's trace header
+ * (`Lambda-Runtime-Trace-Id`, `_X_AMZN_TRACE_ID`) then names this span as the parent, so a handler
+ * that traces on (X-Ray SDK, OTel with the X-Ray propagator) joins the same trace.
+ */
+async function inHandlerSpan(
+  deps: InvokeDeps,
+  request: InvokeRequest,
+  ownTrace: boolean,
+  run: (r: InvokeRequest) => Promise<InvokeResult>,
+): Promise<InvokeResult> {
+  const span: Span = deps.tracer.startSpan(deps.settings.functionName, {
+    kind: SpanKind.INTERNAL,
+    attributes: {
+      'faas.name': deps.settings.functionName,
+      'faas.version': deps.settings.version,
+      'faas.invocation_id': request.requestId,
+      'cloud.resource_id': request.invokedFunctionArn,
+    },
+  });
+  const sc = span.spanContext();
+  const traceId =
+    ownTrace && span.isRecording()
+      ? (traceHeaderFromTraceparent(`00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & 1}`) ?? request.traceId)
+      : request.traceId;
+  try {
+    const result = await run({ ...request, traceId });
+    span.setAttribute('faas.coldstart', result.initDurationMs !== undefined);
+    if (result.functionError) span.setStatus({ code: SpanStatusCode.ERROR, message: result.kind });
+    return result;
+  } catch (err) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    span.end();
   }
 }
 

@@ -43,12 +43,19 @@ export function requestMetrics(metrics: GatewayMetrics, log: Logger): RequestHan
   };
 }
 
+const UNTRACED = /^\/(healthz|readyz|metrics)$|^\/internal\//;
+
 /**
  * One server span per call, continuing the caller's W3C trace context. The span is in
  * `res.locals.span`; handlers start the client span to the pod from it.
  */
 export function tracing(tracer: Tracer): RequestHandler {
   return (req, res, next) => {
+    // Probes, scrapes and the platform's own polling are not calls: no spans for them.
+    if (UNTRACED.test(req.path)) {
+      next();
+      return;
+    }
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
     const span = tracer.startSpan(
       `${req.method} sluice-gateway`,

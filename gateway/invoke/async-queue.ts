@@ -1,3 +1,4 @@
+import { propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import type { Request, Response } from 'express';
 import type { ResolvedTarget } from '../catalog/catalog.js';
 import { NotImplementedError, RequestTooLargeError } from '../errors.js';
@@ -61,12 +62,15 @@ export async function acceptAsync(
   if (payload.length > ASYNC_PAYLOAD_LIMIT) throw new RequestTooLargeError(ASYNC_PAYLOAD_LIMIT);
   const ctx = callContext(res);
   const idempotencyKey = headerOf(req, 'idempotency-key');
+  // The event carries the accepting call's span, so its delivery continues the caller's trace there.
+  const traceHeaders = podHeaders(ctx, req.headers);
+  if (ctx.span) propagation.inject(trace.setSpan(ROOT_CONTEXT, ctx.span), traceHeaders);
   const accepted = await queue.enqueue({
     requestId: ctx.requestId,
     ...(idempotencyKey ? { idempotencyKey } : {}),
     target,
     payload,
-    traceHeaders: podHeaders(ctx, req.headers),
+    traceHeaders,
     receivedAt: new Date(ctx.started),
   });
   if (accepted) res.set('x-amzn-RequestId', accepted.requestId);

@@ -1,3 +1,4 @@
+import { propagation, ROOT_CONTEXT, trace, type Span } from '@opentelemetry/api';
 import { parseFunctionRef } from '../arn.js';
 import { LambdaError, ResourceNotFoundError, ThrottledError } from '../errors.js';
 import { runSync, type InvocationDeps } from './invocation.js';
@@ -34,6 +35,12 @@ function errorTypeOf(payload: Buffer): string {
   }
 }
 
+/** The caller's span (e.g. the dispatcher's) from its `traceparent`: the parent of the call to the pod. */
+function callerSpan(headers: Record<string, string> | undefined): { span?: Span } {
+  const span = headers ? trace.getSpan(propagation.extract(ROOT_CONTEXT, headers)) : undefined;
+  return span ? { span } : {};
+}
+
 /**
  * Runs a function through the same path as a synchronous Invoke — alias pick, reserved
  * concurrency, least-outstanding routing, scale from zero — for callers inside Sluice.
@@ -53,7 +60,7 @@ export async function invokeInternal(
         body: req.payload.length === 0 ? Buffer.from('{}') : req.payload,
         headers: { 'x-amz-request-id': req.requestId, ...req.headers },
       },
-      { requestId: req.requestId, started: Date.now() },
+      { requestId: req.requestId, started: Date.now(), ...callerSpan(req.headers) },
       req.type,
     );
     const executedVersion = target.version;

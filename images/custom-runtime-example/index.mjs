@@ -3,7 +3,6 @@
 //   {"fail": "x"}       throws a TypeError (a function error)
 //   {"sleepMs": 5000}   sleeps first (past the function's timeout: Sandbox.Timedout)
 /* global setTimeout */
-/* eslint-disable @typescript-eslint/explicit-module-boundary-types -- a plain JavaScript handler */
 export const handler = async (event, context) => {
   if (event?.sleepMs) await new Promise((r) => setTimeout(r, event.sleepMs));
   if (event?.fail) throw new TypeError(`custom failure: ${event.fail}`);

@@ -1,6 +1,18 @@
-import { describe, expect, it } from 'vitest';
+import { propagation, SpanKind } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Invoker } from '../invoker.js';
+import type { MappingConfig } from '../mapping.js';
+import { PollerMetrics } from '../metrics.js';
 import type { SourceMessage } from '../records.js';
-import { backoffMs, traceHeaders, type Prepared } from './delivery.js';
+import { BatchInvoker, backoffMs, traceHeaders, type Prepared } from './delivery.js';
+import type { SourceDeps } from './source.js';
 
 const item = (headers: Record<string, string[]>): Prepared =>
   ({ msg: { headers } as unknown as SourceMessage, record: {}, json: '{}', size: 2, id: '1' }) as Prepared;
@@ -27,4 +39,72 @@ describe('backoffMs', () => {
     { attempt: 4, want: 800 },
     { attempt: 10, want: 1000 },
   ])('attempt $attempt → $want ms', ({ attempt, want }) => expect(backoffMs(attempt, 100, 1000)).toBe(want));
+});
+
+describe('BatchInvoker spans', () => {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const propagator = new W3CTraceContextPropagator();
+
+  beforeAll(() => propagation.setGlobalPropagator(propagator));
+  afterAll(() => propagation.disable());
+
+  const mapping = {
+    ref: { namespace: 'ns1', name: 'jobs', uid: 'u1' },
+    target: { namespace: 'ns1', function: 'worker' },
+    source: { kind: 'natsQueue', stream: 'JOBS', subject: 'jobs.>', consumer: 'c', ownsConsumer: true },
+    reportBatchItemFailures: false,
+    recordFormat: 'sqs',
+  } as unknown as MappingConfig;
+
+  function batchInvoker(seen: Record<string, string>[]): BatchInvoker {
+    const invoker: Invoker = {
+      invoke: (req) => {
+        seen.push(req.headers ?? {});
+        return Promise.resolve({ kind: 'success', payload: Buffer.from('{}') });
+      },
+    };
+    return new BatchInvoker(mapping, {
+      invoker,
+      metrics: new PollerMetrics(new Registry()),
+      report: () => undefined,
+      tuning: { region: 'sluice' },
+      tracer: provider.getTracer('sluice-poller'),
+    } as unknown as SourceDeps);
+  }
+
+  it("one consumer span per batch: the first traced record's child, linked to every traced record, and the call's parent", async () => {
+    exporter.reset();
+    const seen: Record<string, string>[] = [];
+    const a = { trace: 'a'.repeat(32), span: '1'.repeat(16) };
+    const b = { trace: 'b'.repeat(32), span: '2'.repeat(16) };
+    await batchInvoker(seen).invoke([
+      item({}),
+      item({ traceparent: [`00-${a.trace}-${a.span}-01`] }),
+      item({ TraceParent: [`00-${b.trace}-${b.span}-01`] }),
+    ]);
+    const [span] = exporter.getFinishedSpans();
+    expect(exporter.getFinishedSpans()).toHaveLength(1);
+    expect(span?.name).toBe('JOBS process');
+    expect(span?.kind).toBe(SpanKind.CONSUMER);
+    expect(span?.spanContext().traceId).toBe(a.trace);
+    expect(span?.parentSpanContext?.spanId).toBe(a.span);
+    expect(span?.links.map((l) => l.context.spanId)).toEqual([a.span, b.span]);
+    expect(span?.attributes).toMatchObject({
+      'messaging.batch.message_count': 3,
+      'messaging.destination.name': 'jobs.>',
+      'sluice.mapping': 'jobs',
+      'sluice.outcome': 'success',
+    });
+    expect(seen[0]?.traceparent).toBe(`00-${a.trace}-${span?.spanContext().spanId}-01`);
+  });
+
+  it('a batch without trace context starts a new trace', async () => {
+    exporter.reset();
+    const seen: Record<string, string>[] = [];
+    await batchInvoker(seen).invoke([item({})]);
+    const [span] = exporter.getFinishedSpans();
+    expect(span?.parentSpanContext).toBeUndefined();
+    expect(seen[0]?.traceparent).toBe(`00-${span?.spanContext().traceId}-${span?.spanContext().spanId}-01`);
+  });
 });

@@ -1,3 +1,4 @@
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link } from '@opentelemetry/api';
 import { JetStreamApiError, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { functionArn, LATEST } from '../../api/naming.js';
 import { SluiceError } from '../../lib/errors.js';
@@ -135,10 +136,8 @@ export class BatchInvoker {
     const records = items.map((i) => i.record);
     const ids = items.map((i) => i.id);
     const payload = Buffer.from(`{"Records":[${items.map((i) => i.json).join(',')}]}`);
-    const headers = traceHeaders(items);
-    const result = await this.deps.invoker.invoke(
-      { target: this.m.target, payload, ...(headers ? { headers } : {}) },
-      signal,
+    const result = await this.traced(items, (headers) =>
+      this.deps.invoker.invoke({ target: this.m.target, payload, ...(headers ? { headers } : {}) }, signal),
     );
     const outcome = classifyResult(result, this.m.reportBatchItemFailures, new Set(ids));
     const { namespace, name } = this.m.ref;
@@ -153,6 +152,53 @@ export class BatchInvoker {
     });
     this.deps.report(outcome.kind === 'success' ? 'OK' : describeOutcome(outcome));
     return { outcome, result, records, ids };
+  }
+
+  /**
+   * One consumer span per batch: a child of the first traced record's context, linked to the other
+   * records' contexts; the call carries the span's context on. With telemetry off (no propagator)
+   * the first traced record's headers travel on unchanged.
+   */
+  private async traced(
+    items: Prepared[],
+    call: (headers: Record<string, string> | undefined) => Promise<InvokeResult>,
+  ): Promise<InvokeResult> {
+    const first = traceHeaders(items);
+    const tracer = this.deps.tracer;
+    if (!tracer) return call(first);
+    const parent = first ? propagation.extract(ROOT_CONTEXT, first) : ROOT_CONTEXT;
+    const src = this.m.source;
+    const span = tracer.startSpan(
+      `${src.kind === 'schedule' ? 'schedule' : src.stream} process`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.operation.type': 'process',
+          'messaging.batch.message_count': items.length,
+          ...(src.kind === 'schedule' ? {} : { 'messaging.destination.name': src.subject ?? src.stream }),
+          'faas.invoked_name': this.m.target.function,
+          'faas.invoked_provider': 'sluice',
+          'sluice.namespace': this.m.ref.namespace,
+          'sluice.mapping': this.m.ref.name,
+        },
+        links: recordLinks(items),
+      },
+      parent,
+    );
+    const out: Record<string, string> = {};
+    propagation.inject(trace.setSpan(parent, span), out);
+    try {
+      const result = await call(out.traceparent ? out : first);
+      span.setAttribute('sluice.outcome', result.kind);
+      if (result.kind !== 'success') span.setStatus({ code: SpanStatusCode.ERROR, message: result.kind });
+      return result;
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
   }
 
   functionArn(): string {
@@ -222,6 +268,21 @@ export function traceHeaders(items: Prepared[]): Record<string, string> | undefi
     return { traceparent: parent, ...(state ? { tracestate: state } : {}) };
   }
   return undefined;
+}
+
+/** Links to every traced record's context (OTel messaging: a batch span links its messages), at most 128. */
+export function recordLinks(items: Prepared[]): Link[] {
+  const links: Link[] = [];
+  for (const i of items) {
+    if (links.length === 128) break;
+    const h = i.msg.headers;
+    const key = Object.keys(h).find((k) => k.toLowerCase() === 'traceparent');
+    const tp = key ? h[key]?.[0] : undefined;
+    if (!tp) continue;
+    const sc = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent: tp }));
+    if (sc) links.push({ context: sc });
+  }
+  return links;
 }
 
 function responseParts(last?: BatchResult): Record<string, unknown> {

@@ -1,3 +1,4 @@
+import type { Tracer } from '@opentelemetry/api';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { Logger } from '../../lib/log.js';
@@ -65,6 +66,8 @@ export interface SourceDeps {
   identity: string;
   /** Reports the result of the latest batch or tick ("OK", or what failed). */
   report: (result: string) => void;
+  /** Spans for deliveries (the API's no-op tracer when telemetry is off or absent). */
+  tracer?: Tracer;
 }
 
 export type SourceFactory = (mapping: MappingConfig, deps: SourceDeps) => EventSource;

@@ -6,13 +6,10 @@
  * file reinstalls the platform at its end (and in afterAll) with test/install.sh, so the e2e files
  * after it run on the normal install.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { ROOT } from '../../api/paths.js';
 import type { InvocationRecord } from '../../gateway/async/records.js';
 import { RecordCollector } from '../integration/support/async-pipeline.js';
 import {
@@ -24,6 +21,7 @@ import {
   waitReady,
   type Forward,
 } from './support/gateway.js';
+import { helm, reinstall, sh } from './support/helm.js';
 import { apply, cluster, createNamespace, dumpNamespace, forward, kubectl, waitFor } from './support/kube.js';
 
 const WORKER = `
@@ -31,45 +29,6 @@ exports.handler = async (e) => {
   await new Promise((r) => setTimeout(r, 300));
   return { done: e.id };
 };`;
-
-interface Run {
-  code: number;
-  out: string;
-}
-
-/** Runs a command with the cluster's environment (KUBECONFIG, HELM, images); never throws. */
-function sh(bin: string, args: string[], timeoutMs = 280_000): Promise<Run> {
-  const { env } = cluster();
-  return new Promise((resolve) => {
-    execFile(
-      bin,
-      args,
-      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 << 20, timeout: timeoutMs },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, out: `${String(stdout)}${String(stderr)}` });
-      },
-    );
-  });
-}
-
-/** Runs `run` again while another Helm operation holds the release (up to 2 minutes). */
-async function unlocked(run: () => Promise<Run>): Promise<Run> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const r = await run();
-    if (r.code === 0 || !/another operation .* is in progress/.test(r.out) || Date.now() > deadline) return r;
-    await new Promise((res) => setTimeout(res, 3000));
-  }
-}
-
-const helm = (args: string[]): Promise<Run> => unlocked(() => sh(cluster().env.HELM ?? 'helm', args));
-
-/** test/install.sh: CRDs + the chart with the built images, waiting for every component. */
-async function reinstall(): Promise<void> {
-  const r = await unlocked(() => sh(join(ROOT, 'test/install.sh'), []));
-  if (r.code !== 0) throw new Error(`test/install.sh failed (${r.code}):\n${r.out}`);
-}
 
 /** The live (not terminating) pods of the gateway, controller and poller. */
 async function platformPods(): Promise<{ name: string; component: string; image: string }[]> {

@@ -102,6 +102,44 @@ describe('helm template', () => {
     expect(env(one(ms, 'Deployment', 'sluice-poller'), 'SLUICE_NATS_REPLICAS')).toBe('3');
   });
 
+  it('gives each platform pod an ingress NetworkPolicy on the ports it serves', () => {
+    const ms = template();
+    const ports = (name: string): number[][] =>
+      (one(ms, 'NetworkPolicy', name).spec.ingress as { ports: { port: number }[] }[]).map((r) =>
+        r.ports.map((p) => p.port),
+      );
+    expect(ports('sluice-gateway')).toEqual([[8080], [9090]]);
+    expect(ports('sluice-controller')).toEqual([[8081], [9090]]);
+    expect(ports('sluice-poller')).toEqual([[8081], [9090]]);
+    expect(ports('sluice-nats')).toEqual([[4222], [6222], [8222]]);
+    // NATS routes only from NATS servers.
+    expect(one(ms, 'NetworkPolicy', 'sluice-nats').spec.ingress[1].from).toEqual([
+      { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'sluice-nats' } } },
+    ]);
+    for (const np of find(ms, 'NetworkPolicy')) expect(np.spec.policyTypes).toEqual(['Ingress']);
+    expect(find(template(['networkPolicies.enabled=false']), 'NetworkPolicy')).toEqual([]);
+  });
+
+  it('telemetry: OTLP settings for the platform and, through the controller, for function pods', () => {
+    const off = template();
+    for (const d of find(off, 'Deployment')) expect(env(d, 'OTEL_EXPORTER_OTLP_ENDPOINT')).toBeUndefined();
+    const ms = template([
+      'telemetry.otlp.endpoint=http://otel-collector.observability:4318',
+      'telemetry.collector.namespace=observability',
+      'telemetry.collector.podLabels.app=otel-collector',
+    ]);
+    for (const name of ['sluice-controller', 'sluice-gateway', 'sluice-poller']) {
+      const d = one(ms, 'Deployment', name);
+      expect(env(d, 'OTEL_EXPORTER_OTLP_ENDPOINT')).toBe('http://otel-collector.observability:4318');
+      expect(env(d, 'OTEL_EXPORTER_OTLP_PROTOCOL')).toBe('http/protobuf');
+      expect(env(d, 'OTEL_TRACES_SAMPLER')).toBe('parentbased_always_on');
+    }
+    const ctl = one(ms, 'Deployment', 'sluice-controller');
+    expect(env(ctl, 'SLUICE_FUNCTION_OTLP_ENDPOINT')).toBe('http://otel-collector.observability:4318');
+    expect(env(ctl, 'SLUICE_OTLP_COLLECTOR_NAMESPACE')).toBe('observability');
+    expect(env(ctl, 'SLUICE_OTLP_COLLECTOR_SELECTOR')).toBe('app=otel-collector');
+  });
+
   it('uses an external NATS instead of the StatefulSet with nats.externalUrl', () => {
     const ms = template(['nats.externalUrl=nats://nats.messaging:4222']);
     expect(find(ms, 'StatefulSet')).toEqual([]);
@@ -272,9 +310,14 @@ describe('NOTES.txt', () => {
 });
 
 describe('chart files', () => {
-  it('keeps charts/sluice/dashboards and deploy/grafana identical', () => {
-    const a = readdirSync(join(CHART, 'dashboards')).sort();
-    expect(readdirSync(join(ROOT, 'deploy/grafana')).sort()).toEqual(a);
+  it('keeps the dashboards of charts/sluice/dashboards and deploy/grafana identical', () => {
+    const json = (dir: string): string[] =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort();
+    const a = json(join(CHART, 'dashboards'));
+    expect(a.length).toBeGreaterThan(0);
+    expect(json(join(ROOT, 'deploy/grafana'))).toEqual(a);
     for (const f of a)
       expect(readFileSync(join(ROOT, 'deploy/grafana', f), 'utf8'), f).toBe(
         readFileSync(join(CHART, 'dashboards', f), 'utf8'),

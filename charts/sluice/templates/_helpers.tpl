@@ -41,3 +41,23 @@ capabilities:
 {{- end -}}
 {{ $r }}
 {{- end -}}
+
+{{/* OTel settings of a platform component (nothing while telemetry.otlp.endpoint is empty). */}}
+{{- define "sluice.otelEnv" -}}
+{{- with .Values.telemetry }}{{ if .otlp.endpoint }}
+- { name: OTEL_EXPORTER_OTLP_ENDPOINT, value: {{ .otlp.endpoint | quote }} }
+- { name: OTEL_EXPORTER_OTLP_PROTOCOL, value: {{ .otlp.protocol | quote }} }
+- { name: OTEL_TRACES_SAMPLER, value: {{ .sampler | quote }} }
+{{- if .samplerArg }}
+- { name: OTEL_TRACES_SAMPLER_ARG, value: {{ .samplerArg | quote }} }
+{{- end }}
+- { name: OTEL_METRICS_EXPORTER, value: none }
+- { name: OTEL_LOGS_EXPORTER, value: none }
+{{- end }}{{ end }}
+{{- end }}
+
+{{/* A label map as "k=v,k2=v2" (sorted). */}}
+{{- define "sluice.selectorString" -}}
+{{- $parts := list }}{{ range $k, $v := . }}{{ $parts = append $parts (printf "%s=%s" $k $v) }}{{ end }}
+{{- join "," $parts }}
+{{- end }}

@@ -78,7 +78,26 @@ function runtimeEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
     SLUICE_CONCURRENCY: s.scaling?.concurrencyPerPod ?? 1,
     SLUICE_REGION: opts.region,
     SLUICE_METRICS_PORT: RUNTIME_METRICS_PORT,
+    ...telemetryEnv(plan, opts),
   });
+}
+
+/** OTel settings of sluice-runtime: spans named after the function, exported to the platform's collector. */
+function telemetryEnv(plan: VersionPlan, opts: BuildOptions): Record<string, string> {
+  if (!opts.telemetry) return {};
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: opts.telemetry.endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: opts.telemetry.protocol,
+    OTEL_SERVICE_NAME: plan.functionName,
+    OTEL_METRICS_EXPORTER: 'none',
+    OTEL_LOGS_EXPORTER: 'none',
+    OTEL_RESOURCE_ATTRIBUTES: [
+      `faas.name=${plan.functionName}`,
+      `faas.version=${encodeURIComponent(plan.version)}`,
+      `k8s.namespace.name=${plan.namespace}`,
+      `cloud.region=${opts.region}`,
+    ].join(','),
+  };
 }
 
 /** The function's own environment: for the built-in runtime passed through sluice-runtime to the handler's process. */

@@ -28,9 +28,13 @@ function dnsRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
         podSelector: { matchLabels: opts.dnsPodLabels },
       },
     ],
+    // A policy's ports are the destination pod's (after the Service's translation): CoreDNS may
+    // listen on another port than 53 (e.g. 1053, unprivileged), so its named ports count too.
     ports: [
       { protocol: 'UDP', port: 53 },
       { protocol: 'TCP', port: 53 },
+      { protocol: 'UDP', port: 'dns' },
+      { protocol: 'TCP', port: 'dns-tcp' },
     ],
   };
 }
@@ -76,6 +80,18 @@ export function makeNetworkPolicy(
 ): V1NetworkPolicy {
   const mode = spec.network?.mode ?? 'public';
   const egress: V1NetworkPolicyEgressRule[] = [dnsRule(opts), gatewayRule(opts)];
+  const collector = opts.telemetry?.collector;
+  if (collector) {
+    egress.push({
+      to: [
+        {
+          namespaceSelector: { matchLabels: { [NS_LABEL]: collector.namespace } },
+          podSelector: { matchLabels: collector.podLabels },
+        },
+      ],
+      ports: [{ protocol: 'TCP', port: collector.port }],
+    });
+  }
   if (mode === 'public') egress.push(internetRule(opts));
   else {
     egress.push(...peerRules(namespace, spec));

@@ -5,7 +5,13 @@ import { makeDeployment, cpuMillis } from './deployment.js';
 import { makeService } from './service.js';
 import { makeNetworkPolicy } from './networkpolicy.js';
 import { inlineCodeFile, makeCodeConfigMap } from './configmap.js';
-import { DEFAULT_BUILD_OPTIONS, parseLabels, type VersionPlan } from './types.js';
+import {
+  DEFAULT_BUILD_OPTIONS,
+  endpointPort,
+  functionTelemetry,
+  parseLabels,
+  type VersionPlan,
+} from './types.js';
 
 const owner = {
   apiVersion: 'sluice.dev/v1alpha1',
@@ -247,6 +253,69 @@ describe('makeNetworkPolicy', () => {
       'app.kubernetes.io/component': 'function',
     });
   });
+});
+
+describe('function telemetry', () => {
+  const settings = {
+    functionOtlpEndpoint: 'http://otel-collector.observability:4318',
+    functionOtlpProtocol: 'http/json' as const,
+    otlpCollectorNamespace: 'observability',
+    otlpCollectorSelector: 'app=otel-collector',
+  };
+  const traced = { ...opts, ...functionTelemetry(settings) };
+
+  it('none without an endpoint: no OTEL_* variables, no collector egress', () => {
+    expect(functionTelemetry({ ...settings, functionOtlpEndpoint: '' })).toEqual({});
+    const env = envOf(makeDeployment(plan(), opts, 0).spec?.template.spec?.containers[0]);
+    expect(Object.keys(env).filter((k) => k.startsWith('OTEL_'))).toEqual([]);
+  });
+
+  it('sluice-runtime exports to the endpoint, as a service named after the function', () => {
+    const env = envOf(
+      makeDeployment(plan({}, { version: '3' }), traced, 0).spec?.template.spec?.containers[0],
+    );
+    expect(env).toMatchObject({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_SERVICE_NAME: 'hello',
+      OTEL_RESOURCE_ATTRIBUTES: 'faas.name=hello,faas.version=3,k8s.namespace.name=ns1,cloud.region=sluice',
+    });
+  });
+
+  it('a custom runtime: the variables go to the sluice-runtime sidecar', () => {
+    const d = makeDeployment(plan({ runtime: 'provided', code: { image: 'example/fn:1' } }), traced, 0);
+    const sidecar = d.spec?.template.spec?.initContainers?.find((c) => c.name === 'sluice-runtime');
+    expect(envOf(sidecar).OTEL_SERVICE_NAME).toBe('hello');
+  });
+
+  it.each([
+    { name: 'public', spec: {} },
+    { name: 'private', spec: { network: { mode: 'private' } } },
+  ])('$name functions may reach the collector pods on the endpoint port', ({ spec }) => {
+    const egress = makeNetworkPolicy('ns1', 'hello', plan(spec as Partial<FunctionSpec>).spec, owner, traced)
+      .spec?.egress;
+    expect(egress).toContainEqual({
+      to: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } },
+          podSelector: { matchLabels: { app: 'otel-collector' } },
+        },
+      ],
+      ports: [{ protocol: 'TCP', port: 4318 }],
+    });
+  });
+
+  it('no collector egress without both its namespace and selector', () => {
+    expect(
+      functionTelemetry({ ...settings, otlpCollectorSelector: '' }).telemetry?.collector,
+    ).toBeUndefined();
+  });
+
+  it.each([
+    ['http://c:4318', 4318],
+    ['https://c.example', 443],
+    ['http://c/v1', 80],
+  ])('endpointPort(%s) = %d', (url, port) => expect(endpointPort(url)).toBe(port));
 });
 
 describe('code ConfigMap', () => {

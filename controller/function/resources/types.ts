@@ -28,6 +28,22 @@ export interface BuildOptions {
   dnsNamespace: string;
   /** Private address ranges a public function may not reach. */
   privateCidrs: string[];
+  /** Where sluice-runtime exports spans (OTLP); no telemetry in function pods when absent. */
+  telemetry?: FunctionTelemetry;
+}
+
+export interface FunctionTelemetry {
+  /** OTEL_EXPORTER_OTLP_ENDPOINT, e.g. `http://otel-collector.observability:4318`. */
+  endpoint: string;
+  protocol: 'http/protobuf' | 'http/json' | 'grpc';
+  /** The collector's pods, which every function may reach on `port` (a NetworkPolicy egress rule). */
+  collector?: { namespace: string; podLabels: Record<string, string>; port: number };
+}
+
+/** The port of an OTLP endpoint URL (its scheme's default when it names none). */
+export function endpointPort(endpoint: string): number {
+  const u = new URL(endpoint);
+  return u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
 }
 
 export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
@@ -59,4 +75,29 @@ export function parseLabels(selector: string): Record<string, string> {
 /** The sluice-runtime image for a runtime (a custom runtime's sidecar uses the nodejs22 one). */
 export function runtimeImageFor(images: BuildOptions['runtimeImages'], runtime: string): string {
   return runtime === 'nodejs24' ? images.nodejs24 : images.nodejs22;
+}
+
+/** Function pods' telemetry from the controller's settings: none without an endpoint. */
+export function functionTelemetry(c: {
+  functionOtlpEndpoint: string;
+  functionOtlpProtocol: FunctionTelemetry['protocol'];
+  otlpCollectorNamespace: string;
+  otlpCollectorSelector: string;
+}): Pick<BuildOptions, 'telemetry'> {
+  if (!c.functionOtlpEndpoint) return {};
+  const collector =
+    c.otlpCollectorNamespace && c.otlpCollectorSelector
+      ? {
+          namespace: c.otlpCollectorNamespace,
+          podLabels: parseLabels(c.otlpCollectorSelector),
+          port: endpointPort(c.functionOtlpEndpoint),
+        }
+      : undefined;
+  return {
+    telemetry: {
+      endpoint: c.functionOtlpEndpoint,
+      protocol: c.functionOtlpProtocol,
+      ...(collector ? { collector } : {}),
+    },
+  };
 }
