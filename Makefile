@@ -76,6 +76,12 @@ bench: deps ## Benchmarks, each against a baseline in the same run (results in b
 	npx tsx test/bench/poller-cluster.bench.ts
 	npx tsx test/bench/gateway.bench.ts
 
+.PHONY: dashboard-png
+dashboard-png: deps ## Render the overview dashboard to docs/images/ (real Prometheus on the cluster: make cluster-up images)
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y chromium; }
+	SLUICE_DASHBOARD_PNG=docs/images/dashboard-function-overview.png \
+	  npx vitest run -c test/vitest.e2e.config.ts test/e2e/prometheus.test.ts
+
 up: deps ## Start Sluice: local cluster (when no cluster is configured), images, platform, examples
 	test/up.sh
 

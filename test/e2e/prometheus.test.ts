@@ -10,6 +10,9 @@
  * into the dead-letter stream and into a failure destination that does not exist, a natsQueue
  * event-source mapping with a filter (batches and filtered records), and the controller's
  * reconciles of it all.
+ *
+ * With SLUICE_DASHBOARD_PNG=path (`make dashboard-png`), a second test adds a steady 150 s of mixed
+ * traffic and renders the overview dashboard against this Prometheus to that PNG (test/render).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +25,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { stringify } from 'yaml';
 import { EXPRESSIONS, RULES, grafanaFree, ruleGroups, selectors } from '../support/observability.js';
+import { loadDashboard, renderDashboard } from '../render/dashboard.js';
 import {
   API,
   fnManifest,
@@ -102,6 +106,8 @@ describe('Prometheus scrapes Sluice: dashboards and alerts have data', () => {
   let prom: ChildProcess | undefined;
   let promLog = '';
   let promBase = '';
+  let promReady = 0;
+  let workloadPassed = false;
   let dir = '';
   const tag = randomBytes(3).toString('hex');
   const queueStream = `E2E_PROM_Q_${tag.toUpperCase()}`;
@@ -272,6 +278,7 @@ describe('Prometheus scrapes Sluice: dashboards and alerts have data', () => {
     ).catch((err: Error) => {
       throw new Error(`${err.message}\n${promLog}`);
     });
+    promReady = Date.now();
   });
 
   afterAll(async () => {
@@ -472,5 +479,66 @@ describe('Prometheus scrapes Sluice: dashboards and alerts have data', () => {
           error: '',
         });
     }
+    workloadPassed = true;
   });
+
+  // Opt-in (`make dashboard-png`): a steady few minutes of mixed traffic, then the overview
+  // dashboard rendered against this Prometheus into the PNG named by SLUICE_DASHBOARD_PNG.
+  const png = process.env.SLUICE_DASHBOARD_PNG;
+  it.runIf(png)(
+    'renders the overview dashboard to SLUICE_DASHBOARD_PNG',
+    async () => {
+      // A dashboard of a run that failed (targets down, a platform rollout) shows only that.
+      if (!workloadPassed) throw new Error('the workload test failed: no dashboard rendered; run it again');
+      const js = jetstream(nc!);
+      const inFlight: Promise<unknown>[] = [];
+      const later = (ms: number, f: () => Promise<Response>): void =>
+        void inFlight.push(
+          new Promise((r) => setTimeout(r, ms))
+            .then(f)
+            .then((r) => r.arrayBuffer())
+            .catch(() => undefined),
+        );
+      // 150 one-second ticks (bounded): 2–6 sync calls spread over the second (every fifth fails,
+      // 20–300 ms each), an async event (every fourth fails into the dead-letter stream), a burst
+      // at the reserved-concurrency function every 15 s (throttles) and queue jobs every 10 s.
+      for (let i = 0; i < 150; i++) {
+        const tick = Date.now();
+        const n = 4 + Math.round(2 * Math.sin(i / 12));
+        for (let k = 0; k < n; k++)
+          later((k * 1000) / n, () =>
+            call('api', { id: i * 10 + k, fail: (i + k) % 5 === 0, sleep: 20 + ((i * 7 + k * 53) % 280) }),
+          );
+        later(500, () => call('events', { id: i, fail: i % 4 === 0 }, 'Event'));
+        if (i % 15 === 7) for (let k = 0; k < 3; k++) later(0, () => call('limited', { sleep: 1200 }));
+        if (i % 10 === 3)
+          for (let k = 0; k < 5; k++)
+            await js.publish(
+              queueSubject,
+              JSON.stringify({ kind: k === 4 ? 'other' : 'job', id: i * 10 + k }),
+            );
+        if (i % 10 === 0) await refreshTargets().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
+      }
+      // The range ends with the traffic (the stat panels show its last rates); a few more scrapes.
+      const to = Date.now();
+      await new Promise((r) => setTimeout(r, 3000));
+      // Grafana's data source setting "scrape interval" 5 s (Prometheus scrapes every 1 s here):
+      // 5 s steps and rates over 20 s, as smooth as a dashboard on a usual setup.
+      const data = await renderDashboard(loadDashboard(), png!, {
+        prometheus: promBase,
+        from: promReady,
+        to,
+        values: { namespace: ns },
+        scrapeMs: 5000,
+        width: 1600,
+      });
+      await Promise.all(inFlight);
+      const empty = data.filter((d) => d.error || d.series.length === 0).map((d) => d.id);
+      console.log(`rendered ${png}: ${data.length} panels, without data: ${empty.join(', ') || 'none'}`);
+      expect(data.length).toBe(11);
+      expect(empty).toEqual([]);
+    },
+    300_000,
+  );
 });

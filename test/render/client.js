@@ -90,7 +90,12 @@
         axes: [{ show: false }, { show: false }],
         series: [
           {},
-          { stroke: color, width: 1.5, fill: color.replace('rgb(', 'rgba(').replace(')', ', 0.15)') },
+          {
+            stroke: color,
+            width: 1.5,
+            fill: color.replace('rgb(', 'rgba(').replace(')', ', 0.15)'),
+            points: { show: false },
+          },
         ],
       },
       [d.times, s.values],
