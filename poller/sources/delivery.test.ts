@@ -11,7 +11,7 @@ import type { Invoker } from '../invoker.js';
 import type { MappingConfig } from '../mapping.js';
 import { PollerMetrics } from '../metrics.js';
 import type { SourceMessage } from '../records.js';
-import { BatchInvoker, backoffMs, traceHeaders, type Prepared } from './delivery.js';
+import { BatchInvoker, backoffMs, toSourceMessage, traceHeaders, type Prepared } from './delivery.js';
 import type { SourceDeps } from './source.js';
 
 const item = (headers: Record<string, string[]>): Prepared =>
@@ -106,5 +106,18 @@ describe('BatchInvoker spans', () => {
     const [span] = exporter.getFinishedSpans();
     expect(span?.parentSpanContext).toBeUndefined();
     expect(seen[0]?.traceparent).toBe(`00-${span?.spanContext().traceId}-${span?.spanContext().spanId}-01`);
+  });
+});
+
+describe('toSourceMessage', () => {
+  it('keeps whole milliseconds of the stored time (SQS SentTimestamp has no fraction)', () => {
+    const m = {
+      subject: 'jobs.a',
+      seq: 7,
+      data: new Uint8Array(),
+      headers: undefined,
+      info: { stream: 'JOBS', deliveryCount: 1, timestampNanos: 1_795_890_918_018_391_800 },
+    } as unknown as Parameters<typeof toSourceMessage>[0];
+    expect(toSourceMessage(m, 'c').timestampMs).toBe(1_795_890_918_018);
   });
 });

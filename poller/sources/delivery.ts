@@ -70,7 +70,8 @@ export function toSourceMessage(m: JsMsg, consumer: string): SourceMessage {
     subject: m.subject,
     seq: m.seq,
     deliveryCount: m.info.deliveryCount,
-    timestampMs: Number(m.info.timestampNanos / 1_000_000),
+    // Whole milliseconds, as SQS's SentTimestamp (the server's clock has nanoseconds).
+    timestampMs: Math.floor(Number(m.info.timestampNanos) / 1_000_000),
     headers,
     data: m.data,
   };

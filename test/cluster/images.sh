@@ -30,6 +30,12 @@ done
 OUT=$SL_DIR/images
 WORK=$OUT/.work
 mkdir -p "$OUT"
+# One build at a time: two runs sharing $WORK would produce broken images (e.g. without Node).
+exec 9>"$OUT/.lock"
+if ! flock -n 9; then
+  sl_log "another image build is running; waiting for it"
+  flock 9
+fi
 rm -rf "$WORK"; mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 REG=localhost/sluice

@@ -107,7 +107,9 @@ async function connectedTrace(ctx: { traceId: string; spanId: string }): Promise
 function handlerPath(spans: Span[], root: string): string[] {
   const handler = spans.find((s) => s.name === FN && s.service === FN);
   expect(handler).toBeDefined();
-  return pathToRoot(spans, handler as Span, root);
+  const path = pathToRoot(spans, handler as Span, root);
+  console.log(`trace ${handler?.traceId} (${spans.length} spans): ${path.join(' ← ')}`);
+  return path;
 }
 
 async function receiverManifests(namespace: string): Promise<void> {
