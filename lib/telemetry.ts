@@ -1,5 +1,5 @@
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { trace, type Tracer } from '@opentelemetry/api';
+import { SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
 
 /**
  * OpenTelemetry from the standard OTEL_* variables. When neither an OTLP endpoint nor a traces
@@ -29,4 +29,26 @@ export function startTelemetry(
   const sdk = new NodeSDK({ serviceName: env.OTEL_SERVICE_NAME || serviceName, instrumentations: [] });
   sdk.start();
   return { tracer: trace.getTracer(serviceName), enabled: true, shutdown: () => sdk.shutdown() };
+}
+
+/**
+ * Runs `run` as `span`'s work: the span ends when it settles, with status ERROR when it throws
+ * (the error's message) or when `failure` names what went wrong with its result.
+ */
+export async function inSpan<T>(
+  span: Span,
+  run: () => Promise<T>,
+  failure?: (result: T) => string | undefined,
+): Promise<T> {
+  try {
+    const result = await run();
+    const failed = failure?.(result);
+    if (failed !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failed });
+    return result;
+  } catch (err) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    throw err;
+  } finally {
+    span.end();
+  }
 }

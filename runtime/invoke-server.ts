@@ -8,7 +8,7 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { ShuttingDownError, type InFlight, type Logger } from '../lib/index.js';
+import { inSpan, ShuttingDownError, type InFlight, type Logger } from '../lib/index.js';
 import { invokedArn, type RuntimeSettings } from './config.js';
 import type { InvokeRequest, InvokeResult } from './environment.js';
 import {
@@ -210,17 +210,15 @@ async function inHandlerSpan(
     ownTrace && span.isRecording()
       ? (traceHeaderFromTraceparent(`00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & 1}`) ?? request.traceId)
       : request.traceId;
-  try {
-    const result = await run({ ...request, traceId });
-    span.setAttribute('faas.coldstart', result.initDurationMs !== undefined);
-    if (result.functionError) span.setStatus({ code: SpanStatusCode.ERROR, message: result.kind });
-    return result;
-  } catch (err) {
-    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-    throw err;
-  } finally {
-    span.end();
-  }
+  return inSpan(
+    span,
+    async () => {
+      const result = await run({ ...request, traceId });
+      span.setAttribute('faas.coldstart', result.initDurationMs !== undefined);
+      return result;
+    },
+    (r) => (r.functionError ? r.kind : undefined),
+  );
 }
 
 function withSpan(deps: InvokeDeps, req: IncomingMessage, run: () => Promise<void>): Promise<void> {

@@ -1,7 +1,7 @@
-import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, SpanKind, trace, type Tracer } from '@opentelemetry/api';
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { describeError, type Logger } from '../../lib/index.js';
+import { describeError, inSpan, type Logger } from '../../lib/index.js';
 import type { DeadLetterQueue, DeadLetterReason } from './dlq.js';
 import type { Destinations } from './destinations.js';
 import { eventHeaders, eventOf, type AsyncEvent, type LastError } from './event.js';
@@ -386,25 +386,27 @@ class FunctionWorker {
     const traceparent = out.traceparent ?? ev.traceparent;
     const tracestate = out.tracestate ?? ev.tracestate;
     try {
-      const outcome = await this.d.deps.invoker.invoke({
-        namespace: fn.namespace,
-        function: fn.name,
-        ...(ev.qualifier ? { qualifier: ev.qualifier } : {}),
-        payload: ev.payload,
-        requestId: ev.requestId,
-        approximateInvokeCount: ev.attempt,
-        ...(traceparent ? { traceparent } : {}),
-        ...(tracestate ? { tracestate } : {}),
-        deadlineMs: this.d.now() + fn.timeoutSeconds * 1000 + this.d.deps.settings.invokeAllowanceMs,
-      });
-      span.setAttribute('sluice.outcome', outcome.kind);
-      if (outcome.kind !== 'success') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.kind });
-      return outcome;
+      return await inSpan(
+        span,
+        async () => {
+          const outcome = await this.d.deps.invoker.invoke({
+            namespace: fn.namespace,
+            function: fn.name,
+            ...(ev.qualifier ? { qualifier: ev.qualifier } : {}),
+            payload: ev.payload,
+            requestId: ev.requestId,
+            approximateInvokeCount: ev.attempt,
+            ...(traceparent ? { traceparent } : {}),
+            ...(tracestate ? { tracestate } : {}),
+            deadlineMs: this.d.now() + fn.timeoutSeconds * 1000 + this.d.deps.settings.invokeAllowanceMs,
+          });
+          span.setAttribute('sluice.outcome', outcome.kind);
+          return outcome;
+        },
+        (o: InvokeOutcome) => (o.kind === 'success' ? undefined : o.kind),
+      );
     } catch (err) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       return { kind: 'system_error', message: describeError(err) };
-    } finally {
-      span.end();
     }
   }
 

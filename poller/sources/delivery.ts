@@ -1,7 +1,8 @@
-import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, SpanKind, trace, type Link } from '@opentelemetry/api';
 import { JetStreamApiError, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { functionArn, LATEST } from '../../api/naming.js';
 import { SluiceError } from '../../lib/errors.js';
+import { inSpan } from '../../lib/telemetry.js';
 import type { InvokeResult } from '../invoker.js';
 import type { MappingConfig } from '../mapping.js';
 import { classifyResult, type BatchOutcome } from '../outcome.js';
@@ -189,17 +190,15 @@ export class BatchInvoker {
     );
     const out: Record<string, string> = {};
     propagation.inject(trace.setSpan(parent, span), out);
-    try {
-      const result = await call(out.traceparent ? out : first);
-      span.setAttribute('sluice.outcome', result.kind);
-      if (result.kind !== 'success') span.setStatus({ code: SpanStatusCode.ERROR, message: result.kind });
-      return result;
-    } catch (err) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-      throw err;
-    } finally {
-      span.end();
-    }
+    return inSpan(
+      span,
+      async () => {
+        const result = await call(out.traceparent ? out : first);
+        span.setAttribute('sluice.outcome', result.kind);
+        return result;
+      },
+      (r) => (r.kind === 'success' ? undefined : r.kind),
+    );
   }
 
   functionArn(): string {
