@@ -322,7 +322,7 @@ describe('the Helm chart on the real cluster', () => {
     dumpOnFailure();
     // Everything of the release, by UID (a reinstall makes new objects, never the same UIDs).
     const KINDS =
-      'deployments,statefulsets,services,serviceaccounts,configmaps,roles,rolebindings,poddisruptionbudgets,clusterroles,clusterrolebindings,pods';
+      'deployments,statefulsets,services,serviceaccounts,configmaps,roles,rolebindings,poddisruptionbudgets,networkpolicies,clusterroles,clusterrolebindings,pods';
     const platformObjects = async (): Promise<Map<string, string>> => {
       const r = await kubectl([
         'get',
