@@ -82,3 +82,42 @@ describe('Activator', () => {
     expect(scaler.scaledUp).toBe(0);
   });
 });
+
+describe('Activator: probing starting pods directly', () => {
+  it('routes to a starting pod as soon as it answers its readiness probe, before the slice says ready', async () => {
+    const table = new EndpointTable();
+    // The "slice" lists the pod as starting at once and never reports it ready.
+    const scaler = new FakeScaler(table, () => [], 10_000);
+    const probed: string[] = [];
+    let readyAt = 0;
+    const activator = new Activator({
+      scaler: {
+        scaleFromZero: async (ns, d, sel) => {
+          const scaled = await scaler.scaleFromZero(ns, d, sel);
+          table.set(key, [], ['10.0.0.7:8080']);
+          readyAt = Date.now() + 80;
+          return scaled;
+        },
+        status: (ns, d, sel) => scaler.status(ns, d, sel),
+      },
+      router: table,
+      metrics: new GatewayMetrics(new Registry()),
+      log: silentLogger(),
+      pollIntervalMs: 1000,
+      probeIntervalMs: 10,
+      probe: (address) => {
+        probed.push(address);
+        return Promise.resolve(Date.now() >= readyAt);
+      },
+    });
+    const started = Date.now();
+    expect((await activator.activate(target, 5000)).kind).toBe('ready');
+    expect(Date.now() - started).toBeLessThan(900);
+    expect(table.endpoints(key)).toEqual(['10.0.0.7:8080']);
+    expect(new Set(probed)).toEqual(new Set(['10.0.0.7:8080']));
+    // Probing stops with the activation.
+    const n = probed.length;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(probed.length).toBe(n);
+  });
+});

@@ -41,7 +41,28 @@ export interface ActivatorOptions {
   pollIntervalMs?: number;
   /** How long a missing Deployment is tolerated (the controller may be creating it). */
   missingGraceMs?: number;
+  /**
+   * Asks a starting pod (`host:port`) whether it is ready — its runtime's `/readyz`, what the
+   * kubelet asks — so a cold call goes to it without waiting for the kubelet's next probe and the
+   * EndpointSlice's update. Default: HTTP GET with a 500 ms bound.
+   */
+  probe?: (address: string, signal: AbortSignal) => Promise<boolean>;
+  /** How often starting pods are probed while an activation waits. */
+  probeIntervalMs?: number;
   now?: () => number;
+}
+
+/** GET http://ADDRESS/readyz: true on 200. */
+export async function probeReadyz(address: string, signal: AbortSignal): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${address}/readyz`, {
+      signal: AbortSignal.any([signal, AbortSignal.timeout(500)]),
+    });
+    await res.arrayBuffer();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
 }
 
 interface Activation {
@@ -72,11 +93,15 @@ export class Activator {
   private readonly inFlight = new Map<string, Activation>();
   private readonly pollIntervalMs: number;
   private readonly missingGraceMs: number;
+  private readonly probeIntervalMs: number;
+  private readonly probe: (address: string, signal: AbortSignal) => Promise<boolean>;
   private readonly now: () => number;
 
   constructor(private readonly opts: ActivatorOptions) {
     this.pollIntervalMs = opts.pollIntervalMs ?? 500;
     this.missingGraceMs = opts.missingGraceMs ?? 10_000;
+    this.probeIntervalMs = opts.probeIntervalMs ?? 100;
+    this.probe = opts.probe ?? probeReadyz;
     this.now = opts.now ?? Date.now;
   }
 
@@ -145,7 +170,14 @@ export class Activator {
       }
     };
     await scale();
-    const result = await this.waitReady(target, key, name, selector, state, started, scale);
+    const probing = new AbortController();
+    void this.probeStarting(key, probing.signal);
+    let result: ActivationResult;
+    try {
+      result = await this.waitReady(target, key, name, selector, state, started, scale);
+    } finally {
+      probing.abort();
+    }
     const seconds = (this.now() - started) / 1000;
     const outcome = result.kind === 'ready' ? 'success' : result.kind === 'gave-up' ? 'failed' : 'timeout';
     metrics.coldStarts.inc({ ...labels, outcome });
@@ -153,6 +185,19 @@ export class Activator {
     if (result.kind === 'gave-up') alog.warn({ reason: result.reason }, 'activation gave up');
     else alog.info({ seconds, outcome }, 'activation finished');
     return result;
+  }
+
+  /** Probes the workload's starting pods until aborted; a pod that answers ready is routed to at once. */
+  private async probeStarting(key: string, signal: AbortSignal): Promise<void> {
+    const { router } = this.opts;
+    while (!signal.aborted) {
+      const starting = router.pending(key);
+      const answers = await Promise.all(starting.map((a) => this.probe(a, signal)));
+      starting.forEach((a, i) => {
+        if (answers[i] && !signal.aborted) router.markReady(key, a);
+      });
+      await sleep(this.probeIntervalMs, signal);
+    }
   }
 
   private async waitReady(

@@ -21,6 +21,21 @@ export function readyAddresses(slice: V1EndpointSlice): string[] {
   return out;
 }
 
+/**
+ * Addresses of one EndpointSlice whose pods are starting: not ready, not terminating. The
+ * activator probes these itself rather than wait for the kubelet's probe and the slice's update.
+ */
+export function startingAddresses(slice: V1EndpointSlice): string[] {
+  const port = slice.ports?.find((p) => p.port !== undefined)?.port ?? RUNTIME_INVOKE_PORT;
+  const out: string[] = [];
+  for (const ep of slice.endpoints ?? []) {
+    if (ep.conditions?.ready !== false || ep.conditions?.terminating === true) continue;
+    const ip = ep.addresses[0];
+    if (ip) out.push(formatAddress(ip, port));
+  }
+  return out;
+}
+
 /** The workload an EndpointSlice belongs to, from the labels the controller puts on the Service. */
 export function sliceWorkload(slice: V1EndpointSlice): string | undefined {
   const labels = slice.metadata?.labels ?? {};
@@ -37,7 +52,7 @@ export function sliceWorkload(slice: V1EndpointSlice): string | undefined {
  * union of its slices' ready endpoints.
  */
 export class EndpointSliceSource {
-  private readonly slices = new Map<string, { key: string; addresses: string[] }>();
+  private readonly slices = new Map<string, { key: string; addresses: string[]; starting: string[] }>();
   private readonly watch: RunningWatch;
 
   constructor(
@@ -65,7 +80,7 @@ export class EndpointSliceSource {
     const id = EndpointSliceSource.id(s);
     const before = this.slices.get(id);
     if (!key) return this.remove(s);
-    this.slices.set(id, { key, addresses: readyAddresses(s) });
+    this.slices.set(id, { key, addresses: readyAddresses(s), starting: startingAddresses(s) });
     if (before && before.key !== key) this.recompute(before.key);
     this.recompute(key);
   }
@@ -80,8 +95,13 @@ export class EndpointSliceSource {
 
   private recompute(key: string): void {
     const all: string[] = [];
-    for (const s of this.slices.values()) if (s.key === key) all.push(...s.addresses);
-    this.table.set(key, all);
+    const starting: string[] = [];
+    for (const s of this.slices.values()) {
+      if (s.key !== key) continue;
+      all.push(...s.addresses);
+      starting.push(...s.starting);
+    }
+    this.table.set(key, all, starting);
   }
 
   ready(): boolean {

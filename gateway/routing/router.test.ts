@@ -108,3 +108,44 @@ describe('EndpointTable (least outstanding requests)', () => {
     expect(t.acquire(key, 1)).toBeUndefined();
   });
 });
+
+describe('EndpointTable: starting pods answering a direct probe', () => {
+  it('a pending endpoint marked ready is routed to before the slice says ready', () => {
+    const t = new EndpointTable();
+    t.set(key, [], ['10.0.0.1:8080']);
+    expect(t.endpoints(key)).toEqual([]);
+    expect(t.pending(key)).toEqual(['10.0.0.1:8080']);
+    t.markReady(key, '10.0.0.1:8080');
+    expect(t.endpoints(key)).toEqual(['10.0.0.1:8080']);
+    expect(t.pending(key)).toEqual([]);
+    expect(t.acquire(key, 1)?.address).toBe('10.0.0.1:8080');
+  });
+
+  it('an address that is not starting cannot be marked ready', () => {
+    const t = new EndpointTable();
+    t.set(key, [], ['10.0.0.1:8080']);
+    t.markReady(key, '10.0.0.2:8080');
+    expect(t.endpoints(key)).toEqual([]);
+  });
+
+  it('stays ready when the slice catches up, and goes when the slice drops the pod', () => {
+    const t = new EndpointTable();
+    t.set(key, [], ['10.0.0.1:8080']);
+    t.markReady(key, '10.0.0.1:8080');
+    t.set(key, ['10.0.0.1:8080']);
+    expect(t.endpoints(key)).toEqual(['10.0.0.1:8080']);
+    t.set(key, []);
+    expect(t.endpoints(key)).toEqual([]);
+    // Starting again later (a new pod at the same address) needs a new probe.
+    t.set(key, [], ['10.0.0.1:8080']);
+    expect(t.endpoints(key)).toEqual([]);
+  });
+
+  it('wakes waiters when a probe makes a pod ready', async () => {
+    const t = new EndpointTable();
+    t.set(key, [], ['10.0.0.1:8080']);
+    const woke = t.changed(key);
+    t.markReady(key, '10.0.0.1:8080');
+    await expect(woke).resolves.toBeUndefined();
+  });
+});

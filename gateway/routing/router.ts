@@ -31,10 +31,24 @@ export interface EndpointRouter {
   changed(key: string, signal?: AbortSignal): Promise<void>;
   /** Outstanding calls of a workload (all pods), for metrics and tests. */
   outstanding(key: string): number;
+  /** Endpoints with an address whose pod is not Ready yet (starting): candidates for a direct probe. */
+  pending(key: string): readonly string[];
+  /**
+   * Counts a pending endpoint as ready because it answered a readiness probe directly (ahead of
+   * the EndpointSlice, which follows the kubelet's probe period). Ignored for an address that is
+   * not pending; undone when the endpoint leaves the slice.
+   */
+  markReady(key: string, address: string): void;
 }
 
 interface Workload {
+  /** Ready addresses: the slices' ready ones plus `probed`. */
   addresses: string[];
+  /** What the EndpointSlices say: ready and not-yet-ready (starting) addresses. */
+  sliceReady: string[];
+  slicePending: string[];
+  /** Pending addresses that answered the gateway's own readiness probe. */
+  probed: Set<string>;
   outstanding: Map<string, number>;
   waiters: Set<() => void>;
   /** Rotates the starting point among equally loaded pods. */
@@ -48,23 +62,55 @@ export class EndpointTable implements EndpointRouter {
   private workload(key: string): Workload {
     let w = this.workloads.get(key);
     if (!w) {
-      w = { addresses: [], outstanding: new Map(), waiters: new Set(), next: 0 };
+      w = {
+        addresses: [],
+        sliceReady: [],
+        slicePending: [],
+        probed: new Set(),
+        outstanding: new Map(),
+        waiters: new Set(),
+        next: 0,
+      };
       this.workloads.set(key, w);
     }
     return w;
   }
 
-  /** Replaces the ready endpoints of a workload. Outstanding counts of remaining pods are kept. */
-  set(key: string, addresses: readonly string[]): void {
+  /**
+   * Replaces the endpoints of a workload: the ready ones and, optionally, those whose pods are
+   * still starting. Outstanding counts of remaining pods are kept.
+   */
+  set(key: string, addresses: readonly string[], pending: readonly string[] = []): void {
     const w = this.workload(key);
-    const unique = [...new Set(addresses)].sort();
-    if (unique.length === w.addresses.length && unique.every((a, i) => a === w.addresses[i])) return;
-    w.addresses = unique;
-    this.notify(w);
+    w.sliceReady = [...new Set(addresses)].sort();
+    w.slicePending = [...new Set(pending)].filter((a) => !w.sliceReady.includes(a)).sort();
+    // A probed pod stays ready while the slice still lists it as starting; once the slice says
+    // ready (or drops it) the probe has nothing left to add.
+    for (const a of w.probed) if (!w.slicePending.includes(a)) w.probed.delete(a);
+    this.refresh(w);
   }
 
   endpoints(key: string): readonly string[] {
     return this.workloads.get(key)?.addresses ?? [];
+  }
+
+  pending(key: string): readonly string[] {
+    const w = this.workloads.get(key);
+    return w ? w.slicePending.filter((a) => !w.probed.has(a)) : [];
+  }
+
+  markReady(key: string, address: string): void {
+    const w = this.workloads.get(key);
+    if (!w || !w.slicePending.includes(address) || w.probed.has(address)) return;
+    w.probed.add(address);
+    this.refresh(w);
+  }
+
+  private refresh(w: Workload): void {
+    const next = [...new Set([...w.sliceReady, ...w.probed])].sort();
+    if (next.length === w.addresses.length && next.every((a, i) => a === w.addresses[i])) return;
+    w.addresses = next;
+    this.notify(w);
   }
 
   acquire(key: string, capacityPerPod: number, exclude?: ReadonlySet<string>): Lease | undefined {
