@@ -98,7 +98,7 @@ describe('Activator: probing starting pods directly', () => {
           readyAt = Date.now() + 80;
           return scaled;
         },
-        status: (ns, d, sel) => scaler.status(ns, d, sel),
+        status: (ns, d) => scaler.status(ns, d),
       },
       router: table,
       metrics: new GatewayMetrics(new Registry()),
