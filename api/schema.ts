@@ -209,7 +209,7 @@ export const functionSpec: Schema = obj(
     code,
     memoryMB: intRange(
       'spec.memoryMB',
-      'Memory in MB; CPU is proportional (1769 MB = 1 vCPU).',
+      "Memory in MB. CPU is requested in proportion (1769 MB = 1 vCPU), which is the function's share when the node's CPUs are busy; it may use idle CPU up to the platform's floor (chart value functions.cpuLimitFloorMillis).",
       128,
       10240,
       128,

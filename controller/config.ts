@@ -105,6 +105,16 @@ export const controllerSpec = {
     default: 300,
     description: 'full resync period',
   },
+  functionCpuLimitFloorMillis: {
+    type: 'int',
+    env: 'SLUICE_FUNCTION_CPU_LIMIT_FLOOR_MILLIS',
+    flag: 'function-cpu-limit-floor-millis',
+    min: 0,
+    max: 64000,
+    default: 1000,
+    description:
+      "lowest CPU limit of function pods (millicores): they may use idle CPU up to it, e.g. while starting; their request (their share when CPUs are contended) stays proportional to memory. 0: limit = that share",
+  },
   functionOtlpEndpoint: {
     type: 'string',
     env: 'SLUICE_FUNCTION_OTLP_ENDPOINT',

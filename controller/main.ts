@@ -38,6 +38,7 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
         gatewayPodLabels: parseLabels(config.gatewaySelector),
         dnsPodLabels: parseLabels(config.dnsSelector),
         dnsNamespace: config.dnsNamespace,
+        cpuLimitFloorMillis: config.functionCpuLimitFloorMillis,
         ...functionTelemetry(config),
       },
     }),

@@ -28,7 +28,7 @@ runtime: ("nodejs22" | "nodejs24" | "provided")
 handler?: string
 code: FunctionCode
 /**
- * Memory in MB; CPU is proportional (1769 MB = 1 vCPU). Allowed: 128..10240. Default: 128.
+ * Memory in MB. CPU is requested in proportion (1769 MB = 1 vCPU), which is the function's share when the node's CPUs are busy; it may use idle CPU up to the platform's floor (chart value functions.cpuLimitFloorMillis). Allowed: 128..10240. Default: 128.
  */
 memoryMB?: number
 /**

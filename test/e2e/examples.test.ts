@@ -6,14 +6,15 @@
  * one lands on NATS orders.failed after its retry; resize:prod answers from versions 1 and 2 by
  * weight; order-worker processes a queued order, rejects a poison one until it reaches orders.dlq
  * and never sees a filtered message; the heartbeat schedule invokes hello with a Scheduled Event.
- * A second run of the script changes nothing. The namespace is make up's, so it is left in place.
+ * A second run of the script changes nothing. Examples make up deployed before are left in place;
+ * ones this file deployed itself are removed at its end.
  */
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { loadExamples } from '../../api/examples.js';
-import { lastMessages } from '../examples-nats.js';
+import { EXAMPLE_STREAMS, lastMessages } from '../examples-nats.js';
 import {
   forwardGateway,
   lambdaClient,
@@ -70,6 +71,8 @@ describe("make up's examples on the real cluster", () => {
   let nc: NatsConnection | undefined;
   let jsm: JetStreamManager;
   let token = '';
+  /** Whether make up's examples were there before this file ran (then they are left in place). */
+  let hadExamples = true;
   // Unique per run: make up's streams and namespace outlive the test.
   const base = (Date.now() % 1e9) * 10;
   const dumpOnFailure = (): void => onTestFailed(() => dumpNamespace(NS));
@@ -99,6 +102,7 @@ describe("make up's examples on the real cluster", () => {
   const lastSeq = async (stream: string): Promise<number> => (await jsm.streams.info(stream)).state.last_seq;
 
   beforeAll(async () => {
+    hadExamples = (await kubectl(['get', 'namespace', NS])).code === 0;
     started = Date.now();
     firstRun = await runExamples();
     gw = await forwardGateway();
@@ -109,6 +113,13 @@ describe("make up's examples on the real cluster", () => {
   });
 
   afterAll(async () => {
+    // Examples this file deployed itself (not make up's) go, so their pods and schedules do not
+    // weigh on the files after it.
+    if (!hadExamples) {
+      await kubectl(['delete', 'namespace', NS, '--wait=false', '--ignore-not-found']);
+      await kubectl(['-n', SYSTEM_NS, 'delete', 'secret', 'sluice-examples-key', '--ignore-not-found']);
+      for (const st of EXAMPLE_STREAMS) await jsm?.streams.delete(st.name).catch(() => undefined);
+    }
     await nc?.close();
     await natsFwd?.stop();
     await gw?.stop();
@@ -340,10 +351,18 @@ describe("make up's examples on the real cluster", () => {
       for (const m of (JSON.parse(esm.stdout) as { items: any[] }).items) {
         expect(m.status).toMatchObject({ state: 'Enabled', owner: expect.stringMatching(/^sluice-poller-/) });
       }
-      const heartbeat = (JSON.parse(esm.stdout) as { items: any[] }).items.find(
-        (m) => m.metadata.name === 'heartbeat',
+      // The owner writes the tick's result into the status a moment later (a new owner after a
+      // platform restart reports "No records processed" until its first tick).
+      await waitFor(
+        'heartbeat status lastProcessingResult OK',
+        async () => {
+          const r = await kubectl(['-n', NS, 'get', 'esm', 'heartbeat', '-o', 'json']);
+          const m = JSON.parse(r.stdout) as { status?: { lastProcessingResult?: string } };
+          return m.status?.lastProcessingResult === 'OK' ? true : undefined;
+        },
+        75_000,
+        1000,
       );
-      expect(heartbeat.status.lastProcessingResult).toBe('OK');
     },
     150_000,
   );

@@ -52,13 +52,23 @@ function env(obj: Record<string, string | number | undefined>): V1EnvVar[] {
     .map(([name, value]) => ({ name, value: String(value) }));
 }
 
+/**
+ * Memory is exact (request = limit). CPU is requested in proportion to memory (1,769 MB = one
+ * vCPU, as Lambda), which is also the pod's share when the node's CPUs are contended; the limit
+ * is at least `cpuLimitFloorMillis`, so a small function may use idle CPU — above all while its
+ * runtime starts, which at 128 MB (73m) would otherwise take seconds.
+ */
 function limits(
   memoryMB: number,
+  cpuLimitFloorMillis: number,
   overheadMB = 0,
 ): { limits: Record<string, string>; requests: Record<string, string> } {
-  const cpu = `${cpuMillis(memoryMB)}m`;
+  const share = cpuMillis(memoryMB);
   const memory = `${memoryMB + overheadMB}Mi`;
-  return { limits: { memory, cpu }, requests: { memory, cpu } };
+  return {
+    limits: { memory, cpu: `${Math.max(share, cpuLimitFloorMillis)}m` },
+    requests: { memory, cpu: `${share}m` },
+  };
 }
 
 /** Settings of the sluice-runtime process (see runtime/config.ts). */
@@ -188,7 +198,9 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
       { name: 'http', containerPort: RUNTIME_INVOKE_PORT, protocol: 'TCP' },
       { name: 'metrics', containerPort: RUNTIME_METRICS_PORT, protocol: 'TCP' },
     ],
-    resources: provided ? limits(SIDECAR_MEMORY_MB) : limits(memoryMB, RUNTIME_OVERHEAD_MB),
+    resources: provided
+      ? limits(SIDECAR_MEMORY_MB, opts.cpuLimitFloorMillis)
+      : limits(memoryMB, opts.cpuLimitFloorMillis, RUNTIME_OVERHEAD_MB),
     securityContext: restricted,
     volumeMounts: [tmpMount, ...mounts],
     ...probes('http'),
@@ -200,7 +212,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
       image: s.code.image,
       imagePullPolicy: 'IfNotPresent',
       env: functionEnv(plan, opts),
-      resources: limits(memoryMB),
+      resources: limits(memoryMB, opts.cpuLimitFloorMillis),
       securityContext: restricted,
       volumeMounts: [tmpMount],
     });

@@ -48,13 +48,42 @@ const envOf = (
 
 describe('makeDeployment', () => {
   it.each([
-    { name: '128 MB → 73m CPU (+64 MiB for sluice-runtime)', memoryMB: 128, cpu: '73m', memory: '192Mi' },
-    { name: '1769 MB → one vCPU', memoryMB: 1769, cpu: '1000m', memory: '1833Mi' },
-    { name: '10240 MB → 5.79 vCPU', memoryMB: 10240, cpu: '5789m', memory: '10304Mi' },
-  ])('resources: $name', ({ memoryMB, cpu, memory }) => {
-    const d = makeDeployment(plan({ memoryMB }), opts, 0);
+    {
+      name: '128 MB → 73m CPU requested, limit raised to the 1000m floor (+64 MiB for sluice-runtime)',
+      memoryMB: 128,
+      floor: 1000,
+      cpu: '73m',
+      limit: '1000m',
+      memory: '192Mi',
+    },
+    {
+      name: '128 MB, floor 0: limit = request',
+      memoryMB: 128,
+      floor: 0,
+      cpu: '73m',
+      limit: '73m',
+      memory: '192Mi',
+    },
+    {
+      name: '1769 MB → one vCPU',
+      memoryMB: 1769,
+      floor: 1000,
+      cpu: '1000m',
+      limit: '1000m',
+      memory: '1833Mi',
+    },
+    {
+      name: '10240 MB → 5.79 vCPU',
+      memoryMB: 10240,
+      floor: 1000,
+      cpu: '5789m',
+      limit: '5789m',
+      memory: '10304Mi',
+    },
+  ])('resources: $name', ({ memoryMB, floor, cpu, limit, memory }) => {
+    const d = makeDeployment(plan({ memoryMB }), { ...opts, cpuLimitFloorMillis: floor }, 0);
     const c = d.spec?.template.spec?.containers[0];
-    expect(c?.resources?.limits).toEqual({ memory, cpu });
+    expect(c?.resources).toEqual({ requests: { memory, cpu }, limits: { memory, cpu: limit } });
     expect(cpuMillis(memoryMB)).toBe(Number(cpu.replace('m', '')));
   });
 

@@ -28,6 +28,11 @@ export interface BuildOptions {
   dnsNamespace: string;
   /** Private address ranges a public function may not reach. */
   privateCidrs: string[];
+  /**
+   * Lowest CPU limit of a function's containers (millicores); their request stays proportional
+   * to memory. 0: the limit is the proportional share too (strict, as Lambda).
+   */
+  cpuLimitFloorMillis: number;
   /** Where sluice-runtime exports spans (OTLP); no telemetry in function pods when absent. */
   telemetry?: FunctionTelemetry;
 }
@@ -57,6 +62,7 @@ export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
   dnsPodLabels: { 'k8s-app': 'kube-dns' },
   dnsNamespace: 'kube-system',
   privateCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16'],
+  cpuLimitFloorMillis: 1000,
 };
 
 /** Parses "k=v,k2=v2" into labels. */
