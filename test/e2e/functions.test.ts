@@ -207,7 +207,7 @@ describe('functions on the real cluster', () => {
     });
     // CPU: requested in proportion to memory (256 MB → 145m); limited at the chart's floor (1000m).
     expect(c?.resources?.requests).toMatchObject({ memory: '320Mi', cpu: '145m' });
-    expect(c?.resources?.limits).toMatchObject({ memory: '320Mi', cpu: '1000m' });
+    expect(c?.resources?.limits).toMatchObject({ memory: '320Mi', cpu: '1' });
   });
 
   it('versions: publish twice with a change → 1 and 2, immutable; unchanged → no 3; a weighted alias resolves', async () => {

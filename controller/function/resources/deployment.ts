@@ -66,9 +66,14 @@ function limits(
   const share = cpuMillis(memoryMB);
   const memory = `${memoryMB + overheadMB}Mi`;
   return {
-    limits: { memory, cpu: `${Math.max(share, cpuLimitFloorMillis)}m` },
-    requests: { memory, cpu: `${share}m` },
+    limits: { memory, cpu: cpuQuantity(Math.max(share, cpuLimitFloorMillis)) },
+    requests: { memory, cpu: cpuQuantity(share) },
   };
+}
+
+/** A CPU quantity in the API server's canonical form (1000m is stored as "1"). */
+export function cpuQuantity(millis: number): string {
+  return millis % 1000 === 0 ? String(millis / 1000) : `${millis}m`;
 }
 
 /** Settings of the sluice-runtime process (see runtime/config.ts). */

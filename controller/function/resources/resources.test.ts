@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FunctionSpec } from '../../../api/types.js';
 import { specHash } from '../../../api/hash.js';
-import { makeDeployment, cpuMillis } from './deployment.js';
+import { makeDeployment, cpuMillis, cpuQuantity } from './deployment.js';
 import { makeService } from './service.js';
 import { makeNetworkPolicy } from './networkpolicy.js';
 import { inlineCodeFile, makeCodeConfigMap } from './configmap.js';
@@ -53,7 +53,7 @@ describe('makeDeployment', () => {
       memoryMB: 128,
       floor: 1000,
       cpu: '73m',
-      limit: '1000m',
+      limit: '1',
       memory: '192Mi',
     },
     {
@@ -68,8 +68,8 @@ describe('makeDeployment', () => {
       name: '1769 MB → one vCPU',
       memoryMB: 1769,
       floor: 1000,
-      cpu: '1000m',
-      limit: '1000m',
+      cpu: '1',
+      limit: '1',
       memory: '1833Mi',
     },
     {
@@ -84,7 +84,7 @@ describe('makeDeployment', () => {
     const d = makeDeployment(plan({ memoryMB }), { ...opts, cpuLimitFloorMillis: floor }, 0);
     const c = d.spec?.template.spec?.containers[0];
     expect(c?.resources).toEqual({ requests: { memory, cpu }, limits: { memory, cpu: limit } });
-    expect(cpuMillis(memoryMB)).toBe(Number(cpu.replace('m', '')));
+    expect(cpuQuantity(cpuMillis(memoryMB))).toBe(cpu);
   });
 
   it.each([
