@@ -268,45 +268,51 @@ async function sliceReadyAt(ns: string, fn: string): Promise<{ at: Promise<numbe
   );
   return { at, stop: () => req.abort() };
 }
-async function coldStarts(ns: string, gwBase: string, token: string): Promise<Record<string, unknown>> {
-  const deploy = 'cold-latest';
-  const times: number[] = [];
-  const aheadOfSlice: number[] = [];
-  for (let i = 0; i < COLD_RUNS; i++) {
-    const s = await kubectl(['-n', ns, 'scale', 'deployment', deploy, '--replicas=0']);
-    if (s.code !== 0) throw new Error(`scale ${deploy} to 0: ${s.stderr}`);
-    await noPods(ns, 'cold');
-    // Let the gateways' endpoint watches see the last pod go.
-    await new Promise((r) => setTimeout(r, 1500));
-    const slice = await sliceReadyAt(ns, 'cold');
-    const t0 = process.hrtime.bigint();
-    const res = await fetch(`${gwBase}/2015-03-31/functions/${ns}:function:cold/invocations`, {
-      method: 'POST',
-      body: BODY,
-      headers: { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(60_000),
-    });
-    const body = await res.text();
-    const took = ms(t0);
-    if (res.status !== 200 || res.headers.get('x-amz-function-error'))
-      throw new Error(`cold call ${i}: HTTP ${res.status} ${body}`);
-    times.push(round(took));
-    const answeredAt = ms(BENCH_T0);
-    // The slice's ready endpoint, seen by this process's own watch (the gateway's watch sees it
-    // about as soon): how long before it the call was answered (negative: after).
-    const sliceAt = await Promise.race([
-      slice.at,
-      new Promise<number>((r) => setTimeout(() => r(NaN), 15_000)),
-    ]);
-    slice.stop();
-    aheadOfSlice.push(round(sliceAt - answeredAt));
-    console.log(
-      `cold start ${i + 1}/${COLD_RUNS}: ${took.toFixed(0)} ms; answered ${(sliceAt - answeredAt).toFixed(0)} ms before the EndpointSlice said ready`,
-    );
-  }
+/** One cold start of `fn`: scaled to zero, no pod left → the first 200 through the gateway. */
+async function oneColdStart(
+  ns: string,
+  fn: string,
+  gwBase: string,
+  token: string,
+): Promise<{ took: number; aheadOfSlice: number }> {
+  const deploy = `${fn}-latest`;
+  const s = await kubectl(['-n', ns, 'scale', 'deployment', deploy, '--replicas=0']);
+  if (s.code !== 0) throw new Error(`scale ${deploy} to 0: ${s.stderr}`);
+  await noPods(ns, fn);
+  // Let the gateways' endpoint watches see the last pod go.
+  await new Promise((r) => setTimeout(r, 1500));
+  const slice = await sliceReadyAt(ns, fn);
+  const t0 = process.hrtime.bigint();
+  const res = await fetch(`${gwBase}/2015-03-31/functions/${ns}:function:${fn}/invocations`, {
+    method: 'POST',
+    body: BODY,
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(60_000),
+  });
+  const body = await res.text();
+  const took = ms(t0);
+  if (res.status !== 200 || res.headers.get('x-amz-function-error'))
+    throw new Error(`cold call to ${fn}: HTTP ${res.status} ${body}`);
+  const answeredAt = ms(BENCH_T0);
+  // The slice's ready endpoint, seen by this process's own watch (the gateway's watch sees it
+  // about as soon): how long before it the call was answered (negative: after).
+  const sliceAt = await Promise.race([
+    slice.at,
+    new Promise<number>((r) => setTimeout(() => r(NaN), 15_000)),
+  ]);
+  slice.stop();
+  return { took: round(took), aheadOfSlice: round(sliceAt - answeredAt) };
+}
+
+function coldSummary(
+  memoryMB: number,
+  runs: { took: number; aheadOfSlice: number }[],
+): Record<string, unknown> {
+  const times = runs.map((r) => r.took);
+  const ahead = runs.map((r) => r.aheadOfSlice);
   return {
-    runs: COLD_RUNS,
-    memoryMB: 1769,
+    runs: runs.length,
+    memoryMB,
     medianMs: round(percentile(times, 50)),
     minMs: Math.min(...times),
     maxMs: Math.max(...times),
@@ -314,14 +320,42 @@ async function coldStarts(ns: string, gwBase: string, token: string): Promise<Re
     answeredBeforeSliceReadyMs: {
       median: round(
         percentile(
-          aheadOfSlice.filter((x) => !Number.isNaN(x)),
+          ahead.filter((x) => !Number.isNaN(x)),
           50,
         ),
       ),
-      all: aheadOfSlice,
+      all: ahead,
       note: "the gateway probes a starting pod's /readyz itself; without that it would send the call only after the slice said ready",
     },
     note: 'Deployment scaled to 0 and no pod left (+1.5 s for the gateways to see it) → first 200 through the gateway, via the loopback forwarder',
+  };
+}
+
+/**
+ * Cold starts of a 1769 MB function (one vCPU requested) and a 128 MB one (73m requested, CPU
+ * limit at the platform's floor), interleaved so both see the same machine.
+ */
+async function coldStarts(ns: string, gwBase: string, token: string): Promise<Record<string, unknown>> {
+  const big: { took: number; aheadOfSlice: number }[] = [];
+  const small: { took: number; aheadOfSlice: number }[] = [];
+  for (let i = 0; i < COLD_RUNS; i++) {
+    for (const [fn, out] of [
+      ['cold', big],
+      ['small', small],
+    ] as const) {
+      const r = await oneColdStart(ns, fn, gwBase, token);
+      out.push(r);
+      console.log(
+        `cold start ${fn} ${i + 1}/${COLD_RUNS}: ${r.took.toFixed(0)} ms; answered ${r.aheadOfSlice.toFixed(0)} ms before the EndpointSlice said ready`,
+      );
+    }
+  }
+  const a = coldSummary(1769, big);
+  const b = coldSummary(128, small);
+  return {
+    ...a,
+    memory128: b,
+    ratio128over1769: round((b.medianMs as number) / (a.medianMs as number)),
   };
 }
 
@@ -347,10 +381,20 @@ try {
         scaling: { minReplicas: 0, maxReplicas: 1, concurrencyPerPod: 1 },
       }),
     ),
+    apply(
+      fnManifest(ns.name, 'small', {
+        code: { inline: HANDLER },
+        memoryMB: 128,
+        // The gateway holds a cold call up to the timeout.
+        timeoutSeconds: 30,
+        scaling: { minReplicas: 0, maxReplicas: 1, concurrencyPerPod: 1 },
+      }),
+    ),
   ]);
   const token = await serviceAccountToken(ns.name, 'default');
   await waitReady(ns.name, 'warm');
   await waitReady(ns.name, 'cold');
+  await waitReady(ns.name, 'small');
   const ip = await podIP(ns.name, 'warm');
   const gw = await forwardGateway();
   stops.push(gw.stop);
@@ -407,8 +451,13 @@ for (const [k, v] of Object.entries(warmRes)) {
     `      gateway added vs direct: p50 ${v.gatewayVsDirect!.addedP50Ms} ms, p99 ${v.gatewayVsDirect!.addedP99Ms} ms; throughput gateway/nginx ${v.throughputRatio!.gatewayOverNginx}`,
   );
 }
+const cold = results.coldStart as {
+  medianMs: number;
+  memory128: { medianMs: number };
+  ratio128over1769: number;
+};
 rows.push(
-  `cold start (scaled to zero → first response via gateway), median of ${COLD_RUNS}: ${(results.coldStart as { medianMs: number }).medianMs} ms`,
+  `cold start (scaled to zero → first response via gateway), median of ${COLD_RUNS}: 1769 MB ${cold.medianMs} ms, 128 MB ${cold.memory128.medianMs} ms (ratio ${cold.ratio128over1769})`,
 );
 rows.push('all three paths go through the loopback forwarder; its cost is common to all');
 console.log(rows.join('\n'));
