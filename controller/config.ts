@@ -113,7 +113,7 @@ export const controllerSpec = {
     max: 64000,
     default: 1000,
     description:
-      "lowest CPU limit of function pods (millicores): they may use idle CPU up to it, e.g. while starting; their request (their share when CPUs are contended) stays proportional to memory. 0: limit = that share",
+      'lowest CPU limit of function pods (millicores): they may use idle CPU up to it, e.g. while starting; their request (their share when CPUs are contended) stays proportional to memory. 0: limit = that share',
   },
   functionOtlpEndpoint: {
     type: 'string',
