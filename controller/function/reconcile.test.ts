@@ -1,6 +1,7 @@
+import type { V1Deployment, V1DeploymentStatus } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { AliasResource, FunctionResource, FunctionVersionResource } from '../../api/types.js';
-import { activeVersions, podProblem } from './reconcile.js';
+import { activeVersions, podProblem, updatedCondition } from './reconcile.js';
 import { routingSummary } from '../alias/reconcile.js';
 
 const fn: FunctionResource = {
@@ -128,5 +129,40 @@ describe('routingSummary', () => {
     },
   ])('$name', ({ spec, want }) => {
     expect(routingSummary(spec)).toBe(want);
+  });
+});
+
+describe('updatedCondition ($LATEST rolled out: Lambda LastUpdateStatus)', () => {
+  const d = (generation: number, spec: number, st: V1DeploymentStatus): V1Deployment =>
+    ({ metadata: { generation }, spec: { replicas: spec }, status: st }) as V1Deployment;
+  it.each([
+    { name: 'no Deployment yet', dep: undefined, status: 'False', reason: 'Pending' },
+    {
+      name: 'template not yet seen',
+      dep: d(3, 1, { observedGeneration: 2, replicas: 1, updatedReplicas: 1 }),
+      status: 'False',
+      reason: 'RollingOut',
+    },
+    {
+      name: 'new pod up, old pod still running',
+      dep: d(3, 1, { observedGeneration: 3, replicas: 2, updatedReplicas: 1 }),
+      status: 'False',
+      reason: 'RollingOut',
+    },
+    {
+      name: 'new pod not created yet',
+      dep: d(3, 1, { observedGeneration: 3, replicas: 1, updatedReplicas: 0 }),
+      status: 'False',
+      reason: 'RollingOut',
+    },
+    {
+      name: 'every pod runs the current spec',
+      dep: d(3, 2, { observedGeneration: 3, replicas: 2, updatedReplicas: 2 }),
+      status: 'True',
+      reason: 'Updated',
+    },
+    { name: 'scaled to zero', dep: d(3, 0, { observedGeneration: 3 }), status: 'True', reason: 'Updated' },
+  ])('$name → $status $reason', ({ dep, status, reason }) => {
+    expect(updatedCondition(dep)).toMatchObject({ type: 'Updated', status, reason });
   });
 });

@@ -144,6 +144,46 @@ export function readyCondition(
   };
 }
 
+/**
+ * `Updated` (Lambda's LastUpdateStatus): True once $LATEST's pods all run the current spec — the
+ * Deployment has seen its latest template, every pod is of it and no old pod is left — so calls
+ * to $LATEST see the last change. False while that rollout is in progress.
+ */
+export function updatedCondition(d: V1Deployment | undefined): {
+  type: string;
+  status: 'True' | 'False';
+  reason: string;
+  message: string;
+} {
+  const type = 'Updated';
+  if (!d)
+    return {
+      type,
+      status: 'False',
+      reason: 'Pending',
+      message: 'the Deployment of $LATEST is not created yet',
+    };
+  const replicas = d.spec?.replicas ?? 0;
+  const st = d.status ?? {};
+  if ((st.observedGeneration ?? 0) < (d.metadata?.generation ?? 0))
+    return {
+      type,
+      status: 'False',
+      reason: 'RollingOut',
+      message: 'the new pod template is not rolled out yet',
+    };
+  const updated = st.updatedReplicas ?? 0;
+  const running = st.replicas ?? 0;
+  if (updated < replicas || running > updated)
+    return {
+      type,
+      status: 'False',
+      reason: 'RollingOut',
+      message: `${updated} of ${replicas} pods run the current spec; ${Math.max(0, running - updated)} old pods left`,
+    };
+  return { type, status: 'True', reason: 'Updated', message: 'every pod of $LATEST runs the current spec' };
+}
+
 export class FunctionReconciler {
   constructor(private readonly deps: FunctionReconcilerDeps) {}
 
@@ -314,7 +354,11 @@ export class FunctionReconciler {
     const replicas = latest?.spec?.replicas ?? 0;
     const ready = latest?.status?.readyReplicas ?? 0;
     const problem = problems[0];
-    const conditions = setCondition(fn.status?.conditions, readyCondition(problem, replicas, ready), gen);
+    const conditions = setCondition(
+      setCondition(fn.status?.conditions, readyCondition(problem, replicas, ready), gen),
+      updatedCondition(latest),
+      gen,
+    );
     const highest = versions[0];
     const ns = fn.metadata.namespace ?? 'default';
     const status: FunctionStatus = {

@@ -27,6 +27,7 @@ import {
   sample,
   serviceAccountToken,
   waitReady,
+  waitUpdated,
   type AccessKey,
   type Forward,
 } from './support/gateway.js';
@@ -276,6 +277,8 @@ describe('gateway on the real cluster', () => {
       return p.Version === '2' ? p : undefined;
     });
     expect(v2.FunctionArn).toMatch(new RegExp(`:${ns}:function:echo:2$`));
+    // As a Lambda client waits for LastUpdateStatus Successful: every $LATEST pod has TAG=two.
+    await waitUpdated(ns, 'echo');
     const alias: AliasResource = {
       apiVersion: API,
       kind: 'Alias',

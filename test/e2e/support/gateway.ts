@@ -58,6 +58,22 @@ export async function waitReady(ns: string, name: string, timeoutMs = 150_000): 
   );
 }
 
+/**
+ * Waits until every pod of $LATEST runs the Function's current spec (condition Updated, Lambda's
+ * LastUpdateStatus Successful), so calls to $LATEST see the last change.
+ */
+export async function waitUpdated(ns: string, name: string, timeoutMs = 150_000): Promise<FunctionResource> {
+  return waitFor(
+    `Function ${ns}/${name} to be Updated`,
+    async () => {
+      const f = await getFn(ns, name);
+      const c = f?.status?.conditions?.find((x) => x.type === 'Updated');
+      return c?.status === 'True' && c.observedGeneration === f?.metadata.generation ? f : undefined;
+    },
+    timeoutMs,
+  );
+}
+
 /** Creates the ServiceAccounts (if missing) and returns a token of the first. */
 export async function serviceAccountToken(ns: string, name: string): Promise<string> {
   await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } });
