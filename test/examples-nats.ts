@@ -4,6 +4,7 @@
  *   npx tsx test/examples-nats.ts streams                    create or update the examples' streams
  *   npx tsx test/examples-nats.ts publish SUBJECT JSON...    publish messages (one per argument)
  *   npx tsx test/examples-nats.ts read STREAM [N]            the last N (10) messages, one JSON a line
+ *   npx tsx test/examples-nats.ts delete-streams             delete the examples' streams (make down)
  *
  * The server is the chart's (Service sluice-nats in sluice-system, or SLUICE_NAMESPACE): on the
  * local cluster through a loopback forward (test/cluster/forward.sh), on another cluster through
@@ -120,6 +121,16 @@ export async function ensureStreams(jsm: JetStreamManager): Promise<string[]> {
   return out;
 }
 
+/** Deletes the examples' streams (those missing are skipped); a line per stream. */
+export async function deleteStreams(jsm: JetStreamManager): Promise<string[]> {
+  const out: string[] = [];
+  for (const cfg of EXAMPLE_STREAMS) {
+    const deleted = await jsm.streams.delete(cfg.name).catch(() => false);
+    out.push(`${cfg.name}: ${deleted ? 'deleted' : 'not there'}`);
+  }
+  return out;
+}
+
 /** The last `n` messages of a stream (oldest first), decoded as JSON when they are JSON. */
 export async function lastMessages(
   jsm: JetStreamManager,
@@ -144,13 +155,16 @@ export async function lastMessages(
 
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...args] = argv;
-  const usage = 'usage: examples-nats.ts streams | publish SUBJECT JSON... | read STREAM [N]';
-  if (!cmd || !['streams', 'publish', 'read'].includes(cmd)) throw new Error(usage);
+  const usage =
+    'usage: examples-nats.ts streams | publish SUBJECT JSON... | read STREAM [N] | delete-streams';
+  if (!cmd || !['streams', 'publish', 'read', 'delete-streams'].includes(cmd)) throw new Error(usage);
   const { nc, close } = await connectNats();
   try {
     const jsm = await jetstreamManager(nc);
     if (cmd === 'streams') {
       for (const line of await ensureStreams(jsm)) console.log(line);
+    } else if (cmd === 'delete-streams') {
+      for (const line of await deleteStreams(jsm)) console.log(line);
     } else if (cmd === 'publish') {
       const [subject, ...bodies] = args;
       if (!subject || bodies.length === 0) throw new Error(usage);

@@ -14,7 +14,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { loadExamples } from '../../api/examples.js';
-import { EXAMPLE_STREAMS, lastMessages } from '../examples-nats.js';
+import { deleteStreams, lastMessages } from '../examples-nats.js';
 import {
   forwardGateway,
   lambdaClient,
@@ -118,7 +118,7 @@ describe("make up's examples on the real cluster", () => {
     if (!hadExamples) {
       await kubectl(['delete', 'namespace', NS, '--wait=false', '--ignore-not-found']);
       await kubectl(['-n', SYSTEM_NS, 'delete', 'secret', 'sluice-examples-key', '--ignore-not-found']);
-      for (const st of EXAMPLE_STREAMS) await jsm?.streams.delete(st.name).catch(() => undefined);
+      if (jsm) await deleteStreams(jsm);
     }
     await nc?.close();
     await natsFwd?.stop();
