@@ -184,10 +184,11 @@ export class BatchInvoker {
           'sluice.namespace': this.m.ref.namespace,
           'sluice.mapping': this.m.ref.name,
         },
-        links: recordLinks(items),
       },
       parent,
     );
+    // Links cost a parse per record: only for a span that is exported.
+    if (span.isRecording()) span.addLinks(recordLinks(items));
     const out: Record<string, string> = {};
     propagation.inject(trace.setSpan(parent, span), out);
     return inSpan(
