@@ -18,12 +18,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Watch, type V1EndpointSlice } from '@kubernetes/client-node';
 import { fnManifest, forwardGateway, serviceAccountToken, waitReady } from '../e2e/support/gateway.js';
 import { apply, cluster, createNamespace, forward, kubectl, waitFor } from '../e2e/support/kube.js';
+import { freePort } from '../support/net.js';
 
 const CALLS = Number(process.env.SLUICE_BENCH_GW_CALLS ?? 3000);
 const ROUNDS = Number(process.env.SLUICE_BENCH_GW_ROUNDS ?? 6);
@@ -98,17 +98,6 @@ async function batch(
     }),
   );
   return { lat, wallMs: ms(start) };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 /** Debian's nginx in the foreground with its own config, pid, log and temp paths. */
@@ -336,28 +325,32 @@ function coldSummary(
  * limit at the platform's floor), interleaved so both see the same machine.
  */
 async function coldStarts(ns: string, gwBase: string, token: string): Promise<Record<string, unknown>> {
-  const big: { took: number; aheadOfSlice: number }[] = [];
-  const small: { took: number; aheadOfSlice: number }[] = [];
+  const runs = new Map<string, { took: number; aheadOfSlice: number }[]>(
+    COLD_FUNCTIONS.map(([fn]) => [fn, []]),
+  );
   for (let i = 0; i < COLD_RUNS; i++) {
-    for (const [fn, out] of [
-      ['cold', big],
-      ['small', small],
-    ] as const) {
+    for (const [fn] of COLD_FUNCTIONS) {
       const r = await oneColdStart(ns, fn, gwBase, token);
-      out.push(r);
+      runs.get(fn)?.push(r);
       console.log(
         `cold start ${fn} ${i + 1}/${COLD_RUNS}: ${r.took.toFixed(0)} ms; answered ${r.aheadOfSlice.toFixed(0)} ms before the EndpointSlice said ready`,
       );
     }
   }
-  const a = coldSummary(1769, big);
-  const b = coldSummary(128, small);
+  const a = coldSummary(1769, runs.get('cold') ?? []);
+  const b = coldSummary(128, runs.get('small') ?? []);
   return {
     ...a,
     memory128: b,
     ratio128over1769: round((b.medianMs as number) / (a.medianMs as number)),
   };
 }
+
+/** The cold-start functions: name and memory size. */
+const COLD_FUNCTIONS = [
+  ['cold', 1769],
+  ['small', 128],
+] as const;
 
 const results: Record<string, unknown> = { date: new Date().toISOString(), cpus: cpus().length };
 const ns = await createNamespace('bench-gw');
@@ -372,29 +365,22 @@ try {
         scaling: { minReplicas: 1, maxReplicas: 1, concurrencyPerPod: 8 },
       }),
     ),
-    apply(
-      fnManifest(ns.name, 'cold', {
-        code: { inline: HANDLER },
-        memoryMB: 1769,
-        // The gateway holds a cold call up to the timeout.
-        timeoutSeconds: 30,
-        scaling: { minReplicas: 0, maxReplicas: 1, concurrencyPerPod: 1 },
-      }),
-    ),
-    apply(
-      fnManifest(ns.name, 'small', {
-        code: { inline: HANDLER },
-        memoryMB: 128,
-        // The gateway holds a cold call up to the timeout.
-        timeoutSeconds: 30,
-        scaling: { minReplicas: 0, maxReplicas: 1, concurrencyPerPod: 1 },
-      }),
+    // Scaled to zero between calls: a 1769 MB function (one vCPU) and a 128 MB one (73m requested).
+    ...COLD_FUNCTIONS.map(([name, memoryMB]) =>
+      apply(
+        fnManifest(ns.name, name, {
+          code: { inline: HANDLER },
+          memoryMB,
+          // The gateway holds a cold call up to the timeout.
+          timeoutSeconds: 30,
+          scaling: { minReplicas: 0, maxReplicas: 1, concurrencyPerPod: 1 },
+        }),
+      ),
     ),
   ]);
   const token = await serviceAccountToken(ns.name, 'default');
   await waitReady(ns.name, 'warm');
-  await waitReady(ns.name, 'cold');
-  await waitReady(ns.name, 'small');
+  for (const [name] of COLD_FUNCTIONS) await waitReady(ns.name, name);
   const ip = await podIP(ns.name, 'warm');
   const gw = await forwardGateway();
   stops.push(gw.stop);

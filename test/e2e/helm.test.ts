@@ -21,7 +21,7 @@ import {
   waitReady,
   type Forward,
 } from './support/gateway.js';
-import { helm, reinstall, sh } from './support/helm.js';
+import { helm, reinstall, sh, type Run } from './support/helm.js';
 import { apply, cluster, createNamespace, dumpNamespace, forward, kubectl, waitFor } from './support/kube.js';
 
 const WORKER = `
@@ -29,6 +29,22 @@ exports.handler = async (e) => {
   await new Promise((r) => setTimeout(r, 300));
   return { done: e.id };
 };`;
+
+/** `helm upgrade` of the release to another platform image tag, keeping the other values. */
+const upgradeImageTag = (tag: string): Promise<Run> =>
+  helm([
+    'upgrade',
+    'sluice',
+    'charts/sluice',
+    '-n',
+    SYSTEM_NS,
+    '--reuse-values',
+    '--set',
+    `image.tag=${tag}`,
+    '--wait',
+    '--timeout',
+    '240s',
+  ]);
 
 /** The live (not terminating) pods of the gateway, controller and poller. */
 async function platformPods(): Promise<{ name: string; component: string; image: string }[]> {
@@ -225,19 +241,7 @@ describe('the Helm chart on the real cluster', () => {
     })();
     const t0 = Date.now();
     const doneAtStart = ok().length;
-    const up = await helm([
-      'upgrade',
-      'sluice',
-      'charts/sluice',
-      '-n',
-      SYSTEM_NS,
-      '--reuse-values',
-      '--set',
-      `image.tag=${newTag}`,
-      '--wait',
-      '--timeout',
-      '240s',
-    ]);
+    const up = await upgradeImageTag(newTag);
     upgrading = false;
     await trickle;
     const upgradeMs = Date.now() - t0;
@@ -292,19 +296,7 @@ describe('the Helm chart on the real cluster', () => {
     expect(duplicates, 'events recorded more than once').toEqual([]);
 
     // Back to the original image, so the rest runs on the normal install.
-    const back = await helm([
-      'upgrade',
-      'sluice',
-      'charts/sluice',
-      '-n',
-      SYSTEM_NS,
-      '--reuse-values',
-      '--set',
-      `image.tag=${oldTag}`,
-      '--wait',
-      '--timeout',
-      '240s',
-    ]);
+    const back = await upgradeImageTag(oldTag);
     expect(back.code, back.out).toBe(0);
     expect(await platformImage()).toBe(original);
     await sh('ctr', [

@@ -43,35 +43,35 @@ export async function getFn(ns: string, name: string): Promise<FunctionResource 
   return r.code === 0 ? (JSON.parse(r.stdout) as FunctionResource) : undefined;
 }
 
-/** Waits until the Function's Ready condition is True for its current generation. */
-export async function waitReady(ns: string, name: string, timeoutMs = 150_000): Promise<FunctionResource> {
+/** Waits until the Function's condition `type` is True for its current generation. */
+async function waitCondition(
+  ns: string,
+  name: string,
+  type: 'Ready' | 'Updated',
+  timeoutMs: number,
+): Promise<FunctionResource> {
   return waitFor(
-    `Function ${ns}/${name} to be Ready`,
+    `Function ${ns}/${name} to be ${type}`,
     async () => {
       const f = await getFn(ns, name);
-      const ready = f?.status?.conditions?.find((c) => c.type === 'Ready');
-      return ready?.status === 'True' && f?.status?.observedGeneration === f?.metadata.generation
-        ? f
-        : undefined;
+      const c = f?.status?.conditions?.find((x) => x.type === type);
+      return c?.status === 'True' && f?.status?.observedGeneration === f?.metadata.generation ? f : undefined;
     },
     timeoutMs,
   );
+}
+
+/** Waits until the Function's Ready condition is True for its current generation. */
+export function waitReady(ns: string, name: string, timeoutMs = 150_000): Promise<FunctionResource> {
+  return waitCondition(ns, name, 'Ready', timeoutMs);
 }
 
 /**
  * Waits until every pod of $LATEST runs the Function's current spec (condition Updated, Lambda's
  * LastUpdateStatus Successful), so calls to $LATEST see the last change.
  */
-export async function waitUpdated(ns: string, name: string, timeoutMs = 150_000): Promise<FunctionResource> {
-  return waitFor(
-    `Function ${ns}/${name} to be Updated`,
-    async () => {
-      const f = await getFn(ns, name);
-      const c = f?.status?.conditions?.find((x) => x.type === 'Updated');
-      return c?.status === 'True' && c.observedGeneration === f?.metadata.generation ? f : undefined;
-    },
-    timeoutMs,
-  );
+export function waitUpdated(ns: string, name: string, timeoutMs = 150_000): Promise<FunctionResource> {
+  return waitCondition(ns, name, 'Updated', timeoutMs);
 }
 
 /** Creates the ServiceAccounts (if missing) and returns a token of the first. */
