@@ -17,7 +17,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager, RetentionPolicy, type JetStreamManager } from '@nats-io/jetstream';
@@ -36,6 +35,7 @@ import {
   type Forward,
 } from './support/gateway.js';
 import { apply, cluster, createNamespace, dumpNamespace, forward, kubectl, waitFor } from './support/kube.js';
+import { freePort } from '../support/net.js';
 
 // One handler for every kind of call: sync/async ({fail, sleep}), function-URL bodies and batches.
 const HANDLER = `
@@ -77,17 +77,6 @@ const ALERT_METRIC_ONLY: Record<string, string> = {
   SluiceReconcileErrors:
     'a healthy controller has no failed reconciles: result="error" has no series until one fails',
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface PromResult {
   status: string;

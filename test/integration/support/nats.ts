@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../support/net.js';
 
 /**
  * A real nats-server per test suite: JetStream with a temporary store directory, loopback only,
@@ -25,18 +25,6 @@ export function natsServerBinary(): string {
   throw new Error(
     'nats-server not found: set NATS_SERVER (`. .cluster/env`) or build it with `make cluster-up` (cached in ~/.cache/sluice/bin)',
   );
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface NatsServerOptions {
