@@ -69,12 +69,21 @@ test: clean-results lint typecheck test-unit test-integration test-e2e test-clus
 clean-results:
 	@rm -rf $(RESULTS)
 
-bench: deps ## Benchmarks, each against a baseline in the same run (results in bench-results/*.json)
+bench: deps tools ## Benchmarks, each against a baseline in the same run (results in bench-results/*.json); installs nginx, starts the local cluster and the platform when needed
+	test/cluster/deps.sh nginx
+	@if [ -z "$${SLUICE_EXTERNAL_CLUSTER:-}" ]; then $(MAKE) --no-print-directory cluster-up images && test/install.sh >/dev/null; fi
 	npx tsx test/bench/functions.bench.ts
 	npx tsx test/bench/async.bench.ts
 	npx tsx test/bench/poller.bench.ts
 	npx tsx test/bench/poller-cluster.bench.ts
 	npx tsx test/bench/gateway.bench.ts
+
+N ?= 5
+SUITE ?= integration
+.PHONY: test-repeat
+test-repeat: deps tools ## Flake detector: run one suite N times, list every test that failed once (make test-repeat N=5 SUITE=integration|e2e|unit)
+	@if [ "$(SUITE)" = e2e ]; then $(MAKE) --no-print-directory cluster-up images; fi
+	node test/repeat.mjs $(SUITE) $(N)
 
 .PHONY: dashboard-png
 dashboard-png: deps ## Render the overview dashboard to docs/images/ (real Prometheus on the cluster: make cluster-up images)

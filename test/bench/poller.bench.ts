@@ -16,7 +16,8 @@ import { JetStreamDemand } from '../../poller/autoscaler/demand.js';
 import { HttpInvoker, type Invoker } from '../../poller/invoker.js';
 import { SOURCES } from '../../poller/sources/index.js';
 import { FakeInvoker, ok } from '../../poller/testing/fake-invoker.js';
-import { makeKit, mapping, until, type Kit } from '../../poller/testing/kit.js';
+import { makeKit, mapping, type Kit } from '../../poller/testing/kit.js';
+import { until } from '../support/time.js';
 import { NatsServer } from '../integration/support/nats.js';
 
 const N = Number(process.env.SLUICE_BENCH_MESSAGES ?? 20_000);

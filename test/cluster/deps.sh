@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local cluster needs, only when one is missing.
+#   deps.sh [EXTRA-PACKAGE...]   also installs these (e.g. `deps.sh nginx` for make bench's baseline)
+# Packages are installed without starting their services (policy-rc.d): a daemon Debian would
+# start (containerd, nginx, prometheus) is started by whoever needs it, with its own config.
 set -euo pipefail
 pkgs=(containerd runc containernetworking-plugins iptables ipset iproute2 util-linux openssl
   socat jq curl ca-certificates tar coreutils gcc libc6-dev procps
-  prometheus) # promtool: test/unit/observability.test.ts checks the alert rules and dashboard queries
+  prometheus # promtool: test/unit/observability.test.ts checks the alert rules and dashboard queries
+  "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -11,6 +15,12 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
+  policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi

@@ -5,7 +5,8 @@
 #   forward.sh NAME LOCALPORT TARGET [--env VAR]
 #     LOCALPORT  0 picks a free port
 #     TARGET     IP:PORT inside the cluster (pod, ClusterIP, node 10.254.0.1), or
-#                svc/NAMESPACE/NAME:PORT (resolved to the Service's ClusterIP)
+#                svc/NAMESPACE/NAME:PORT (the Service's DNS name, resolved by the cluster's DNS
+#                for every new connection: the forward follows the Service when it is recreated)
 #     --env VAR  also append `export VAR=http://127.0.0.1:PORT` to .cluster/env
 #   forward.sh --stop NAME
 set -euo pipefail
@@ -22,11 +23,13 @@ fi
 name=$1 port=$2 target=$3 envvar=
 [ "${4:-}" = --env ] && envvar=${5:?--env needs a variable name}
 [ -e /run/netns/$SL_NETNS ] || sl_die "the cluster is not running (no netns $SL_NETNS)"
+dns=()
 if [[ $target == svc/* ]]; then
   rest=${target#svc/}; ns=${rest%%/*}; rest=${rest#*/}; svc=${rest%%:*}; sport=${rest##*:}
   ip=$("$SL_BIN_K8S/kubectl" --kubeconfig "$SL_DIR/kubeconfig" -n "$ns" get svc "$svc" -o jsonpath='{.spec.clusterIP}')
   [ -n "$ip" ] && [ "$ip" != None ] || sl_die "service $ns/$svc has no ClusterIP"
-  target=$ip:$sport
+  target=$svc.$ns.svc.cluster.local:$sport
+  dns=(-dns "$SL_DNS_IP:53")
 fi
 mkdir -p "$SL_RUN/fwd"
 pidf=$SL_RUN/fwd/$name.pid portf=$SL_RUN/fwd/$name.port
@@ -41,7 +44,7 @@ setsid bash -c 'for r in $(awk '"'"'$3 ~ /^cgroup2?$/ {print $2}'"'"' /proc/self
     echo $$ > "$r/'"$SL_CGROUP"'/forwarders/cgroup.procs" 2>/dev/null || true; done
   echo $$ > "$0"; exec "$@"' "$pidf" \
   "$SL_BIN_FORWARD/sluice-forward" -netns /run/netns/$SL_NETNS -listen "127.0.0.1:$port" \
-  -target "$target" -port-file "$portf" </dev/null >>"$SL_DIR/logs/forward-$name.log" 2>&1 9>&- &
+  -target "$target" "${dns[@]}" -port-file "$portf" </dev/null >>"$SL_DIR/logs/forward-$name.log" 2>&1 9>&- &
 for _ in $(seq 100); do [ -s "$portf" ] && break; sleep 0.05; done
 [ -s "$portf" ] || { tail -5 "$SL_DIR/logs/forward-$name.log" >&2; sl_die "forwarder $name did not start"; }
 lport=$(cat "$portf")

@@ -5,7 +5,9 @@
 #   - a cluster whose daemons were killed (a killed run) is detected and replaced
 #   - a cluster started from another checkout is cleaned up and replaced
 #   - cluster-down leaves no process, mount, network namespace or cgroup behind
-# Leaves the cluster up (with the images imported) if it was up when the test started.
+# Leaves the cluster up (with the images imported) if it was up when the test started, and puts
+# back what `make up` had running on it (the platform, the examples and the gateway's forward), so
+# a newcomer's `make up` → `make test` ends with the guide still working.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 export SL_STEP=selftest
@@ -15,6 +17,13 @@ bad() { fail=$((fail+1)); echo "  FAIL $*"; }
 now() { date +%s%N; }
 ms() { echo $(( ($(now) - $1) / 1000000 )); }
 was_up=0; [ -f "$SL_RUN/state" ] && grep -q '^phase=ready' "$SL_RUN/state" && was_up=1
+had=none
+if [ $was_up = 1 ]; then
+  sl_bins
+  k() { "$SL_BIN_K8S/kubectl" --kubeconfig "$SL_DIR/kubeconfig" --request-timeout=10s "$@" >/dev/null 2>&1; }
+  if k get namespace sluice-examples && k -n sluice-system get deploy sluice-gateway; then had=up
+  elif k -n sluice-system get deploy sluice-gateway; then had=platform; fi
+fi
 
 leftovers() { # independent of down.sh's own bookkeeping
   local out="" p
@@ -75,6 +84,18 @@ if [ $was_up = 1 ]; then
   if "$SL_HERE/up.sh" >/tmp/sluice-selftest.log 2>&1 && "$SL_HERE/images.sh" >>/tmp/sluice-selftest.log 2>&1; then
     ok "cluster restored with images ($(ms "$t") ms)"
   else bad "restoring the cluster"; tail -20 /tmp/sluice-selftest.log; fi
+  restored=
+  t=$(now)
+  case $had in
+    up) # what `make up` had running: the platform, the examples, the gateway on SLUICE_URL
+      (cd "$SL_HERE/../.." && KUBECONFIG= test/up.sh) >>/tmp/sluice-selftest.log 2>&1 && restored="make up's platform and examples" ;;
+    platform)
+      (cd "$SL_HERE/../.." && test/install.sh) >>/tmp/sluice-selftest.log 2>&1 && restored="the platform" ;;
+  esac
+  if [ $had != none ]; then
+    if [ -n "$restored" ]; then ok "$restored restored ($(ms "$t") ms)"
+    else bad "restoring what ran on the cluster ($had)"; tail -20 /tmp/sluice-selftest.log; fi
+  fi
 fi
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -11,6 +11,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { InvocationRecord } from '../../gateway/async/records.js';
 import { RecordCollector } from '../integration/support/async-pipeline.js';
+import { asyncSettled, caughtUp } from './support/settled.js';
 import {
   fnManifest,
   forwardGateway,
@@ -202,7 +203,10 @@ describe('async invocation on the real cluster', () => {
     ).catch((err: Error) => {
       throw new Error(`${err.message}; have ${ok().length} success and ${failed().length} failure records`);
     });
-    await new Promise((r) => setTimeout(r, 3000)); // anything extra (a duplicate) would show up now
+    // Nothing more can arrive: every event reached its final state and the collector has every record.
+    const jsm = await jetstreamManager(nc!);
+    await asyncSettled(jsm, ns, 'worker');
+    await caughtUp(jsm, collector!, stream);
 
     const byId = new Map(sent.map((s) => [s.id, s]));
     const seen = new Map<number, number>();

@@ -12,6 +12,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { InvocationRecord } from '../../gateway/async/records.js';
 import { RecordCollector } from '../integration/support/async-pipeline.js';
+import { asyncSettled, caughtUp } from './support/settled.js';
 import {
   fnManifest,
   forwardGateway,
@@ -276,7 +277,10 @@ describe('the Helm chart on the real cluster', () => {
     ).catch((err: Error) => {
       throw new Error(`${err.message}; have ${ok().length}`);
     });
-    await new Promise((r) => setTimeout(r, 3000)); // a duplicate would show up now
+    // Nothing more can arrive: every event reached its final state and the collector has every record.
+    const jsm = await jetstreamManager(nc!);
+    await asyncSettled(jsm, ns, 'worker');
+    await caughtUp(jsm, collector!, stream);
     const seen = new Map<number, number>();
     for (const r of ok()) {
       const id = (r.requestPayload as { id: number }).id;

@@ -16,6 +16,7 @@ import { jetstream, jetstreamManager, RetentionPolicy, type JetStreamManager } f
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { RecordCollector } from '../integration/support/async-pipeline.js';
+import { caughtUp } from './support/settled.js';
 import { API, fnManifest, SYSTEM_NS, waitReady, type Forward } from './support/gateway.js';
 import { apply, cluster, createNamespace, dumpNamespace, forward, kubectl, waitFor } from './support/kube.js';
 
@@ -129,7 +130,11 @@ describe('the poller on the real cluster', () => {
     );
   };
 
-  /** Every poison message published so far is in onFailure exactly once, and nothing else is. */
+  /**
+   * Every poison message published so far is in onFailure exactly once, and nothing else is.
+   * Nothing more can follow once the queue is drained (a failure record is published before its
+   * message is acked) and the collector holds every record its stream has.
+   */
   const failuresExact = async (timeoutMs: number): Promise<void> => {
     const ids = (): number[] =>
       collector!.of(failedSubject).map((r) => {
@@ -141,7 +146,8 @@ describe('the poller on the real cluster', () => {
       () => Promise.resolve(ids().length >= published.poison.size ? true : undefined),
       timeoutMs,
     );
-    await new Promise((r) => setTimeout(r, 1000)); // nothing more may follow
+    await drained(timeoutMs);
+    await caughtUp(jsm!, collector!, outStream, timeoutMs);
     const seen = ids();
     expect(seen.filter((id) => !published.poison.has(id))).toEqual([]); // no good message failed
     expect(seen.length).toBe(published.poison.size); // each poison message exactly once
@@ -346,8 +352,11 @@ describe('the poller on the real cluster', () => {
     const del = await kubectl(['-n', SYSTEM_NS, 'delete', 'pod', owner, '--wait=false']);
     expect(del.code).toBe(0);
     await waitTicksUntil(killedAt + 30_000);
-    await new Promise((r) => setTimeout(r, 2000)); // late duplicates, if any, would show up now
-    checkTicks(first, ticks().at(-1)!);
+    // A late duplicate of a tick would come from the takeover (the killed owner's last fire and the
+    // new owner's); the schedule moving on by one more tick means every tick before it has settled.
+    const settled = ticks().at(-1)!;
+    await waitTicksUntil(settled + 5000);
+    checkTicks(first, settled);
     const all = ticks();
     expect(all.filter((t) => t > killedAt).length).toBeGreaterThanOrEqual(6);
   }, 180_000);

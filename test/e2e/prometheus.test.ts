@@ -157,6 +157,23 @@ describe('Prometheus scrapes Sluice: dashboards and alerts have data', () => {
     return (await res.json()) as PromResult;
   };
 
+  /** Waits until every target up now has been scraped `n` more times (the scrape interval is 1 s). */
+  const moreScrapes = async (n: number): Promise<void> => {
+    const since = Date.now() / 1000;
+    await waitFor(
+      `${n} more scrapes of every target`,
+      async () => {
+        const r = (await query('min(timestamp(up == 1))')).data?.result as
+          | { value: [number, string] }[]
+          | undefined;
+        const oldest = Number(r?.[0]?.value[1] ?? 0);
+        return oldest >= since + n - 0.5 ? true : undefined;
+      },
+      60_000,
+      250,
+    );
+  };
+
   const call = async (fn: string, body: unknown, type?: 'Event'): Promise<Response> =>
     fetch(`${gw!.base}/2015-03-31/functions/${ns}%3Afunction%3A${fn}/invocations`, {
       method: 'POST',
@@ -381,7 +398,7 @@ describe('Prometheus scrapes Sluice: dashboards and alerts have data', () => {
       const targetsUp = up.map((u) => `${u.metric.pod}=${u.value[1]}`).join(' ');
       throw new Error(`${err.message}; missing: ${missing.join(', ')}; up: ${targetsUp}`);
     });
-    await new Promise((r) => setTimeout(r, 3000)); // a few more scrapes for the rates
+    await moreScrapes(3); // a few more samples for the rates
 
     // Every dashboard query: accepted and non-empty (the ones listed above: their selectors have series).
     const vars = { namespace: ns, function: '.*', version: '.*' };
@@ -511,7 +528,7 @@ describe('Prometheus scrapes Sluice: dashboards and alerts have data', () => {
       }
       // The range ends with the traffic (the stat panels show its last rates); a few more scrapes.
       const to = Date.now();
-      await new Promise((r) => setTimeout(r, 3000));
+      await moreScrapes(3);
       // Grafana's data source setting "scrape interval" 5 s (Prometheus scrapes every 1 s here):
       // 5 s steps and rates over 20 s, as smooth as a dashboard on a usual setup.
       const data = await renderDashboard(loadDashboard(), png, {

@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { budget } from '../../support/time.js';
 
 export const REPO = new URL('../../..', import.meta.url).pathname.replace(/\/$/, '');
 
@@ -75,7 +76,7 @@ export function kubectl(args: string[], opts: { input?: string; timeoutMs?: numb
   const r = spawnSync(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args], {
     input: opts.input,
     encoding: 'utf8',
-    timeout: opts.timeoutMs ?? 60_000,
+    timeout: budget(opts.timeoutMs ?? 60_000),
   });
   return {
     code: r.status ?? -1,
@@ -91,12 +92,12 @@ export function kubectlOk(args: string[], opts: { input?: string; timeoutMs?: nu
   return r.stdout;
 }
 
-/** Polls `fn` until it returns without throwing; rethrows the last error after `timeoutMs`. */
+/** Polls `fn` until it returns without throwing; rethrows the last error after `timeoutMs` (scaled: test/support/time.ts). */
 export async function eventually<T>(
   fn: () => T | Promise<T>,
   opts: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  const deadline = Date.now() + budget(opts.timeoutMs ?? 60_000);
   let last: unknown;
   for (;;) {
     try {

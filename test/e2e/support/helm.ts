@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from '../../../api/paths.js';
+import { budget } from '../../support/time.js';
 import { cluster } from './kube.js';
 
 export interface Run {
@@ -19,7 +20,7 @@ export function sh(bin: string, args: string[], timeoutMs = 280_000): Promise<Ru
     execFile(
       bin,
       args,
-      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 << 20, timeout: timeoutMs },
+      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 << 20, timeout: budget(timeoutMs) },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, out: `${String(stdout)}${String(stderr)}` });
@@ -28,9 +29,9 @@ export function sh(bin: string, args: string[], timeoutMs = 280_000): Promise<Ru
   });
 }
 
-/** Runs `run` again while another Helm operation holds the release (up to 2 minutes). */
+/** Runs `run` again while another Helm operation holds the release (up to 2 minutes, scaled). */
 export async function unlocked(run: () => Promise<Run>): Promise<Run> {
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + budget(120_000);
   for (;;) {
     const r = await run();
     if (r.code === 0 || !/another operation .* is in progress/.test(r.out) || Date.now() > deadline) return r;

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { KubeConfig, CoreV1Api, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { clusterEnv } from './env.js';
 import { ROOT } from '../../../api/paths.js';
+import { budget } from '../../support/time.js';
 
 const run = promisify(execFile);
 
@@ -60,14 +61,18 @@ export async function script(path: string, args: string[]): Promise<string> {
   return stdout;
 }
 
-/** Polls until `fn` returns a value (not undefined), or fails naming what it waited for. */
+/**
+ * Polls until `fn` returns a value (not undefined), or fails naming what it waited for. The
+ * timeout is scaled by SLUICE_TEST_TIME_SCALE (test/support/time.ts).
+ */
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined>,
   timeoutMs = 120_000,
   intervalMs = 500,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const limit = budget(timeoutMs);
+  const deadline = Date.now() + limit;
   let last: unknown;
   for (;;) {
     try {
@@ -78,7 +83,7 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
+        `timed out after ${limit} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
       );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
