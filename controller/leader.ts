@@ -36,6 +36,8 @@ export class LeaderElector {
   private timer: NodeJS.Timeout | undefined;
   private leading = false;
   private stopped = false;
+  private attempt: Promise<boolean> | undefined;
+  private readonly tries = { total: 0, held: 0, underWay: false };
 
   constructor(
     kc: KubeConfig,
@@ -49,16 +51,31 @@ export class LeaderElector {
     return this.leading;
   }
 
+  /**
+   * Acquire-or-renew attempts: how many finished, how many of those held the lease, and whether
+   * one is under way (read-only, for observers such as tests).
+   */
+  get attempts(): { total: number; held: number; underWay: boolean } {
+    return { ...this.tries };
+  }
+
   /** Tries until it leads, then calls onStarted; calls onLost if the lease is lost afterwards. */
   start(onStarted: () => void, onLost: () => void): void {
     const tick = async (): Promise<void> => {
       if (this.stopped) return;
-      let held = false;
-      try {
-        held = await this.tryAcquireOrRenew();
-      } catch (err) {
+      this.tries.underWay = true;
+      this.attempt = this.tryAcquireOrRenew().catch((err: unknown) => {
         this.log.warn(`leader election: ${describeError(err)}`);
-      }
+        return false;
+      });
+      const held = await this.attempt;
+      this.attempt = undefined;
+      this.tries.underWay = false;
+      // Stopped meanwhile: stop() releases the lease; an attempt that landed just before must not
+      // make this elector the leader again beside its successor.
+      if (this.stopped) return;
+      this.tries.total++;
+      if (held) this.tries.held++;
       if (held && !this.leading) {
         this.leading = true;
         this.log.info({ lease: this.opts.name, identity: this.opts.identity }, 'became leader');
@@ -81,7 +98,9 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    if (!this.leading) return;
+    // A renewal under way lands first, so the release below is the lease's last write from here.
+    const inFlight = await this.attempt;
+    if (!this.leading && !inFlight) return;
     this.leading = false;
     try {
       const lease = await this.api.readNamespacedLease({

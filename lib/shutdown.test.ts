@@ -1,8 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Writable } from 'node:stream';
 import { InFlight, Shutdown } from './shutdown.js';
 import { createLogger } from './log.js';
 import { ShuttingDownError, describeError, TerminalError } from './errors.js';
+import { until } from '../test/support/time.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 function memoryLogger(): { log: ReturnType<typeof createLogger>; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];
@@ -26,13 +31,14 @@ function memoryLogger(): { log: ReturnType<typeof createLogger>; lines: () => Re
 
 describe('InFlight', () => {
   it('drain waits for in-flight work and then refuses new work', async () => {
+    vi.useFakeTimers();
     const inflight = new InFlight();
     const end = inflight.begin();
     let drained = false;
     const p = inflight.drain(5000).then((ok) => {
       drained = ok;
     });
-    await new Promise((r) => setTimeout(r, 20));
+    await vi.advanceTimersByTimeAsync(4999); // (fake) time passes, the work goes on: still draining
     expect(drained).toBe(false);
     expect(() => inflight.begin()).toThrow(ShuttingDownError);
     end();
@@ -63,15 +69,13 @@ describe('Shutdown', () => {
     await Promise.all([s.run(), s.run()]);
     expect(order).toEqual(['second', 'first']);
     log.flush();
-    await new Promise((r) => setTimeout(r, 10));
-    expect(
-      lines()
-        .filter((l) => l.msg === 'stopped')
-        .map((l) => l.hook),
-    ).toEqual(['second', 'first']);
+    const stopped = (): Record<string, unknown>[] => lines().filter((l) => l.msg === 'stopped');
+    await until(() => stopped().length >= 2, 'two "stopped" lines');
+    expect(stopped().map((l) => l.hook)).toEqual(['second', 'first']);
   });
 
   it('bounds a hanging hook by the grace period and goes on', async () => {
+    vi.useFakeTimers();
     const { log } = memoryLogger();
     const ran: string[] = [];
     const s = new Shutdown(log, 50);
@@ -79,9 +83,17 @@ describe('Shutdown', () => {
       ran.push('later');
     });
     s.register('hangs', () => new Promise<void>(() => undefined));
-    const t0 = Date.now();
-    await s.run();
-    expect(Date.now() - t0).toBeLessThan(1000);
+    let done = false;
+    const run = s.run().then(() => {
+      done = true;
+    });
+    // The hanging hook gets the grace period (50 ms of fake time), not a moment longer.
+    await vi.advanceTimersByTimeAsync(49);
+    expect(done).toBe(false);
+    expect(ran).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(done).toBe(true);
+    await run;
     expect(ran).toEqual(['later']);
   });
 });

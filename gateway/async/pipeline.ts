@@ -29,6 +29,8 @@ export interface AsyncPipelineOptions {
   /** Whether `function:` destinations exist; default: the watched Function objects (qualifiers not checked). */
   functionExists?: (namespace: string, name: string, qualifier?: string) => boolean;
   authorize?: DeadLetterRouterDeps['authorize'];
+  /** The clock events' age is measured by (accept time, expiry, record times); Date.now when absent. */
+  now?: () => number;
 }
 
 export interface AsyncPipeline {
@@ -73,7 +75,7 @@ export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipelin
   }
   const metrics = new AsyncMetrics(o.registry);
   const subjects = streamSettings.subjects;
-  const acceptor = new EventAcceptor({ js, subjects, metrics });
+  const acceptor = new EventAcceptor({ js, subjects, metrics, ...(o.now ? { now: o.now } : {}) });
   const dlq = new DeadLetterQueue({
     js,
     jsm,
@@ -102,6 +104,7 @@ export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipelin
     metrics,
     log: o.log,
     ...(o.tracer ? { tracer: o.tracer } : {}),
+    ...(o.now ? { now: o.now } : {}),
     settings: {
       ...DEFAULT_DISPATCHER_SETTINGS,
       maxRecordBytes: Math.max(64 * 1024, maxPayload - HEADER_ROOM),

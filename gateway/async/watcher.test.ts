@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { FunctionResource } from '../../api/types.js';
 import { createLogger } from '../../lib/index.js';
 import type { AsyncFunction } from './function-config.js';
@@ -71,9 +71,22 @@ function setup(initial: FunctionResource[], stale: string[] = []) {
   return { watcher, consumers, dispatch, handlers: () => handlers! };
 }
 
-const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
+/**
+ * Lets 50 ms of fake time pass: every reconcile the fakes allow has run by then, retries (10 ms
+ * apart) included — so "nothing was done" is a fact, not a guess about the machine's speed.
+ */
+const settle = async (): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(50);
+};
 
 describe('AsyncFunctionWatcher', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('creates consumers and pull loops for listed functions and collects stale consumers', async () => {
     const s = setup([fn('a'), fn('b', 3)], ['gone']);
     await s.watcher.start();

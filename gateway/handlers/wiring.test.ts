@@ -23,6 +23,7 @@ import {
   silentLogger,
 } from '../testing/fakes.js';
 import { UnrecognizedClientError } from '../errors.js';
+import { until } from '../../test/support/time.js';
 import { makeDeadLetterAuthorizer } from './dead-letters.js';
 
 const POLLER = 'serviceaccount:sluice-system:sluice-poller';
@@ -137,14 +138,6 @@ async function start(opts: { async?: boolean } = {}): Promise<Harness> {
 
 const bearer = (principal: string): Record<string, string> => ({ authorization: `Bearer ${principal}` });
 
-async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('InflightCounter', () => {
   it('counts per version and forgets versions with nothing in flight', () => {
     const c = new InflightCounter();
@@ -174,7 +167,7 @@ describe('GET /internal/v1/inflight', () => {
         headers: bearer('serviceaccount:shop:app'),
       });
     const calls = [call('warm'), call('warm'), call('cold')];
-    await until('two calls on the warm pod', () => h.pods.open === 2);
+    await until(() => h.pods.open === 2, 'two calls on the warm pod');
     const res = await fetch(`${h.base}/internal/v1/inflight`, { headers: bearer(POLLER) });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
@@ -183,7 +176,7 @@ describe('GET /internal/v1/inflight', () => {
         { namespace: 'shop', function: 'warm', version: '$LATEST', inflight: 2 },
       ],
     });
-    await until('the cold call on its new pod', () => h.pods.open === 3);
+    await until(() => h.pods.open === 3, 'the cold call on its new pod');
     h.pods.release();
     for (const r of await Promise.all(calls)) expect(r.status).toBe(200);
     const after = await fetch(`${h.base}/internal/v1/inflight`, { headers: bearer(POLLER) });
@@ -225,7 +218,7 @@ describe('platform principals', () => {
       headers: bearer(who),
     });
     if (status === 200) {
-      await until('the call on the pod', () => h.pods.open === 1);
+      await until(() => h.pods.open === 1, 'the call on the pod');
       h.pods.release();
     }
     const res = await pending;

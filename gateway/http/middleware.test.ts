@@ -8,6 +8,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../test/support/time.js';
 import { callId, tracing } from './middleware.js';
 
 describe('tracing middleware', () => {
@@ -41,7 +42,8 @@ describe('tracing middleware', () => {
       method: 'POST',
       headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
     });
-    await new Promise((r) => setTimeout(r, 20));
+    // The span ends when the response has been sent, which may be after the client has it.
+    await until(() => exporter.getFinishedSpans().length > 0, 'the server span');
     const [span] = exporter.getFinishedSpans();
     expect(span?.name).toBe('POST /2015-03-31/functions/:name/invocations');
     expect(span?.kind).toBe(SpanKind.SERVER);
@@ -55,7 +57,12 @@ describe('tracing middleware', () => {
     for (const p of ['/healthz', '/readyz', '/metrics', '/internal/v1/inflight']) {
       expect((await fetch(`${base}${p}`)).status).toBe(200);
     }
-    await new Promise((r) => setTimeout(r, 20));
-    expect(exporter.getFinishedSpans()).toEqual([]);
+    // A call made after they were all answered: once its span has ended, theirs (ended when their
+    // responses were sent, before this call was even made) would have been exported too.
+    await fetch(`${base}/2015-03-31/functions/after/invocations`, { method: 'POST' });
+    await until(() => exporter.getFinishedSpans().length > 0, 'the span of the call after the probes');
+    expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual([
+      'POST /2015-03-31/functions/:name/invocations',
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Activator } from '../activation/activator.js';
 import { FunctionResolver, MemoryCatalog } from '../catalog/catalog.js';
 import { parseFunctionRef } from '../arn.js';
@@ -80,7 +80,27 @@ function setup(
   return { send, client, table, key };
 }
 
+/** Lets `ms` of (fake) time pass and returns what `p` settled to: it must have settled by then. */
+async function within<T>(ms: number, p: Promise<T>): Promise<T> {
+  let settled = false;
+  const tracked = p.finally(() => {
+    settled = true;
+  });
+  await vi.advanceTimersByTimeAsync(ms);
+  expect(settled, `settled within ${ms} ms`).toBe(true);
+  return tracked;
+}
+
 describe('Dispatcher', () => {
+  // Fake timers: pods start (30 ms), slots free up and the activator polls on a clock the test
+  // moves, so a call's 2 s bound (1 s timeout + 1 s cold-start allowance) is exact under any load.
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it.each([
     { name: 'a busy pod (429) is skipped for another', pods: { 'a:1': 'busy', 'b:1': 'ok' }, from: 'b:1' },
     {
@@ -130,7 +150,7 @@ describe('Dispatcher', () => {
 
   it('holds a call while the function scales from zero, then sends it', async () => {
     const { send, client } = setup({ 'late:1': 'ok' }, { ready: [] });
-    const r = await send();
+    const r = await within(2000, send());
     expect(JSON.parse(r.body.toString())).toEqual({ from: 'late:1' });
     expect(client.calls).toEqual(['late:1']);
   });
@@ -144,14 +164,14 @@ describe('Dispatcher', () => {
     const { send } = setup({}, { ready: [], maxHeld: 1 });
     const first = send();
     await expect(send()).rejects.toThrow(ThrottledError);
-    await first;
+    await within(2000, first);
   });
 
   it('waits for a slot when every pod is at capacity', async () => {
     const { send, table, key } = setup({ 'a:1': 'ok' });
     const lease = table.acquire(key, 1)!;
     setTimeout(() => lease.release(), 50);
-    const r = await send();
+    const r = await within(2000, send());
     expect(JSON.parse(r.body.toString())).toEqual({ from: 'a:1' });
   });
 });

@@ -309,7 +309,7 @@ export class NatsStreamSource implements EventSource {
   /** Records older than maximumRecordAgeSeconds go to onFailure (they head the segment: streams are in time order). */
   private async expireOld(deliver: Held[], seg: Segment): Promise<Segment> {
     if (this.m.maximumRecordAgeSeconds < 0) return seg;
-    const oldest = Date.now() - this.m.maximumRecordAgeSeconds * 1000;
+    const oldest = (this.deps.now ?? Date.now)() - this.m.maximumRecordAgeSeconds * 1000;
     let k = seg.from;
     while (k < seg.to && (deliver[k] as Held).p.msg.timestampMs < oldest) k++;
     if (k === seg.from) return seg;

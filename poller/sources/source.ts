@@ -68,6 +68,8 @@ export interface SourceDeps {
   report: (result: string) => void;
   /** Spans for deliveries (the API's no-op tracer when telemetry is off or absent). */
   tracer?: Tracer;
+  /** The clock records' age is measured by (maximumRecordAgeSeconds); Date.now when absent. */
+  now?: () => number;
 }
 
 export type SourceFactory = (mapping: MappingConfig, deps: SourceDeps) => EventSource;

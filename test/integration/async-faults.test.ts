@@ -9,11 +9,13 @@ import { NatsServer } from './support/nats.js';
 import {
   connectNats,
   fnResource,
+  pipelineIdle,
   RecordCollector,
   startPipeline,
   waitFor,
   type RunningPipeline,
 } from './support/async-pipeline.js';
+import { budget } from '../support/time.js';
 
 // No loss under faults: while events are being accepted and dispatched, the dispatcher dies
 // (its NATS connection closed abruptly, nothing drained) and a new one takes over, then the
@@ -40,7 +42,10 @@ afterAll(async () => {
   await server?.cleanup();
 });
 
-describe('faults', () => {
+/** Waits of 30 + 30 + 90 + 30 s (scaled), a server restart and 3000 events. */
+const TEST_TIMEOUT = budget(240_000);
+
+describe('faults', { timeout: TEST_TIMEOUT }, () => {
   it('dispatcher killed and nats-server restarted mid-run: every accepted event is accounted for', async () => {
     const invoker = new FakeInvoker(async (req) => {
       await sleep(30 + Math.floor(Math.random() * 30)); // keeps ~20 events in flight at any moment
@@ -101,11 +106,13 @@ describe('faults', () => {
     const producing = Promise.all(Array.from({ length: 20 }, producer));
 
     // Fault 1: the dispatcher dies with events in flight; another one starts.
-    await waitFor(() => accepted.size >= TOTAL / 4, 30_000);
+    await waitFor(
+      () => accepted.size >= TOTAL / 4 && first.dispatcher.inFlight('faults', 'work') > 0,
+      30_000,
+    );
     const inFlightAtKill = first.dispatcher.inFlight('faults', 'work');
     expect(inFlightAtKill).toBeGreaterThan(0); // the kill interrupts calls
     await first.kill();
-    await sleep(300);
     const second = await start();
     pipelines.push(second);
 
@@ -119,12 +126,12 @@ describe('faults', () => {
     await server.restart(SIGNAL, 3000);
 
     await producing;
-    const records = (): InvocationRecord[] => [
+    const seen = (): InvocationRecord[] => [
       ...collector!.of('results.faults.ok'),
       ...collector!.of('results.faults.failed'),
     ];
     const accountedFor = (): number => {
-      const ids = new Set(records().map((r) => r.requestContext.requestId));
+      const ids = new Set(seen().map((r) => r.requestContext.requestId));
       return [...accepted.values()].filter((id) => ids.has(id)).length;
     };
     await waitFor(
@@ -132,10 +139,20 @@ describe('faults', () => {
       90_000,
       () => `${accountedFor()} of ${TOTAL} accounted for`,
     );
-    await sleep(2000); // late duplicates would arrive now
+    // No late duplicate can come any more: every event is acknowledged (the work-queue stream is
+    // empty, no retry scheduled) and none is being dispatched; the dead dispatcher's connection is
+    // closed. The records are then read back from their stream as it holds them.
+    await waitFor(
+      () => pipelineIdle(second),
+      30_000,
+      () => 'every event acknowledged and none in flight',
+    );
+    const records = (await collector.stored())
+      .filter((s) => s.subject === 'results.faults.ok' || s.subject === 'results.faults.failed')
+      .map((s) => s.record);
 
     const byId = new Map<string, InvocationRecord[]>();
-    for (const r of records())
+    for (const r of records)
       byId.set(r.requestContext.requestId, [...(byId.get(r.requestContext.requestId) ?? []), r]);
     let duplicateRecords = 0;
     let duplicateRuns = 0;

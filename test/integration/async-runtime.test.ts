@@ -13,6 +13,7 @@ import {
   waitFor,
   type RunningPipeline,
 } from './support/async-pipeline.js';
+import { budget } from '../support/time.js';
 
 // The async pipeline dispatching to the REAL sluice-runtime (its invoke endpoint, the built-in
 // Node.js client, user code in a temp dir): function errors, timeouts, the attempt number seen
@@ -46,7 +47,7 @@ beforeAll(async () => {
     concurrency: 4,
     functionName: 'rt',
   });
-}, 180_000);
+}, budget(180_000));
 afterAll(async () => {
   results?.stop();
   for (const c of closers.splice(0)) await c();
@@ -55,7 +56,10 @@ afterAll(async () => {
   await server?.cleanup();
 });
 
-describe('with the real runtime', () => {
+/** Waits of up to 60 s and 30 s (scaled), beside the test's own work. */
+const TEST_TIMEOUT = budget(120_000);
+
+describe('with the real runtime', { timeout: TEST_TIMEOUT }, () => {
   it('retries function errors and timeouts, dead-letters them, and redrives them once fixed', async () => {
     p = await startPipeline(server.url, {
       id: 'rt',

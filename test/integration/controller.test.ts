@@ -20,6 +20,7 @@ import { DEFAULT_BUILD_OPTIONS } from '../../controller/function/resources/types
 import { makeKube, type Kube } from '../../controller/kube/client.js';
 import { LeaderElector } from '../../controller/leader.js';
 import { ApiServer } from '../../poller/testing/apiserver.js';
+import { budget, sleep, until } from '../support/time.js';
 
 const API = 'sluice.dev/v1alpha1';
 const NS = 'shop';
@@ -41,7 +42,8 @@ beforeAll(async () => {
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'sluice-system' } } });
   // A new CRD's storage may answer 429 for a moment after it is served.
-  for (let i = 0; ; i++) {
+  const deadline = Date.now() + budget(30_000);
+  for (;;) {
     try {
       for (const kind of ['Function', 'FunctionVersion', 'Alias', 'EventSourceMapping'])
         await kube.list(API, kind, NS);
@@ -49,13 +51,13 @@ beforeAll(async () => {
       await kube.delete(API, 'Function', NS, 'warmup');
       break;
     } catch (err) {
-      if (i > 60) throw err;
-      await new Promise((r) => setTimeout(r, 500));
+      if (Date.now() > deadline) throw err;
+      await sleep(500);
     }
   }
   functions = new FunctionReconciler({ kube, opts: DEFAULT_BUILD_OPTIONS, gatewayUrl: 'http://gw:8080' });
   aliases = new AliasReconciler(kube);
-}, 120_000);
+}, budget(120_000));
 
 afterAll(async () => {
   await kas?.stop();
@@ -206,26 +208,40 @@ describe('FunctionReconciler', () => {
 describe('LeaderElector', () => {
   it('lets one replica lead at a time and hands over when the leader releases the lease', async () => {
     const kc = kas.kubeConfig();
-    const opts = { namespace: 'sluice-system', name: 'sluice-controller', leaseSeconds: 3, renewSeconds: 1 };
+    // The lease outlives any stall of a loaded machine (the test never waits for it to expire:
+    // the leader releases it, and the successor takes over at its next attempt).
+    const opts = { namespace: 'sluice-system', name: 'sluice-controller', leaseSeconds: 15, renewSeconds: 1 };
     const a = new LeaderElector(kc, { ...opts, identity: 'a' }, log);
     const b = new LeaderElector(kc, { ...opts, identity: 'b' }, log);
     const events: string[] = [];
-    a.start(
-      () => events.push('a leads'),
-      () => events.push('a lost'),
-    );
-    await new Promise((r) => setTimeout(r, 1500));
-    b.start(
-      () => events.push('b leads'),
-      () => events.push('b lost'),
-    );
-    await new Promise((r) => setTimeout(r, 2500));
-    expect(events).toEqual(['a leads']);
-    expect(a.isLeader && !b.isLeader).toBe(true);
-    await a.stop();
-    const until = Date.now() + 10_000;
-    while (!b.isLeader && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
-    expect(events).toEqual(['a leads', 'b leads']);
-    await b.stop();
+    try {
+      a.start(
+        () => events.push('a leads'),
+        () => events.push('a lost'),
+      );
+      await until(() => a.isLeader, 'a to lead');
+      b.start(
+        () => events.push('b leads'),
+        () => events.push('b lost'),
+      );
+      // b does not take over a lease a keeps renewing: a renews it after b started, and b tries
+      // again after that renewal (its second attempt from then on began after it).
+      const renewed = a.attempts.held;
+      await until(() => a.attempts.held > renewed, 'a to renew the lease after b started');
+      const tried = b.attempts.total;
+      await until(() => b.attempts.total >= tried + 2, 'b to try again after that renewal');
+      expect(events).toEqual(['a leads']);
+      expect(a.isLeader && !b.isLeader).toBe(true);
+      expect(b.attempts.held).toBe(0);
+      // stop() may land during an attempt: it waits for that renewal and then releases the lease,
+      // and `a` never leads again beside `b`.
+      await a.stop();
+      expect(a.isLeader).toBe(false);
+      await until(() => b.isLeader, 'b to take over the released lease', 10_000);
+      expect(events).toEqual(['a leads', 'b leads']);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
   });
 });

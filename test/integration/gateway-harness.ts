@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../support/net.js';
+import { budget } from '../support/time.js';
 export { freePort } from '../support/net.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -67,7 +68,7 @@ export async function startRuntime(opts: {
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const address = `127.0.0.1:${invokePort}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + budget(30_000);
   for (;;) {
     if (child.exitCode !== null) throw new Error(`runtime ${opts.functionName} exited: ${out}`);
     try {
@@ -88,7 +89,7 @@ export async function startRuntime(opts: {
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+        setTimeout(() => child.kill('SIGKILL'), budget(5000)).unref();
       }),
   };
 }

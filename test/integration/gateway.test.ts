@@ -1,4 +1,6 @@
+import { writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import {
   InvokeCommand,
   LambdaClient,
@@ -24,6 +26,7 @@ import {
   silentLogger,
   versionResource,
 } from '../../gateway/testing/fakes.js';
+import { budget, until } from '../support/time.js';
 import { makeWorkspace, startRuntime, type RuntimeProcess } from './gateway-harness.js';
 
 // The gateway's express app in-process, fakes for the Kubernetes-facing interfaces, and REAL
@@ -36,8 +39,9 @@ exports.echo = async (event, context) => {
   return { event, arn: context.invokedFunctionArn, version: process.env.AWS_LAMBDA_FUNCTION_VERSION };
 };
 exports.slow = async (event) => {
-  await new Promise((r) => setTimeout(r, event.ms ?? 1500));
-  return { slept: event.ms ?? 1500 };
+  console.log('slow call waiting for ' + event.gate);
+  while (!require('node:fs').existsSync(event.gate)) await new Promise((r) => setTimeout(r, 10));
+  return { through: event.gate };
 };
 exports.web = async (event) => ({
   statusCode: 201,
@@ -58,7 +62,8 @@ class FakeTokens implements TokenReviewer {
 
 const echo = fnResource('echo', { timeoutSeconds: 5 });
 const echoV2 = versionResource(echo, '2');
-const slow = fnResource('slow', { timeoutSeconds: 5, concurrency: { reserved: 1 } });
+// A slow call waits for the test to open its gate; the timeout leaves room for any machine's pace.
+const slow = fnResource('slow', { timeoutSeconds: 60, concurrency: { reserved: 1 } });
 const cold = fnResource('cold', { timeoutSeconds: 5 });
 const web = fnResource('web', { timeoutSeconds: 5, invokePolicy: [{ principal: '*' }] });
 const privateFn = fnResource('private', { invokePolicy: [{ principal: 'serviceaccount:ops:deployer' }] });
@@ -132,7 +137,7 @@ beforeAll(async () => {
     name: string,
     fn: string,
     handler: string,
-    extra: { version?: string; concurrency?: number } = {},
+    extra: { version?: string; concurrency?: number; timeoutSeconds?: number } = {},
   ) =>
     startRuntime({
       functionName: fn,
@@ -144,7 +149,7 @@ beforeAll(async () => {
   await Promise.all([
     start('echo', 'echo', 'index.echo'),
     start('echo-v2', 'echo', 'index.echo', { version: '2' }),
-    start('slow', 'slow', 'index.slow'),
+    start('slow', 'slow', 'index.slow', { timeoutSeconds: 60 }),
     start('cold', 'cold', 'index.echo', { concurrency: 2 }),
     start('web', 'web', 'index.web'),
   ]);
@@ -189,7 +194,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => gateway.server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(gateway.server.address() as { port: number }).port}`;
   lambda = client();
-}, 120_000);
+}, budget(120_000));
 
 afterAll(async () => {
   lambda?.destroy();
@@ -326,12 +331,18 @@ describe('gateway + real runtimes, driven by @aws-sdk/client-lambda', () => {
   });
 
   it('throttles beyond reserved concurrency with TooManyRequestsException and a Reason', async () => {
-    const first = invoke({ FunctionName: 'slow', Payload: enc({ ms: 1500 }) });
-    await new Promise((r) => setTimeout(r, 200));
-    const e = await sdkError(invoke({ FunctionName: 'slow', Payload: enc({ ms: 10 }) }));
+    const gate = join(ws.taskRoot, 'slow-gate');
+    const first = invoke({ FunctionName: 'slow', Payload: enc({ gate }) });
+    // The first call runs on the pod (it holds the one reserved slot) until the gate opens.
+    await until(
+      () => runtimes.slow!.output().includes(`slow call waiting for ${gate}`),
+      'the first call on the pod',
+    );
+    const e = await sdkError(invoke({ FunctionName: 'slow', Payload: enc({ gate }) }));
     expect(e.name).toBe('TooManyRequestsException');
     expect(e.status).toBe(429);
     expect(e.raw.Reason).toBe('ReservedFunctionConcurrentInvocationLimitExceeded');
+    writeFileSync(gate, '');
     expect((await first).StatusCode).toBe(200);
   });
 

@@ -7,8 +7,10 @@ import {
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { esm, until } from '../../poller/testing/kit.js';
+import { esm } from '../../poller/testing/kit.js';
+import { budget, until } from '../support/time.js';
 import { FunctionServer, PollerProcess } from '../../poller/testing/processes.js';
+import type { SourceTuning } from '../../poller/sources/source.js';
 import { NatsServer } from './support/nats.js';
 
 // Real poller processes, killed with SIGKILL: what a crash leaves behind must not lose records.
@@ -40,15 +42,22 @@ afterAll(async () => {
   await server?.cleanup();
 });
 
-async function poller(mapping: ReturnType<typeof esm>, identity: string): Promise<PollerProcess> {
-  const p = await PollerProcess.start({ natsUrl: server.url, mapping, invokeUrl: fn.url, identity });
+async function poller(
+  mapping: ReturnType<typeof esm>,
+  identity: string,
+  tuning?: Partial<SourceTuning>,
+): Promise<PollerProcess> {
+  const p = await PollerProcess.start({ natsUrl: server.url, mapping, invokeUrl: fn.url, identity, tuning });
   procs.push(p);
   return p;
 }
 
 const seqsOf = (e: unknown): number[] => (e as RawEv).Records.map((r) => Number(r.nats.sequenceNumber));
 
-describe('crashes', () => {
+/** Each test starts poller processes (up to 30 s each) and waits up to 15–20 s (scaled) for them. */
+const TEST_TIMEOUT = budget(60_000);
+
+describe('crashes', { timeout: TEST_TIMEOUT }, () => {
   it('schedule rate(2 seconds): one invocation per tick with two pollers, and after one is killed', async () => {
     fn.calls.length = 0;
     fn.respond = () => Promise.resolve({ body: 'ok' });
@@ -69,7 +78,7 @@ describe('crashes', () => {
     // No tick was skipped: consecutive ticks are 2 s apart.
     const ms = [...new Set(times)].map((t) => Date.parse(t)).sort((x, y) => x - y);
     for (let i = 1; i < ms.length; i++) expect(ms[i]! - ms[i - 1]!).toBe(2000);
-  }, 60_000);
+  });
 
   it('natsStream: kill the poller mid-batch; a new one resumes at the checkpoint, in order, losing nothing', async () => {
     await jsm.streams.add({ name: 'FEED', subjects: ['feed.>'] });
@@ -110,7 +119,7 @@ describe('crashes', () => {
     const bCalls = calls.slice(3);
     expect(bCalls[0]?.[0]).toBe(calls[2]?.[0]);
     expect(bCalls.flat()).toEqual(published.slice(10));
-  }, 60_000);
+  });
 
   it('natsQueue: kill the poller mid-batch; its records come back to the survivor', async () => {
     await jsm.streams.add({ name: 'WORK', subjects: ['work.>'], retention: RetentionPolicy.Workqueue });
@@ -124,11 +133,13 @@ describe('crashes', () => {
       return { body: null };
     };
     const mapping = esm({ function: 'work', source: { natsQueue: { stream: 'WORK' } }, batchSize: 4 });
-    const a = await poller(mapping, 'poller-a');
+    // A short ack wait: the dead poller's batch comes back when it runs out.
+    const tuning = { ackWaitMs: 2000 };
+    const a = await poller(mapping, 'poller-a', tuning);
     for (let n = 0; n < 4; n++) await js.publish('work.x', JSON.stringify({ n }));
     await until(() => holding, 'a batch in flight at poller A');
     await a.kill('SIGKILL');
-    await poller(mapping, 'poller-b');
+    await poller(mapping, 'poller-b', tuning);
     for (let n = 4; n < 20; n++) await js.publish('work.x', JSON.stringify({ n }));
     await until(
       async () => (await jsm.streams.info('WORK')).state.messages === 0,
@@ -143,5 +154,5 @@ describe('crashes', () => {
       ),
     );
     expect([...delivered].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, n) => n));
-  }, 60_000);
+  });
 });

@@ -14,7 +14,8 @@ import { ESM_FINALIZER } from '../../poller/mapping.js';
 import { SOURCES } from '../../poller/sources/index.js';
 import { ApiServer } from '../../poller/testing/apiserver.js';
 import { FakeInvoker } from '../../poller/testing/fake-invoker.js';
-import { makeKit, until, type Kit } from '../../poller/testing/kit.js';
+import { makeKit, type Kit } from '../../poller/testing/kit.js';
+import { budget, until } from '../support/time.js';
 import { acquireOrRenew, LeaseConflictError, release } from '../../poller/work/leases.js';
 import { MappingManager } from '../../poller/work/manager.js';
 import { NatsServer } from './support/nats.js';
@@ -38,7 +39,7 @@ beforeAll(async () => {
   core = kc.makeApiClient(CoreV1Api);
   apps = kc.makeApiClient(AppsV1Api);
   for (const name of ['shop', 'sluice-system']) await core.createNamespace({ body: { metadata: { name } } });
-}, 120_000);
+}, budget(120_000));
 
 afterAll(async () => {
   await kit?.close();
@@ -59,7 +60,10 @@ const getEsm = async (name: string): Promise<EventSourceMappingResource | undefi
   }
 };
 
-describe('Kubernetes side', () => {
+/** Waits of up to 15 s (scaled) each, one after another. */
+const TEST_TIMEOUT = budget(60_000);
+
+describe('Kubernetes side', { timeout: TEST_TIMEOUT }, () => {
   it('Leases: one holder at a time, takeover after expiry, optimistic concurrency', async () => {
     const store = new KubeLeaseStore(kas.kubeConfig(), 'sluice-system');
     const now = Date.now();
@@ -140,7 +144,17 @@ describe('Kubernetes side', () => {
       );
       await until(async () => (await getEsm('orders'))?.status?.state === 'Disabled', 'state Disabled');
       await kit.js.publish('korders.new', '{"id":2}');
-      await new Promise((r) => setTimeout(r, 500));
+      // Nothing can take it now: the mapping runs nowhere, and its consumer holds the record
+      // undelivered, with no pull request open and nothing handed out.
+      await until(async () => {
+        const ci = await kit.jsm.consumers.info('KORDERS', 'sluice-esm-shop-orders');
+        return (
+          manager.owned.length === 0 &&
+          ci.num_pending === 1 &&
+          ci.num_ack_pending === 0 &&
+          ci.num_waiting === 0
+        );
+      }, 'the record waiting with no source running');
       expect(invoker.calls).toHaveLength(1);
 
       await custom.patchNamespacedCustomObject(
@@ -184,7 +198,7 @@ describe('Kubernetes side', () => {
       await manager.stop();
       await world.stop();
     }
-  }, 60_000);
+  });
 
   it('workloads from Functions and Deployments; the scale subresource and the decision annotation', async () => {
     await custom.createNamespacedCustomObject({

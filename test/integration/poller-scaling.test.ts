@@ -10,7 +10,8 @@ import type { Decision } from '../../poller/autoscaler/decide.js';
 import { JetStreamDemand } from '../../poller/autoscaler/demand.js';
 import { SOURCES } from '../../poller/sources/index.js';
 import { FakeInvoker, ok } from '../../poller/testing/fake-invoker.js';
-import { makeKit, mapping, until, type Kit } from '../../poller/testing/kit.js';
+import { makeKit, mapping, type Kit } from '../../poller/testing/kit.js';
+import { budget, sleep, until } from '../support/time.js';
 import { NatsServer } from './support/nats.js';
 
 // KEDA-style phases against real JetStream backlogs and a fake scale target: activation (0→1),
@@ -60,7 +61,10 @@ afterAll(async () => {
   await server?.cleanup();
 });
 
-describe('autoscaling phases', () => {
+/** Waits of 5 + 15 + 10 + 30 + 15 s (scaled), one after another. */
+const TEST_TIMEOUT = budget(90_000);
+
+describe('autoscaling phases', { timeout: TEST_TIMEOUT }, () => {
   it('activation, scale-out, scale-in, scale-to-zero; nothing lost, nothing processed twice', async () => {
     await kit.jsm.streams.add({ name: 'LOAD', subjects: ['load.>'], retention: RetentionPolicy.Workqueue });
     const deployment = new FakeDeployment(8);
@@ -89,6 +93,10 @@ describe('autoscaling phases', () => {
     });
     const source = SOURCES.natsQueue.create(m, kit.deps(invoker));
     await source.start();
+    // Ticks one after another, 200 ms apart; the autoscaler's clock moves 200 ms per tick, whatever
+    // the machine's pace: its windows (2 s stable, 3 s idle) are counted in ticks, so a stall
+    // cannot skip a phase.
+    let ticks = 0;
     const autoscaler = new Autoscaler({
       view: deployment,
       target: deployment,
@@ -101,8 +109,16 @@ describe('autoscaling phases', () => {
       windows: { stableWindowMs: 2000, burstWindowMs: 10_000, burstReplicas: 100 },
       metrics: kit.metrics,
       log: kit.log,
+      now: () => ticks * 200,
     });
-    const timer = setInterval(() => void autoscaler.tick(), 200);
+    let ticking = true;
+    const ticker = (async (): Promise<void> => {
+      while (ticking) {
+        ticks++;
+        await autoscaler.tick();
+        await sleep(200);
+      }
+    })();
     try {
       // Activation: one message takes the function from 0 to 1.
       await kit.js.publish('load.x', '0');
@@ -132,10 +148,11 @@ describe('autoscaling phases', () => {
       expect(throttled).toBeGreaterThan(0);
       expect(maxDelivery).toBe(1);
     } finally {
-      clearInterval(timer);
+      ticking = false;
+      await ticker;
       await source.close();
     }
-  }, 90_000);
+  });
 
   it('a missing consumer holds replicas: no scale to max, no scale to zero', async () => {
     const deployment = new FakeDeployment(20);

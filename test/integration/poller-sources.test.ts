@@ -1,7 +1,8 @@
 import { RetentionPolicy } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fnError, FakeInvoker, ok } from '../../poller/testing/fake-invoker.js';
-import { makeKit, mapping, until, type Kit } from '../../poller/testing/kit.js';
+import { makeKit, mapping, type Kit } from '../../poller/testing/kit.js';
+import { until } from '../support/time.js';
 import { SOURCES } from '../../poller/sources/index.js';
 import { checkpointKey } from '../../poller/sources/nats-stream.js';
 import type { SqsRecord, RawRecord } from '../../poller/records.js';
@@ -123,14 +124,16 @@ describe('natsQueue (SQS-like)', () => {
       maximumBatchingWindowSeconds: 1,
       filterCriteria: { filters: [{ pattern: '{"data":{"kind":["job"]}}' }] },
     });
+    // Published before the source starts: the three arrive together, so one batch holds both jobs
+    // whatever the machine's speed (the 1 s window only gathers, it decides nothing here).
+    await publish('jobs.x', [
+      { kind: 'job', n: 1 },
+      { kind: 'noise', n: 2 },
+      { kind: 'job', n: 3 },
+    ]);
     const src = SOURCES.natsQueue.create(m, kit.deps(invoker));
     await src.start();
     try {
-      await publish('jobs.x', [
-        { kind: 'job', n: 1 },
-        { kind: 'noise', n: 2 },
-        { kind: 'job', n: 3 },
-      ]);
       await until(async () => (await kit.jsm.streams.info('JOBS')).state.messages === 0, 'all acked');
       const delivered = invoker.calls.map((c) =>
         (c.event as Ev).Records.map(
@@ -153,10 +156,16 @@ describe('natsQueue (SQS-like)', () => {
     await stream('BULK', ['bulk.>'], true);
     let peak = 0;
     const sizes: number[] = [];
+    // The first batch is held until a second one runs beside it: with 400 records queued the
+    // source must run batches concurrently, and this shows it without timing a sleep against
+    // the machine's speed (run one at a time, it would never get past the first batch).
+    let together: () => void = () => undefined;
+    const second = new Promise<void>((r) => (together = r));
     const invoker = new FakeInvoker(async (event) => {
       peak = Math.max(peak, invoker.inFlight);
+      if (invoker.inFlight >= 2) together();
       sizes.push((event as Ev).Records.length);
-      await new Promise((r) => setTimeout(r, 30));
+      await second;
       return ok(null);
     });
     await publish(
@@ -180,6 +189,7 @@ describe('natsQueue (SQS-like)', () => {
       expect(peak).toBeGreaterThan(1);
       expect(peak).toBeLessThanOrEqual(4);
     } finally {
+      together(); // a failed run must not leave the first batch held
       await src.close();
     }
   });
@@ -288,7 +298,11 @@ describe('natsStream (Kinesis-like)', () => {
     await stream('AGED', ['aged.>']);
     await stream('AGED_DLQ', ['dlq.aged']);
     const old = await publish('aged.x', ['old-1', 'old-2']);
-    await new Promise((r) => setTimeout(r, 1500));
+    // The server stamped the old records before acknowledging them; the fresh one is stamped at
+    // least 2 ms later. The source's clock is fixed 1 s past the line between them, so the old ones
+    // are over maximumRecordAgeSeconds (1) and the fresh one is not — however long the test takes.
+    const line = Date.now() + 1;
+    await until(() => Date.now() > line, 'the clock past the old records');
     const fresh = await publish('aged.x', ['fresh']);
     const invoker = new FakeInvoker();
     const src = SOURCES.natsStream.create(
@@ -299,7 +313,7 @@ describe('natsStream (Kinesis-like)', () => {
         maximumRecordAgeSeconds: 1,
         onFailure: 'nats:dlq.aged',
       }),
-      kit.deps(invoker),
+      { ...kit.deps(invoker), now: () => line + 1000 },
     );
     await src.start();
     try {

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNTIME_INVOKE_PATH } from '../../api/naming.js';
 import { HttpInvoker } from '../../poller/invoker.js';
 import { SOURCES } from '../../poller/sources/index.js';
-import { makeKit, mapping, until, type Kit } from '../../poller/testing/kit.js';
+import { makeKit, mapping, type Kit } from '../../poller/testing/kit.js';
+import { budget, until } from '../support/time.js';
 import { NatsServer } from './support/nats.js';
 import { ROOT, startRuntime, type RuntimeProcessHandle } from './runtime-harness.js';
 
@@ -39,7 +40,7 @@ beforeAll(async () => {
   server = await NatsServer.start();
   kit = await makeKit(server.url);
   rt = await startRuntime({ taskRoot, functionName: 'orders', timeoutSeconds: 10 });
-}, 120_000);
+}, budget(120_000));
 
 afterAll(async () => {
   await rt?.stop();

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../support/net.js';
+import { budget } from '../support/time.js';
 export { freePort } from '../support/net.js';
 
 /**
@@ -118,14 +119,14 @@ export class RuntimeProcessHandle {
     }
   }
 
-  /** Resolves with the first line (already seen or future) matching `re`. */
+  /** Resolves with the first line (already seen or future) matching `re`; `timeoutMs` is scaled by budget(). */
   waitForLine(re: RegExp, timeoutMs = 15_000): Promise<string> {
     const seen = this.lines.find((l) => re.test(l));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`no log line matching ${re} in:\n${this.lines.join('\n')}`)),
-        timeoutMs,
+        budget(timeoutMs),
       );
       this.waiters.push({
         re,
@@ -173,9 +174,12 @@ export class RuntimeProcessHandle {
     };
   }
 
-  /** Waits until /readyz (or, with `probe: 'healthz'`, until the process serves at all). */
+  /**
+   * Waits until /readyz (or, with `probe: 'healthz'`, until the process serves at all);
+   * `timeoutMs` is scaled by budget().
+   */
   async waitReady(timeoutMs = 20_000, probe: 'readyz' | 'healthz' = 'readyz'): Promise<void> {
-    const until = Date.now() + timeoutMs;
+    const until = Date.now() + budget(timeoutMs);
     for (;;) {
       try {
         const res = await fetch(this.url(`/${probe}`));
@@ -190,7 +194,7 @@ export class RuntimeProcessHandle {
 
   async stop(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), budget(5000));
     await this.exited;
     clearTimeout(timer);
     rmSync(this.taskRoot, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain ESM script without type declarations (it also runs in a pod)
 import { startReceiver } from '../support/otlp-receiver.mjs';
+import { budget } from '../support/time.js';
 import { buildRuntime, freePort, startRuntime, type RuntimeProcessHandle } from './runtime-harness.js';
 
 interface Span {
@@ -25,7 +26,7 @@ let receiverPort: number;
 let rt: RuntimeProcessHandle;
 
 async function spansOf(traceId: string, atLeast: number): Promise<Span[]> {
-  const until = Date.now() + 20_000;
+  const until = Date.now() + budget(20_000);
   for (;;) {
     const res = await fetch(`http://127.0.0.1:${receiverPort}/spans?traceId=${traceId}`);
     const spans = (await res.json()) as Span[];
@@ -55,7 +56,7 @@ beforeAll(async () => {
       OTEL_LOGS_EXPORTER: 'none',
     },
   });
-}, 120_000);
+}, budget(120_000));
 
 afterAll(async () => {
   rt?.child.kill('SIGTERM');

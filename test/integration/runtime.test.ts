@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { budget, until } from '../support/time.js';
 import {
   buildRuntime,
   REPORT_LINE,
@@ -19,7 +21,7 @@ async function runtime(o: RuntimeOptions): Promise<RuntimeProcessHandle> {
   return rt;
 }
 
-beforeAll(() => buildRuntime(), 120_000);
+beforeAll(() => buildRuntime(), budget(120_000));
 afterEach(async () => {
   await Promise.all(running.splice(0).map((rt) => rt.stop()));
 });
@@ -57,10 +59,25 @@ exports.handler = async (event, context) => {
 };
 `;
 
+/**
+ * A handler that, given `gate` (a file path), logs "waiting at the gate" and returns only once the
+ * file exists — the test decides when a call ends, instead of racing a sleep.
+ */
+const GATED = `
+const { existsSync } = require('node:fs');
+exports.handler = async (e) => {
+  if (!e.gate) return 'no gate';
+  console.log('waiting at the gate');
+  while (!existsSync(e.gate)) await new Promise((r) => setTimeout(r, 10));
+  return e.env ? process.env.AWS_LAMBDA_RUNTIME_API : 'through the gate';
+};
+`;
+
 describe('successful invocations', () => {
   it('runs an async CommonJS handler with Lambda context, environment and headers', async () => {
     const rt = await runtime({ files: { 'index.js': CJS_ASYNC }, memoryMB: 256, env: { MY_SETTING: 'on' } });
     const clientContext = { client: { app_title: 'shop' }, custom: { tier: 'gold' } };
+    const sent = Date.now();
     const res = await rt.invoke(
       { order: 42 },
       {
@@ -87,7 +104,9 @@ describe('successful invocations', () => {
       invokedFunctionArn: 'arn:aws:lambda:sluice:team-a:function:hello',
       awsRequestId: 'req-0001',
     });
-    expect(body.remaining).toBeGreaterThan(2000);
+    // The 3 s deadline starts when the event is handed over — after `sent` — and the handler read
+    // its remaining time before the answer came back: so at least 3 s minus the round trip.
+    expect(body.remaining).toBeGreaterThanOrEqual(3000 - (Date.now() - sent));
     expect(body.remaining).toBeLessThanOrEqual(3000);
     expect(body.env).toMatchObject({
       AWS_LAMBDA_FUNCTION_NAME: 'hello',
@@ -232,21 +251,36 @@ describe('successful invocations', () => {
 
   it('honours callbackWaitsForEmptyEventLoop', async () => {
     const rt = await runtime({
+      timeoutSeconds: 10,
       files: {
         'index.js': `
           exports.handler = (e, ctx, cb) => {
             ctx.callbackWaitsForEmptyEventLoop = e.wait;
-            setTimeout(() => console.log('timer fired'), 700);
+            setTimeout(() => console.log('timer fired'), e.timerMs);
             cb(null, 'done');
           };`,
       },
     });
-    let t = Date.now();
-    expect((await rt.invoke({ wait: true })).json).toBe('done');
+    // Waiting: the answer comes once the timer has fired, its line inside the invocation's log.
+    const t = Date.now();
+    const waited = await rt.invoke(
+      { wait: true, timerMs: 700 },
+      { headers: { 'X-Amz-Request-Id': 'wait-1' } },
+    );
+    expect(waited.json).toBe('done');
     expect(Date.now() - t).toBeGreaterThanOrEqual(650);
-    t = Date.now();
-    expect((await rt.invoke({ wait: false })).json).toBe('done');
-    expect(Date.now() - t).toBeLessThan(600);
+    await reportOf(rt, 'wait-1');
+    const lines = rt.functionLines();
+    const inside = lines.slice(
+      lines.indexOf('START RequestId: wait-1 Version: $LATEST'),
+      lines.indexOf('END RequestId: wait-1'),
+    );
+    expect(inside.some((l) => l.endsWith('\twait-1\tINFO\ttimer fired'))).toBe(true);
+    // Not waiting: the answer comes although a 60 s timer is pending — waiting for it would have
+    // run into the 10 s deadline (Sandbox.Timedout) instead.
+    const answered = await rt.invoke({ wait: false, timerMs: 60_000 });
+    expect(answered.headers.get('x-amz-function-error')).toBeNull();
+    expect(answered.json).toBe('done');
   });
 
   it('returns the last 4 KB of the invocation log when Tail is asked', async () => {
@@ -352,9 +386,8 @@ describe('function errors', () => {
       },
     });
     expect((await rt.invoke({})).json).toBe(1);
-    const t = Date.now();
-    const res = await rt.invoke({ sleep: 5000 }, { headers: { 'X-Amz-Request-Id': 'slow-1' } });
-    expect(Date.now() - t).toBeLessThan(2500);
+    // The handler would sleep 10 minutes: only the 1 s deadline can answer this call.
+    const res = await rt.invoke({ sleep: 600_000 }, { headers: { 'X-Amz-Request-Id': 'slow-1' } });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-amz-function-error')).toBe('Unhandled');
     expect(res.json).toEqual({
@@ -393,7 +426,7 @@ describe('function errors', () => {
     };
     expect(alive()).toBe(true);
     expect(errorBody(await rt.invoke({})).errorType).toBe('Sandbox.Timedout');
-    await vi.waitFor(() => expect(alive()).toBe(false), { timeout: 3000 });
+    await until(() => !alive(), `process ${pid} gone`, 3000);
     expect((await rt.invoke({ spawn: true })).status).toBe(200);
   });
 
@@ -578,15 +611,11 @@ describe('init errors', () => {
 
 describe('invoke endpoint and Runtime API contract', () => {
   it('answers 429 TooManyRequestsException while the only environment is busy', async () => {
-    const rt = await runtime({
-      files: {
-        'index.js':
-          'exports.handler = async (e) => { await new Promise(r => setTimeout(r, e.ms)); return e.ms; };',
-      },
-    });
-    const slow = rt.invoke({ ms: 800 });
-    await new Promise((r) => setTimeout(r, 150));
-    const busy = await rt.invoke({ ms: 0 });
+    const rt = await runtime({ files: { 'index.js': GATED }, timeoutSeconds: 60 });
+    const gate = path.join(rt.taskRoot, 'open');
+    const slow = rt.invoke({ gate });
+    await rt.waitForLine(/\tINFO\twaiting at the gate$/);
+    const busy = await rt.invoke({});
     expect(busy.status).toBe(429);
     expect(busy.headers.get('x-amzn-errortype')).toBe('TooManyRequestsException');
     expect(busy.headers.get('retry-after')).toBe('1');
@@ -595,19 +624,22 @@ describe('invoke endpoint and Runtime API contract', () => {
       message: 'Rate Exceeded.',
       Reason: 'ConcurrentInvocationLimitExceeded',
     });
-    expect((await slow).json).toBe(800);
-    expect((await rt.invoke({ ms: 0 })).json).toBe(0);
+    writeFileSync(gate, '');
+    expect((await slow).json).toBe('through the gate');
+    expect((await rt.invoke({})).json).toBe('no gate');
   });
 
   it('runs a pool of environments when concurrency > 1', async () => {
-    const rt = await runtime({
-      concurrency: 2,
-      files: {
-        'index.js':
-          'exports.handler = async (e) => { await new Promise(r => setTimeout(r, 500)); return process.env.AWS_LAMBDA_RUNTIME_API; };',
-      },
-    });
-    const [a, b] = await Promise.all([rt.invoke({}), rt.invoke({})]);
+    const rt = await runtime({ concurrency: 2, files: { 'index.js': GATED }, timeoutSeconds: 60 });
+    const gate = path.join(rt.taskRoot, 'open');
+    const calls = Promise.all([rt.invoke({ gate, env: true }), rt.invoke({ gate, env: true })]);
+    // Both calls wait at the gate at once: each has an environment of its own.
+    await until(
+      () => rt.functionLines().filter((l) => l.endsWith('\tINFO\twaiting at the gate')).length === 2,
+      'both calls at the gate',
+    );
+    writeFileSync(gate, '');
+    const [a, b] = await calls;
     expect(new Set([a.json, b.json])).toEqual(
       new Set([`127.0.0.1:${rt.runtimeApiPort}`, `127.0.0.1:${rt.runtimeApiPort + 1}`]),
     );
@@ -683,6 +715,7 @@ describe('invoke endpoint and Runtime API contract', () => {
     let poll = next();
     await rt.waitReady();
     const cc = Buffer.from(JSON.stringify({ custom: { a: 1 } })).toString('base64');
+    const called = Date.now();
     const call = rt.invoke(
       { q: 1 },
       { qualifier: 'live', headers: { 'X-Amz-Request-Id': 'raw-1', 'X-Amz-Client-Context': cc } },
@@ -699,8 +732,9 @@ describe('invoke endpoint and Runtime API contract', () => {
     );
     expect(res.headers.get('lambda-runtime-cognito-identity')).toBeNull();
     const deadline = Number(res.headers.get('lambda-runtime-deadline-ms'));
-    expect(deadline - Date.now()).toBeGreaterThan(29_000);
-    expect(deadline - Date.now()).toBeLessThanOrEqual(30_000);
+    // Set to 30 s after the event was handed over: after the call was made, before it was read here.
+    expect(deadline).toBeGreaterThanOrEqual(called + 30_000);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 30_000);
     // A streamed response whose trailers carry an error.
     const { request } = await import('node:http');
     const status = await new Promise<number>((resolve, reject) => {

@@ -21,6 +21,7 @@ import type { FunctionInvoker } from '../../../gateway/async/invoker.js';
 import { Subjects } from '../../../gateway/async/naming.js';
 import type { FunctionWatchHandlers, FunctionWatchSource } from '../../../gateway/async/watcher.js';
 import type { InvocationRecord } from '../../../gateway/async/records.js';
+import { until } from '../../support/time.js';
 
 /** A Function object as the API server would hold it. */
 export function fnResource(
@@ -142,6 +143,7 @@ export class RecordCollector {
 
   private constructor(
     private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
     private readonly stream: string,
   ) {}
 
@@ -157,7 +159,7 @@ export class RecordCollector {
       ack_policy: AckPolicy.None,
       deliver_policy: DeliverPolicy.All,
     });
-    const c = new RecordCollector(jetstream(nc), stream);
+    const c = new RecordCollector(jetstream(nc), jsm, stream);
     c.loop = c.run();
     return c;
   }
@@ -185,22 +187,59 @@ export class RecordCollector {
     return this.bySubject.get(subject) ?? [];
   }
 
+  /** True when every record the stream holds so far has been read (records are never removed from it). */
+  async caughtUp(): Promise<boolean> {
+    const { state } = await this.jsm.streams.info(this.stream);
+    return this.records.length === state.messages;
+  }
+
+  /**
+   * Every record the stream holds, read afresh from the server (an ordered consumer), with its
+   * subject — what was published, whatever this collector's own subscription saw across faults.
+   */
+  async stored(): Promise<{ subject: string; record: InvocationRecord }[]> {
+    const { state } = await this.jsm.streams.info(this.stream);
+    const out: { subject: string; record: InvocationRecord }[] = [];
+    if (state.messages === 0) return out;
+    const messages = await (await this.js.consumers.get(this.stream)).consume();
+    for await (const m of messages) {
+      out.push({ subject: m.subject, record: m.json<InvocationRecord>() });
+      if (m.seq >= state.last_seq) break;
+    }
+    return out;
+  }
+
   stop(): void {
     this.stopped = true;
   }
 }
 
-/** Polls until `cond` holds (or throws with `describe()` after `timeoutMs`). */
+/**
+ * Polls until `cond` holds, or throws with `describe()` after `timeoutMs` — `until` of
+ * test/support/time.ts (the timeout scaled by SLUICE_TEST_TIME_SCALE), with this file's argument order.
+ */
 export async function waitFor(
   cond: () => boolean | Promise<boolean>,
   timeoutMs: number,
   describe: () => string = () => '',
 ): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms ${describe()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await until(cond, () => describe() || 'the condition', timeoutMs, 50);
+}
+
+/**
+ * True when the pipeline can do nothing more by itself: its work-queue stream holds no message
+ * (every event acknowledged — an acknowledged event is removed — and no retry scheduled) and no
+ * event is being dispatched. From then on no invocation and no record can follow without a new
+ * accept, so counts read afterwards are final.
+ */
+export async function pipelineIdle(p: RunningPipeline): Promise<boolean> {
+  const { state } = await p.jsm.streams.info(p.streams.settings.streamName);
+  // An event still being dispatched at the time of that read was not acknowledged yet (the ack
+  // comes last), so it was counted; reading the dispatcher afterwards closes the gap.
+  return (
+    state.messages === 0 &&
+    p.dispatcher.functions().every((f) => p.dispatcher.inFlight(f.namespace, f.name) === 0)
+  );
 }
 
 /** Serves the dead-letters router with a minimal error mapping (the gateway's is richer). */

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../support/net.js';
+import { budget } from '../../support/time.js';
 
 /**
  * A real nats-server per test suite: JetStream with a temporary store directory, loopback only,
@@ -100,7 +101,7 @@ export class NatsServer {
     child.once('exit', (code) => failed(new Error(`nats-server exited (${code}):\n${this.log.join('\n')}`)));
     const timer = setTimeout(
       () => failed(new Error(`nats-server not ready:\n${this.log.join('\n')}`)),
-      20_000,
+      budget(20_000),
     );
     try {
       await readyP;
@@ -114,7 +115,7 @@ export class NatsServer {
     const c = this.child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     c.kill(signal);
-    const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
+    const t = setTimeout(() => c.kill('SIGKILL'), budget(10_000));
     await this.exited;
     clearTimeout(t);
   }
