@@ -312,6 +312,10 @@ describe('natsStream (Kinesis-like)', () => {
         startingPosition: 'TRIM_HORIZON',
         maximumRecordAgeSeconds: 1,
         onFailure: 'nats:dlq.aged',
+        // One batch of all three records, however the server's deliveries are spread over time:
+        // the batch is full at three (the window only bounds the wait for a batch that never fills).
+        batchSize: 3,
+        maximumBatchingWindowSeconds: 60,
       }),
       { ...kit.deps(invoker), now: () => line + 1000 },
     );
