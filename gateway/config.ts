@@ -86,6 +86,14 @@ export const gatewaySpec = {
     default: '',
     description: "this replica's pod IP (downward API); empty: limits are not shared (a single replica)",
   },
+  destinationBlockedCidrs: {
+    type: 'string',
+    env: 'SLUICE_DESTINATION_BLOCKED_CIDRS',
+    flag: 'destination-blocked-cidrs',
+    default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10',
+    description:
+      "the cluster's pod and service ranges (comma-separated CIDRs) that http(s) destinations may not reach; loopback, private, link-local and unique-local addresses never are",
+  },
   maxHeldCalls: {
     type: 'int',
     env: 'SLUICE_MAX_HELD_CALLS',

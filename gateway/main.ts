@@ -1,5 +1,6 @@
 import { CustomObjectsApi, KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { addressPolicyFromConfig } from '../api/destinations.js';
 import { GROUP, VERSION } from '../api/schema.js';
 import type { FunctionResource } from '../api/types.js';
 import type { Registry } from 'prom-client';
@@ -132,6 +133,7 @@ class AsyncRunner {
       tracer: this.o.telemetry.tracer,
       region: config.region,
       streams: { replicas: config.natsReplicas === '3' ? 3 : 1 },
+      destinationAddresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
       authorize: makeDeadLetterAuthorizer({ auth: this.o.auth, rbac: new KubeAccessReviewer(kc) }),
     });
   }

@@ -62,6 +62,14 @@ export const pollerSpec = {
     default: '/var/run/secrets/kubernetes.io/serviceaccount/token',
     description: "the poller's ServiceAccount token, sent to the gateway",
   },
+  destinationBlockedCidrs: {
+    type: 'string',
+    env: 'SLUICE_DESTINATION_BLOCKED_CIDRS',
+    flag: 'destination-blocked-cidrs',
+    default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10',
+    description:
+      "the cluster's pod and service ranges (comma-separated CIDRs) that http(s) destinations may not reach; loopback, private, link-local and unique-local addresses never are",
+  },
   region: {
     type: 'string',
     env: 'SLUICE_REGION',
