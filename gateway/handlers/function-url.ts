@@ -3,8 +3,8 @@ import type { Request, RequestHandler, Response } from 'express';
 import { parseFunctionRef } from '../arn.js';
 import { formatPrincipal } from '../auth/principal.js';
 import { InvalidParameterError } from '../errors.js';
-import { callContext, headerLists, headerOf, signedRequestOf } from '../http/context.js';
-import { acceptAsync, type AsyncQueue } from '../invoke/async-queue.js';
+import { callContext, headerLists, headerOf } from '../http/context.js';
+import { acceptAsync, ASYNC_PAYLOAD_LIMIT, type AsyncQueue } from '../invoke/async-queue.js';
 import { admit, podHeaders, runSync, type InvocationDeps } from '../invoke/invocation.js';
 import { buildUrlEvent } from '../url/event.js';
 import { BAD_GATEWAY, mapUrlResult, type UrlResponse } from '../url/response.js';
@@ -28,6 +28,8 @@ function send(res: Response, r: UrlResponse): void {
 }
 
 export interface FunctionUrlHandlerDeps extends InvocationDeps {
+  /** Largest sync request body (6 MB); `Event` calls are read up to the async limit (1 MB). */
+  bodyLimitBytes: number;
   /** The async pipeline; without it `X-Amz-Invocation-Type: Event` on a URL gets 501. */
   asyncQueue?: AsyncQueue;
 }
@@ -57,9 +59,11 @@ export function makeFunctionUrlHandler(deps: FunctionUrlHandlerDeps): RequestHan
     const namespace = String(req.params.namespace);
     if (!NAMESPACE.test(namespace)) throw new InvalidParameterError(`"${namespace}" is not a namespace name`);
     const ref = parseFunctionRef(String(req.params.name), undefined, namespace);
-    const body = ctx.body ?? Buffer.alloc(0);
     const async = isAsync(req);
-    const { target, principal } = await admit(deps, signedRequestOf(req, body), ref);
+    const { target, principal, body } = await admit(deps, req, res, ref, {
+      limitBytes: async ? ASYNC_PAYLOAD_LIMIT : deps.bodyLimitBytes,
+      anonymous: true,
+    });
     const { rawPath, rawQuery } = splitUrl(req);
     const event = buildUrlEvent({
       method: req.method,
