@@ -99,6 +99,32 @@ describe('function URL event (payload format 2.0)', () => {
     expect(isTextContent(t)).toBe(text);
   });
 
+  it("never passes the caller's credentials or signing headers to the function", () => {
+    const e = buildUrlEvent({
+      ...base,
+      headers: {
+        host: ['gw.example'],
+        authorization: ['AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/lambda/aws4_request, …'],
+        'x-amz-security-token': ['FwoGZXIvYXdzE…'],
+        'x-amz-date': ['20260101T000000Z'],
+        'x-amz-content-sha256': ['e3b0c442…'],
+        'x-amz-signature': ['abc'],
+        'x-amz-credential': ['AKID/…'],
+        'proxy-authorization': ['Basic dTpw'],
+        'x-amz-invocation-type': ['Event'],
+        'x-amz-user-agent': ['aws-sdk-js/3'],
+        'idempotency-key': ['k1'],
+      },
+    });
+    expect(e.headers).toEqual({
+      host: 'gw.example',
+      'x-amz-invocation-type': 'Event',
+      'x-amz-user-agent': 'aws-sdk-js/3',
+      'idempotency-key': 'k1',
+    });
+    expect(JSON.stringify(e)).not.toMatch(/AKID|FwoGZXIvYXdzE|Basic dTpw|20260101T000000Z/);
+  });
+
   it('omits empty query parameters and cookies', () => {
     const e = buildUrlEvent({ ...base, rawQueryString: '', headers: {} });
     expect(e.queryStringParameters).toBeUndefined();

@@ -5,6 +5,7 @@
  * clients must keep working.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
@@ -604,5 +605,60 @@ describe('failed token reviews are rate-limited per client address', () => {
     expect(await metric(h.registry, 'sluice_gateway_shed_requests_total', { reason: 'auth_failures' })).toBe(
       2,
     );
+  });
+});
+
+describe("the caller's credentials never reach a function or a queue", () => {
+  const SECRETS =
+    /good-token|session-secret|AWS4-HMAC-SHA256|Signature=|X-Amz-Date|x-amz-date|x-amz-security-token|x-amz-content-sha256/i;
+
+  it('a SigV4-signed function URL call: the event has no signing headers', async () => {
+    const h = await start();
+    const path = '/url/shop/web/orders';
+    const headers = sigv4(h, 'POST', path, '{"o":1}', {
+      extra: {
+        'x-amz-security-token': 'session-secret',
+        'x-amz-content-sha256': createHash('sha256').update('{"o":1}').digest('hex'),
+      },
+    });
+    const r = await fetch(`${h.base}${path}`, {
+      method: 'POST',
+      body: '{"o":1}',
+      headers: { ...headers, 'content-type': 'application/json' },
+    });
+    expect(r.status).toBe(200);
+    const sent = h.pods.calls[0]?.req;
+    const event = JSON.parse(sent?.body.toString() ?? '{}') as {
+      headers: Record<string, string>;
+      body: string;
+    };
+    expect(event.body).toBe('{"o":1}');
+    expect(event.headers['content-type']).toBe('application/json');
+    for (const name of ['authorization', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256']) {
+      expect(event.headers[name], name).toBeUndefined();
+    }
+    expect(sent?.body.toString()).not.toMatch(SECRETS);
+    expect(JSON.stringify(sent?.headers)).not.toMatch(SECRETS);
+  });
+
+  it.each([
+    { name: 'a function URL', path: '/url/shop/echo/x' },
+    { name: 'the Invoke API', path: INVOKE },
+  ])('an Event call through $name: the stored event carries no credentials', async ({ path }) => {
+    const h = await start();
+    const r = await fetch(`${h.base}${path}`, {
+      method: 'POST',
+      body: '{"e":1}',
+      headers: {
+        authorization: 'Bearer good-token',
+        'x-amz-invocation-type': 'Event',
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      },
+    });
+    expect(r.status).toBe(202);
+    const [ev] = h.queue.events;
+    expect(ev?.payload.toString()).not.toMatch(SECRETS);
+    expect(JSON.stringify(ev?.traceHeaders)).not.toMatch(SECRETS);
+    expect(ev?.traceHeaders.traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-/);
   });
 });
