@@ -662,3 +662,42 @@ describe("the caller's credentials never reach a function or a queue", () => {
     expect(ev?.traceHeaders.traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-/);
   });
 });
+
+describe('a function cannot break the framing of its function URL response', () => {
+  it('framing and hop-by-hop headers are dropped: two pipelined calls get two intact answers', async () => {
+    const h = await start({
+      answers: {
+        'page:8080': () => ({
+          statusCode: 200,
+          headers: {
+            'content-length': '2',
+            'transfer-encoding': 'chunked',
+            connection: 'close',
+            'x-bad': 'a\r\nset-cookie: stolen=1',
+            'x-ok': 'yes',
+          },
+          body: 'hello world',
+        }),
+      },
+    });
+    const socket = connect(h.port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString()));
+    const get = 'GET /url/shop/page/ HTTP/1.1\r\nHost: gw\r\n\r\n';
+    socket.write(get + get);
+    await until(
+      () => (text.match(/hello world/g) ?? []).length === 2,
+      () => `two answers, got: ${text}`,
+    );
+    socket.destroy();
+    const answers = text.split(/(?=HTTP\/1\.1 )/);
+    expect(answers).toHaveLength(2);
+    for (const a of answers) {
+      expect(a).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(a).toMatch(/\r\nx-ok: yes\r\n/i);
+      expect(a).toMatch(/\r\ncontent-length: 11\r\n/i);
+      expect(a).not.toMatch(/transfer-encoding|connection: close|stolen/i);
+      expect(a.endsWith('\r\n\r\nhello world')).toBe(true);
+    }
+  });
+});
