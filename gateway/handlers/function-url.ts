@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import { parseFunctionRef } from '../arn.js';
+import { parseUrlFunctionRef } from '../arn.js';
 import { formatPrincipal } from '../auth/principal.js';
 import { InvalidParameterError } from '../errors.js';
 import { callContext, headerLists, headerOf } from '../http/context.js';
@@ -8,8 +8,6 @@ import { acceptAsync, ASYNC_PAYLOAD_LIMIT, type AsyncQueue } from '../invoke/asy
 import { admit, podHeaders, runSync, type InvocationDeps } from '../invoke/invocation.js';
 import { buildUrlEvent } from '../url/event.js';
 import { BAD_GATEWAY, mapUrlResult, type UrlResponse } from '../url/response.js';
-
-const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** The path below `/url/{namespace}/{name}` and the query, both exactly as received. */
 function splitUrl(req: Request): { rawPath: string; rawQuery: string } {
@@ -56,9 +54,7 @@ function isAsync(req: Request): boolean {
 export function makeFunctionUrlHandler(deps: FunctionUrlHandlerDeps): RequestHandler {
   return async (req: Request, res: Response) => {
     const ctx = callContext(res);
-    const namespace = String(req.params.namespace);
-    if (!NAMESPACE.test(namespace)) throw new InvalidParameterError(`"${namespace}" is not a namespace name`);
-    const ref = parseFunctionRef(String(req.params.name), undefined, namespace);
+    const ref = parseUrlFunctionRef(String(req.params.name), String(req.params.namespace));
     const async = isAsync(req);
     const { target, principal, body } = await admit(deps, req, res, ref, {
       limitBytes: async ? ASYNC_PAYLOAD_LIMIT : deps.bodyLimitBytes,

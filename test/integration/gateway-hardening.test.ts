@@ -102,9 +102,14 @@ async function start(
     failures?: KeyedTokenBuckets;
   } = {},
 ): Promise<Harness> {
-  const catalog = new MemoryCatalog(FUNCTIONS.map(([name, spec]) => fnResource(name, spec, 'shop')));
+  const catalog = new MemoryCatalog([
+    ...FUNCTIONS.map(([name, spec]) => fnResource(name, spec, 'shop')),
+    // Another tenant's public function.
+    fnResource('secret', { invokePolicy: [{ principal: '*' }] }, 'vault'),
+  ]);
   const table = new EndpointTable();
   for (const [name] of FUNCTIONS) table.set(workloadKey('shop', name, '$LATEST'), [`${name}:8080`]);
+  table.set(workloadKey('vault', 'secret', '$LATEST'), ['secret:8080']);
   const pods = new ScriptedPods(o.answers ?? {});
   const tokens = new CountingTokens();
   const keys = new MapAccessKeys();
@@ -699,5 +704,21 @@ describe('a function cannot break the framing of its function URL response', () 
       expect(a).not.toMatch(/transfer-encoding|connection: close|stolen/i);
       expect(a.endsWith('\r\n\r\nhello world')).toBe(true);
     }
+  });
+});
+
+describe("a function URL reaches only the path's namespace", () => {
+  it.each([
+    '/url/shop/vault%3Afunction%3Asecret',
+    '/url/shop/vault:function:secret/x',
+    '/url/shop/arn%3Aaws%3Alambda%3Ar%3Avault%3Afunction%3Asecret',
+  ])('%s is refused (400), never run in vault', async (path) => {
+    const h = await start();
+    const r = await fetch(`${h.base}${path}`, { headers: { authorization: 'Bearer good-token' } });
+    expect(r.status).toBe(400);
+    expect(r.headers.get('x-amzn-errortype')).toBe('InvalidParameterValueException');
+    expect(h.pods.calls).toEqual([]);
+    // …while the function's own URL works.
+    expect((await fetch(`${h.base}/url/vault/secret/x`)).status).toBe(200);
   });
 });
