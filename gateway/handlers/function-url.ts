@@ -78,7 +78,7 @@ export function makeFunctionUrlHandler(deps: FunctionUrlHandlerDeps): RequestHan
     });
     const payload = Buffer.from(JSON.stringify(event));
     if (async) {
-      await acceptAsync(deps.asyncQueue, req, res, target, payload);
+      await acceptAsync(deps.asyncQueue, req, res, target, payload, principal);
       return;
     }
     const result = await runSync(

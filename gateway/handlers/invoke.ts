@@ -73,7 +73,7 @@ export function makeInvokeHandler(deps: InvokeHandlerDeps): RequestHandler {
       queryParam(req, 'Qualifier'),
       deps.defaultNamespace,
     );
-    const { target, body } = await admit(deps, req, res, ref, {
+    const { target, principal, body } = await admit(deps, req, res, ref, {
       limitBytes: type === 'Event' ? ASYNC_PAYLOAD_LIMIT : deps.bodyLimitBytes,
       anonymous: false,
     });
@@ -84,7 +84,7 @@ export function makeInvokeHandler(deps: InvokeHandlerDeps): RequestHandler {
       return;
     }
     if (type === 'Event') {
-      await acceptAsync(deps.asyncQueue, req, res, target, payload);
+      await acceptAsync(deps.asyncQueue, req, res, target, payload, principal);
       return;
     }
     const extra: Record<string, string> = {};
