@@ -94,6 +94,73 @@ export const gatewaySpec = {
     description:
       "the cluster's pod and service ranges (comma-separated CIDRs) that http(s) destinations may not reach; loopback, private, link-local and unique-local addresses never are",
   },
+  tokenAudience: {
+    type: 'string',
+    env: 'SLUICE_TOKEN_AUDIENCE',
+    flag: 'token-audience',
+    default: 'sluice',
+    pattern: /^[^\s,]+$/,
+    patternHint: 'one audience (no spaces or commas)',
+    description:
+      "the audience bearer tokens must be issued for (TokenReview), e.g. `kubectl create token SA --audience sluice`; a pod's ordinary API-server token is refused",
+  },
+  authFailuresPerMinute: {
+    type: 'int',
+    env: 'SLUICE_AUTH_FAILURES_PER_MINUTE',
+    flag: 'auth-failures-per-minute',
+    min: 0,
+    max: 1_000_000,
+    default: 60,
+    description:
+      'failed token reviews one client address may cause per minute, after the burst; beyond it 429 without asking the API server',
+  },
+  authFailureBurst: {
+    type: 'int',
+    env: 'SLUICE_AUTH_FAILURE_BURST',
+    flag: 'auth-failure-burst',
+    min: 1,
+    max: 1_000_000,
+    default: 10,
+    description: 'failed token reviews one client address may cause at once',
+  },
+  anonymousRatePerSecond: {
+    type: 'int',
+    env: 'SLUICE_ANONYMOUS_RATE_PER_SECOND',
+    flag: 'anonymous-rate-per-second',
+    min: 0,
+    max: 1_000_000,
+    default: 50,
+    description:
+      'anonymous calls of one public function URL per second per replica, after the burst; beyond it 429',
+  },
+  anonymousBurst: {
+    type: 'int',
+    env: 'SLUICE_ANONYMOUS_BURST',
+    flag: 'anonymous-burst',
+    min: 1,
+    max: 1_000_000,
+    default: 100,
+    description: 'anonymous calls of one public function URL at once per replica',
+  },
+  maxBufferedRequestBytes: {
+    type: 'int',
+    env: 'SLUICE_MAX_BUFFERED_REQUEST_BYTES',
+    flag: 'max-buffered-request-bytes',
+    min: 8 * 1024 * 1024,
+    max: 1024 * 1024 * 1024,
+    default: 64 * 1024 * 1024,
+    description:
+      'request body bytes one replica buffers at once (all calls together); beyond it 429 TooManyRequestsException',
+  },
+  maxConnections: {
+    type: 'int',
+    env: 'SLUICE_MAX_CONNECTIONS',
+    flag: 'max-connections',
+    min: 16,
+    max: 1_000_000,
+    default: 2048,
+    description: 'open client connections one replica accepts; beyond it new connections are closed at once',
+  },
   maxHeldCalls: {
     type: 'int',
     env: 'SLUICE_MAX_HELD_CALLS',

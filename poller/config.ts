@@ -59,8 +59,9 @@ export const pollerSpec = {
     type: 'string',
     env: 'SLUICE_TOKEN_FILE',
     flag: 'token-file',
-    default: '/var/run/secrets/kubernetes.io/serviceaccount/token',
-    description: "the poller's ServiceAccount token, sent to the gateway",
+    default: '/var/run/secrets/sluice/token',
+    description:
+      "the poller's ServiceAccount token for the gateway: a projected token with the gateway's audience (sluice), re-read every minute as the kubelet rotates it",
   },
   destinationBlockedCidrs: {
     type: 'string',
