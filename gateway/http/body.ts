@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { LoadShedError, RequestTooLargeError } from '../errors.js';
+import { InvalidRequestContentError, LoadShedError, RequestTooLargeError } from '../errors.js';
 import type { ByteBudget } from '../limits/bytes.js';
 import { callContext } from './context.js';
 
@@ -89,7 +89,11 @@ function readBody(
     };
     const onEnd = (): void => finish();
     const onClose = (): void => {
-      if (!req.readableEnded) finish(new Error('the client closed the connection before sending its body'));
+      if (!req.readableEnded) {
+        finish(
+          new InvalidRequestContentError('The client closed the connection before sending its whole body'),
+        );
+      }
     };
     req.on('data', onData);
     req.on('end', onEnd);
