@@ -154,8 +154,12 @@ export class ResourceConflictError extends LambdaError {
   }
 }
 
-/** Beyond this, the connection of an error answered before its body was read is closed. */
-const UNREAD_BODY_KEEPALIVE_BYTES = 64 * 1024;
+/**
+ * An error answered before its body was read keeps the connection (Node discards the body, so
+ * the client reads the answer instead of a reset) unless the body declared is beyond anything a
+ * call may send (4 × the 6 MB sync limit): then the connection closes rather than drain it.
+ */
+const UNREAD_BODY_KEEPALIVE_BYTES = 4 * 6 * 1024 * 1024;
 
 /** What goes on the wire for an error. */
 export interface ErrorResponse {
@@ -214,7 +218,7 @@ export function sendError(res: Response, err: unknown): ErrorResponse {
 export function makeErrorMiddleware(log: Logger, shed?: (reason: ShedReason) => void): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     if (err instanceof LoadShedError) shed?.(err.shed);
-    // A body nobody read is discarded after the answer; a large one is not worth reading at all.
+    // A body nobody read is discarded after the answer; a huge one is not worth reading at all.
     if (!req.readableEnded && Number(req.headers['content-length'] ?? 0) > UNREAD_BODY_KEEPALIVE_BYTES) {
       res.set('Connection', 'close');
     }

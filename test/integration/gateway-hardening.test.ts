@@ -722,3 +722,17 @@ describe("a function URL reaches only the path's namespace", () => {
     expect((await fetch(`${h.base}/url/vault/secret/x`)).status).toBe(200);
   });
 });
+
+describe('a caller refused before its body still reads the answer', () => {
+  it('an expired token with a 5 MB body gets its 403 (the body is discarded, the connection kept)', async () => {
+    const h = await start();
+    const r = await fetch(`${h.base}${INVOKE}`, {
+      method: 'POST',
+      body: `{"pad":"${'x'.repeat(5 * 1024 * 1024)}"}`,
+      headers: { authorization: 'Bearer expired' },
+    });
+    expect(r.status).toBe(403);
+    expect(r.headers.get('x-amzn-errortype')).toBe('UnrecognizedClientException');
+    expect(r.headers.get('connection')).not.toBe('close');
+  });
+});
