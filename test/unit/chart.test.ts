@@ -161,6 +161,30 @@ describe('helm template', () => {
     }
   });
 
+  it('renders the hardening settings with their defaults from values of an older release (helm upgrade --reuse-values)', () => {
+    const ms = template([
+      'gateway.limits=null',
+      'gateway.anonymousRateLimit=null',
+      'gateway.authFailureRateLimit=null',
+      'gateway.tokenAudience=null',
+      'destinations=null',
+    ]);
+    const gw = one(ms, 'Deployment', 'sluice-gateway');
+    expect(env(gw, 'SLUICE_TOKEN_AUDIENCE')).toBe('sluice');
+    expect(env(gw, 'SLUICE_MAX_BUFFERED_REQUEST_BYTES')).toBe('67108864');
+    expect(env(gw, 'SLUICE_MAX_CONNECTIONS')).toBe('2048');
+    expect(env(gw, 'SLUICE_ANONYMOUS_BURST')).toBe('100');
+    expect(env(gw, 'SLUICE_AUTH_FAILURE_BURST')).toBe('10');
+    expect(env(one(ms, 'Deployment', 'sluice-poller'), 'SLUICE_DESTINATION_BLOCKED_CIDRS')).toBe(
+      '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10',
+    );
+    expect(one(ms, 'Deployment', 'sluice-poller').spec.template.spec.volumes[0].projected.sources[0]).toEqual(
+      {
+        serviceAccountToken: { audience: 'sluice', expirationSeconds: 3600, path: 'token' },
+      },
+    );
+  });
+
   it.each([
     ['a buffer cap below one sync request', 'gateway.limits.maxBufferedRequestBytes=1024'],
     ['a CIDR that is not one', 'destinations.blockedCidrs={10.0.0.0}'],
