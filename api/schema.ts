@@ -10,6 +10,8 @@ export const GROUP = 'sluice.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
+import { AUTHORITY_END, DOTTED_QUAD, HTTP_AUTHORITY, HTTP_PLAIN_HOST } from './destinations.js';
+
 /** The subset of OpenAPI v3 that structural CRD schemas use. */
 export interface Schema {
   type?: 'object' | 'string' | 'integer' | 'number' | 'boolean' | 'array';
@@ -70,18 +72,67 @@ const obj = (
 export const DESTINATION_PATTERN =
   '^(function:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(:([0-9]+|\\$LATEST|[A-Za-z][A-Za-z0-9_-]{0,127}))?|nats:[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|https?://[^\\s]+)$';
 
+/** A regular expression as a CEL string literal (backslashes and quotes escaped). */
+const cel = (re: string): string => `'${re.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/**
+ * The part of the destination contract (api/destinations.ts) the API server can check at
+ * admission: the form, NATS subjects (no wildcards, nothing reserved for the platform), and the
+ * host of http(s) URLs as written (plain, not a local or cluster name, not a literal address that
+ * is loopback, private, link-local, shared, multicast or not global IPv6). The cluster's own
+ * ranges (configurable) and what names resolve to are checked at delivery. Every rule is a regular
+ * expression on the value itself (CEL's url() results have no size bound, so rules on them cost
+ * more than the API server allows).
+ */
+function destinationRules(field: string): NonNullable<Schema['x-kubernetes-validations']> {
+  const http = `self.matches('^https?://')`;
+  /** The URL up to its host; then the host; then the end of the authority. */
+  const at = (host: string): string => cel(`${HTTP_AUTHORITY}${host}${AUTHORITY_END}`);
+  return [
+    {
+      rule: `self.matches(${cel(DESTINATION_PATTERN)})`,
+      message: `${field} must be function:NAME[:QUALIFIER], nats:SUBJECT or http(s)://URL`,
+    },
+    {
+      rule: `!self.startsWith('nats:') || !self.matches('[*>]')`,
+      message: `${field} must not contain the NATS wildcards * or >: records go to one subject`,
+    },
+    {
+      rule: `!self.startsWith('nats:') || !(self == 'nats:sluice' || self.startsWith('nats:sluice.') || self.startsWith('nats:$'))`,
+      message: `${field} must not be a NATS subject under sluice. or $: those are reserved for the platform`,
+    },
+    {
+      rule: `!${http} || (isURL(self) && self.matches(${cel(HTTP_PLAIN_HOST)}))`,
+      message: `${field} must be a valid http(s) URL whose host is written plainly: letters, digits, dots and dashes (IDNs in their xn-- form), or an IPv6 address in brackets`,
+    },
+    {
+      rule: `!self.matches(${at(String.raw`([A-Za-z0-9-]+\.)*(?i:localhost|svc|cluster\.local|internal)\.?`)})`,
+      message: `${field} must not name localhost, *.svc, *.cluster.local or *.internal: destinations reach public hosts only`,
+    },
+    {
+      rule: `!self.matches(${at(String.raw`[A-Za-z0-9-]+\.?`)})`,
+      message: `${field} must name a fully qualified host (a name with a dot) or an IP address`,
+    },
+    {
+      rule: `!self.matches(${at(String.raw`([A-Za-z0-9-]+\.)*([0-9]+|0[xX][0-9A-Fa-f]*)\.?`)}) || self.matches(${at(DOTTED_QUAD)})`,
+      message: `${field} must write an IPv4 host as a plain dotted quad (a.b.c.d)`,
+    },
+    {
+      rule: `!self.matches(${at(String.raw`(0|10|127|169\.254|172\.(1[6-9]|2[0-9]|3[01])|192\.168|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])|192\.0\.0|198\.1[89]|22[4-9]|2[3-5][0-9])\.[0-9.]*`)})`,
+      message: `${field} must not be a loopback, private, link-local (169.254.0.0/16), shared (100.64.0.0/10), multicast or reserved IPv4 address`,
+    },
+    {
+      rule: `!self.matches(${cel(`${HTTP_AUTHORITY}\\[`)}) || (self.matches(${cel(`${HTTP_AUTHORITY}\\[[23][0-9A-Fa-f]{3}:`)}) && !self.matches(${cel(`${HTTP_AUTHORITY}\\[2002:`)}))`,
+      message: `${field} must be a global unicast IPv6 address (2000::/3, not 6to4): loopback, link-local, unique-local, multicast and IPv4-mapped addresses are refused`,
+    },
+  ];
+}
+
 const destination = (field: string, description: string): Schema =>
   str(
-    `${description} A URI of one of three forms: function:NAME[:QUALIFIER] (another function in the same namespace), nats:SUBJECT (a NATS subject), or http(s)://URL (an HTTP POST).`,
+    `${description} A URI of one of three forms: function:NAME[:QUALIFIER] (another function in the same namespace), nats:SUBJECT (a NATS subject, no wildcards, not under sluice. or $), or http(s)://URL (an HTTP POST to a public address: never loopback, private, link-local or cluster addresses, nor localhost, *.svc, *.cluster.local or *.internal; redirects are not followed).`,
     2048,
-    {
-      'x-kubernetes-validations': [
-        {
-          rule: `self.matches('${DESTINATION_PATTERN.replace(/\\/g, '\\\\')}')`,
-          message: `${field} must be function:NAME[:QUALIFIER], nats:SUBJECT or http(s)://URL`,
-        },
-      ],
-    },
+    { 'x-kubernetes-validations': destinationRules(field) },
   );
 
 const conditions: Schema = {

@@ -45,6 +45,14 @@ export const controllerSpec = {
     default: 'localhost/sluice/runtime-nodejs24:dev',
     description: 'image of the in-pod runtime for nodejs24',
   },
+  destinationBlockedCidrs: {
+    type: 'string',
+    env: 'SLUICE_DESTINATION_BLOCKED_CIDRS',
+    flag: 'destination-blocked-cidrs',
+    default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10',
+    description:
+      "the cluster's pod and service ranges (comma-separated CIDRs) that http(s) destinations may not reach; a Function naming one gets DestinationsValid=False",
+  },
   gatewaySelector: {
     type: 'string',
     env: 'SLUICE_GATEWAY_SELECTOR',

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
+import { addressPolicyFromConfig } from '../api/destinations.js';
 import { Counter } from 'prom-client';
 import { runComponent } from '../lib/main.js';
 import { startHealthServer } from '../lib/health.js';
@@ -31,6 +32,7 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
     functions: new FunctionReconciler({
       kube,
       gatewayUrl: config.gatewayUrl,
+      destinationAddresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
       opts: {
         ...DEFAULT_BUILD_OPTIONS,
         runtimeImages: { nodejs22: config.runtimeImageNodejs22, nodejs24: config.runtimeImageNodejs24 },

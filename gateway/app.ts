@@ -4,7 +4,9 @@ import type { Tracer } from '@opentelemetry/api';
 import express, { type Express } from 'express';
 import type { Logger } from '../lib/index.js';
 import { makeErrorMiddleware, toErrorResponse, InvalidRequestContentError, LambdaError } from './errors.js';
-import { callId, requestMetrics, tracing } from './http/middleware.js';
+import { bodyReader } from './http/body.js';
+import { callId, requestMetrics, sigv4CanonicalPaths, tracing } from './http/middleware.js';
+import type { ByteBudget } from './limits/bytes.js';
 import type { GatewayMetrics } from './metrics.js';
 import { routes, type RouteHandlers } from './routes.js';
 
@@ -13,18 +15,28 @@ export interface AppDeps {
   metrics: GatewayMetrics;
   tracer: Tracer;
   log: Logger;
-  bodyLimitBytes?: number;
+  /** Request body bytes this replica may buffer at once (bodies are read against it). */
+  budget: ByteBudget;
 }
 
-/** The express app: middleware (call id, metrics, tracing), the routes, and the one error mapping. */
+/**
+ * The express app: middleware (call id, metrics, tracing, the body reader, SigV4 path form), the
+ * routes, and the one error mapping (which counts the requests refused to protect the replica).
+ */
 export function makeApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
-  app.use(callId(), requestMetrics(deps.metrics, deps.log), tracing(deps.tracer));
-  app.use(routes(deps.handlers, deps.bodyLimitBytes));
-  app.use(makeErrorMiddleware(deps.log));
+  app.use(
+    callId(),
+    requestMetrics(deps.metrics, deps.log),
+    tracing(deps.tracer),
+    bodyReader(deps.budget, (used) => deps.metrics.bufferedBytes.set(used)),
+    sigv4CanonicalPaths(),
+  );
+  app.use(routes(deps.handlers));
+  app.use(makeErrorMiddleware(deps.log, (reason) => deps.metrics.shed.inc({ reason })));
   return app;
 }
 
@@ -37,6 +49,8 @@ export interface ServerLimits {
   headersTimeoutMs: number;
   /** Idle keep-alive connections are closed after this. */
   keepAliveTimeoutMs: number;
+  /** Open connections at once; beyond it new ones are closed at once (server.maxConnections). */
+  maxConnections: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -44,6 +58,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   requestTimeoutMs: 60_000,
   headersTimeoutMs: 20_000,
   keepAliveTimeoutMs: 65_000,
+  maxConnections: 2048,
 };
 
 /** A Lambda-style error written straight to a socket (the request never reached express). */
@@ -60,14 +75,28 @@ function socketError(socket: Socket, status: number, reason: string, err: Lambda
   );
 }
 
-/** The HTTP server with the limits; malformed requests are answered 4xx and never reach the app. */
-export function makeServer(app: Express, limits: ServerLimits = DEFAULT_LIMITS, log?: Logger): Server {
+/**
+ * The HTTP server with the limits; malformed requests are answered 4xx and never reach the app.
+ * Connections beyond `maxConnections` are closed as they arrive (counted as max_connections);
+ * `Expect: 100-continue` is answered only when a handler reads the body, after authentication.
+ */
+export function makeServer(
+  app: Express,
+  limits: ServerLimits = DEFAULT_LIMITS,
+  log?: Logger,
+  metrics?: GatewayMetrics,
+): Server {
   const server = createServer(
     { maxHeaderSize: limits.maxHeaderSize, requestTimeout: limits.requestTimeoutMs },
     app,
   );
   server.headersTimeout = limits.headersTimeoutMs;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  server.on('drop', () => metrics?.shed.inc({ reason: 'max_connections' }));
+  server.on('checkContinue', (req, res) => {
+    app(req, res);
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     log?.debug({ code: err.code, msg: err.message }, 'malformed request');
     if (err.code === 'HPE_HEADER_OVERFLOW') {

@@ -89,3 +89,26 @@ export function parseFunctionRef(
 export function isVersionQualifier(q: string): boolean {
   return q === LATEST || /^[0-9]+$/.test(q);
 }
+
+/**
+ * Parses the `{name}` of a function URL, `/url/{namespace}/{name}`: `NAME` or `NAME:QUALIFIER`,
+ * always in the namespace the path states. The ARN forms the Invoke API takes name a namespace of
+ * their own, so they are refused here: a path under `/url/shop/` (which an ingress may expose) can
+ * never reach another namespace's function.
+ */
+export function parseUrlFunctionRef(name: string, namespace: string): FunctionRef {
+  if (!NAMESPACE.test(namespace)) {
+    throw new InvalidParameterError(`"${namespace}" is not a namespace name`);
+  }
+  const parts = name.split(':');
+  if (parts.length > 2) {
+    throw new InvalidParameterError(
+      `"${name}" is not a function URL name: expected NAME or NAME:QUALIFIER (the namespace is the path's, ${namespace})`,
+    );
+  }
+  const ref = parseFunctionRef(name, undefined, namespace);
+  if (ref.namespace !== namespace) {
+    throw new InvalidParameterError(`"${name}" names a function outside namespace ${namespace}`);
+  }
+  return ref;
+}

@@ -60,17 +60,38 @@ export type ThrottleReason =
   | 'ReservedFunctionConcurrentInvocationLimitExceeded'
   | 'ConcurrentInvocationLimitExceeded'
   | 'FunctionInvocationRateLimitExceeded'
-  | 'CallerRateLimitExceeded';
+  | 'CallerRateLimitExceeded'
+  | 'RequestBytesLimitExceeded';
 
 /** 429 TooManyRequestsException with `Retry-After` and `Reason`; the SDK retries it. */
 export class ThrottledError extends LambdaError {
-  override readonly name = 'ThrottledError';
+  override readonly name: string = 'ThrottledError';
   constructor(
     readonly reason: ThrottleReason,
     message = 'Rate Exceeded.',
     readonly retryAfterSeconds = 1,
   ) {
     super(429, 'TooManyRequestsException', message);
+  }
+}
+
+/** What a gateway replica protects itself from (the `reason` of sluice_gateway_shed_requests_total). */
+export type ShedReason = 'buffer_full' | 'anonymous_rate' | 'auth_failures' | 'max_connections';
+
+/**
+ * 429 TooManyRequestsException raised to protect the gateway itself rather than a function's
+ * limits: too many request bytes buffered at once, anonymous calls of a public function beyond
+ * its rate, too many failed authentications from one address. Counted by the error mapping.
+ */
+export class LoadShedError extends ThrottledError {
+  override readonly name = 'LoadShedError';
+  constructor(
+    readonly shed: Exclude<ShedReason, 'max_connections'>,
+    reason: ThrottleReason,
+    message: string,
+    retryAfterSeconds = 1,
+  ) {
+    super(reason, message, retryAfterSeconds);
   }
 }
 
@@ -133,6 +154,13 @@ export class ResourceConflictError extends LambdaError {
   }
 }
 
+/**
+ * An error answered before its body was read keeps the connection (Node discards the body, so
+ * the client reads the answer instead of a reset) unless the body declared is beyond anything a
+ * call may send (4 × the 6 MB sync limit): then the connection closes rather than drain it.
+ */
+const UNREAD_BODY_KEEPALIVE_BYTES = 4 * 6 * 1024 * 1024;
+
 /** What goes on the wire for an error. */
 export interface ErrorResponse {
   status: number;
@@ -187,8 +215,13 @@ export function sendError(res: Response, err: unknown): ErrorResponse {
 }
 
 /** The express error middleware: every route's errors end here. 5xx are logged with their cause. */
-export function makeErrorMiddleware(log: Logger): ErrorRequestHandler {
-  return (err: unknown, _req, res, _next) => {
+export function makeErrorMiddleware(log: Logger, shed?: (reason: ShedReason) => void): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    if (err instanceof LoadShedError) shed?.(err.shed);
+    // A body nobody read is discarded after the answer; a huge one is not worth reading at all.
+    if (!req.readableEnded && Number(req.headers['content-length'] ?? 0) > UNREAD_BODY_KEEPALIVE_BYTES) {
+      res.set('Connection', 'close');
+    }
     const out = sendError(res, err);
     res.locals.errorCode = out.code;
     if (out.status >= 500) log.error({ err, code: out.code }, 'request failed');

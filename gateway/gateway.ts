@@ -18,7 +18,10 @@ import { InflightCounter } from './invoke/inflight.js';
 import type { InvocationDeps } from './invoke/invocation.js';
 import { invokeInternal, type InternalInvokeOutcome, type InternalInvokeRequest } from './invoke/internal.js';
 import type { PodClient } from './invoke/pod-client.js';
+import { ByteBudget } from './limits/bytes.js';
 import { ConcurrencyLimiter, type PeerView } from './limits/limiter.js';
+import { KeyedTokenBuckets, type RateSettings } from './limits/rate.js';
+import { SYNC_PAYLOAD_LIMIT } from './http/body.js';
 import { GatewayMetrics } from './metrics.js';
 import type { EndpointRouter } from './routing/router.js';
 import type { PublishAuthorizer, VersionStore } from './versions/publish.js';
@@ -64,6 +67,10 @@ export interface GatewaySettings {
   limits: ServerLimits;
   /** Largest sync request body. */
   bodyLimitBytes?: number;
+  /** Request body bytes one replica buffers at once; beyond it 429 (buffer_full). */
+  maxBufferedRequestBytes: number;
+  /** Anonymous calls of one public function per replica (token bucket); beyond it 429. */
+  anonymousRate: RateSettings;
   random?: () => number;
 }
 
@@ -75,6 +82,8 @@ export const DEFAULT_SETTINGS: Omit<GatewaySettings, 'defaultNamespace' | 'regio
   missingWorkloadGraceMs: 10_000,
   activationPollMs: 500,
   limits: DEFAULT_LIMITS,
+  maxBufferedRequestBytes: 64 * 1024 * 1024,
+  anonymousRate: { ratePerSecond: 50, burst: 100 },
 };
 
 export interface Gateway {
@@ -128,7 +137,9 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
     tracer: deps.tracer,
     log: deps.log,
     platformPrincipals,
+    anonymousRate: new KeyedTokenBuckets(settings.anonymousRate),
   };
+  const bodyLimitBytes = settings.bodyLimitBytes ?? SYNC_PAYLOAD_LIMIT;
   let draining = false;
   const ready = (): boolean => !draining && deps.catalog.ready() && (deps.ready?.() ?? true);
   const app = makeApp({
@@ -136,6 +147,7 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
       invoke: makeInvokeHandler({
         ...invocation,
         defaultNamespace: settings.defaultNamespace,
+        bodyLimitBytes,
         ...(deps.asyncQueue ? { asyncQueue: deps.asyncQueue } : {}),
       }),
       publishVersion: makePublishVersionHandler({
@@ -148,6 +160,7 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
       }),
       functionUrl: makeFunctionUrlHandler({
         ...invocation,
+        bodyLimitBytes,
         ...(deps.asyncQueue ? { asyncQueue: deps.asyncQueue } : {}),
       }),
       healthz: makeHealthzHandler(),
@@ -158,9 +171,9 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
     metrics,
     tracer: deps.tracer,
     log: deps.log,
-    ...(settings.bodyLimitBytes ? { bodyLimitBytes: settings.bodyLimitBytes } : {}),
+    budget: new ByteBudget(settings.maxBufferedRequestBytes),
   });
-  const server = makeServer(app, settings.limits, deps.log);
+  const server = makeServer(app, settings.limits, deps.log, metrics);
   return {
     app,
     server,

@@ -1,5 +1,6 @@
 import { CustomObjectsApi, KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { addressPolicyFromConfig } from '../api/destinations.js';
 import { GROUP, VERSION } from '../api/schema.js';
 import type { FunctionResource } from '../api/types.js';
 import type { Registry } from 'prom-client';
@@ -20,6 +21,7 @@ import { HttpPodClient } from './invoke/pod-client.js';
 import { startWatch } from './kube/watch.js';
 import { KubePeers } from './limits/kube-peers.js';
 import { StaticPeers } from './limits/limiter.js';
+import { KeyedTokenBuckets } from './limits/rate.js';
 import { EndpointSliceSource } from './routing/kube-endpoints.js';
 import { EndpointTable } from './routing/router.js';
 import { KubePublishAuthorizer, KubeVersionStore } from './versions/kube-versions.js';
@@ -132,6 +134,7 @@ class AsyncRunner {
       tracer: this.o.telemetry.tracer,
       region: config.region,
       streams: { replicas: config.natsReplicas === '3' ? 3 : 1 },
+      destinationAddresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
       authorize: makeDeadLetterAuthorizer({ auth: this.o.auth, rbac: new KubeAccessReviewer(kc) }),
     });
   }
@@ -157,7 +160,13 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
       peers instanceof KubePeers ? peers.stop() : undefined,
     ]);
   });
-  const auth = new GatewayAuthenticator({ tokens: new CachedTokenReviewer(new KubeTokenReviewer(kc)), keys });
+  const tokens = new CachedTokenReviewer(new KubeTokenReviewer(kc, config.tokenAudience), {
+    failures: new KeyedTokenBuckets({
+      ratePerSecond: config.authFailuresPerMinute / 60,
+      burst: config.authFailureBurst,
+    }),
+  });
+  const auth = new GatewayAuthenticator({ tokens, keys });
   const pods = new HttpPodClient();
   const runner = config.async ? new AsyncRunner({ kc, config, auth, registry, telemetry, log }) : undefined;
   // Hooks run in reverse order of registration: the HTTP server drains first, then the async
@@ -217,7 +226,10 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
         ...DEFAULT_SETTINGS.limits,
         maxHeaderSize: config.maxHeaderBytes,
         requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+        maxConnections: config.maxConnections,
       },
+      maxBufferedRequestBytes: config.maxBufferedRequestBytes,
+      anonymousRate: { ratePerSecond: config.anonymousRatePerSecond, burst: config.anonymousBurst },
     },
   );
 
@@ -243,6 +255,7 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
       namespace: config.namespace,
       async: config.async,
       platformPrincipals: config.platformPrincipals,
+      tokenAudience: config.tokenAudience,
     },
     'sluice-gateway started',
   );

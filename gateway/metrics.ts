@@ -16,6 +16,8 @@ export class GatewayMetrics {
   readonly throttles: Counter<'namespace' | 'function' | 'version' | 'reason'>;
   readonly heldCalls: Gauge;
   readonly requests: Counter<'route' | 'code'>;
+  readonly shed: Counter<'reason'>;
+  readonly bufferedBytes: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -60,6 +62,20 @@ export class GatewayMetrics {
     this.heldCalls = new Gauge({
       name: 'sluice_gateway_held_calls',
       help: 'Calls held waiting for a pod (cold start or all pods busy)',
+      registers,
+    });
+    this.shed = new Counter({
+      name: 'sluice_gateway_shed_requests_total',
+      help: 'Requests a gateway replica refused to protect itself, by reason: buffer_full (request bytes buffered at once), anonymous_rate (anonymous calls of a public function), auth_failures (failed token reviews from one address), max_connections (connections dropped at the cap)',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of ['buffer_full', 'anonymous_rate', 'auth_failures', 'max_connections']) {
+      this.shed.inc({ reason }, 0);
+    }
+    this.bufferedBytes = new Gauge({
+      name: 'sluice_gateway_buffered_request_bytes',
+      help: 'Request body bytes this replica holds (reserved when a body is read, released when its call is answered)',
       registers,
     });
     this.requests = new Counter({

@@ -33,7 +33,7 @@ export class NotFoundError extends SluiceError {
 
 /** Input from a user (request, manifest) is invalid. */
 export class ValidationError extends SluiceError {
-  override readonly name = 'ValidationError';
+  override readonly name: string = 'ValidationError';
 }
 
 /** Work was refused because shutdown has begun. */

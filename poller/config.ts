@@ -59,8 +59,17 @@ export const pollerSpec = {
     type: 'string',
     env: 'SLUICE_TOKEN_FILE',
     flag: 'token-file',
-    default: '/var/run/secrets/kubernetes.io/serviceaccount/token',
-    description: "the poller's ServiceAccount token, sent to the gateway",
+    default: '/var/run/secrets/sluice/token',
+    description:
+      "the poller's ServiceAccount token for the gateway: a projected token with the gateway's audience (sluice), re-read every minute as the kubelet rotates it",
+  },
+  destinationBlockedCidrs: {
+    type: 'string',
+    env: 'SLUICE_DESTINATION_BLOCKED_CIDRS',
+    flag: 'destination-blocked-cidrs',
+    default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10',
+    description:
+      "the cluster's pod and service ranges (comma-separated CIDRs) that http(s) destinations may not reach; loopback, private, link-local and unique-local addresses never are",
   },
   region: {
     type: 'string',

@@ -1,6 +1,13 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { SluiceError, ValidationError } from '../lib/errors.js';
+import {
+  DEFAULT_ADDRESS_POLICY,
+  parseDestination,
+  postToDestination,
+  type AddressCheck,
+  type Resolver,
+} from '../api/destinations.js';
+import { SluiceError } from '../lib/errors.js';
 import type { Invoker } from './invoker.js';
 
 /** A destination URI could not take a record; the caller retries later. */
@@ -17,44 +24,39 @@ export interface Destinations {
   send(uri: string, record: unknown, opts: { namespace: string; dedupId: string }): Promise<void>;
 }
 
-export type ParsedDestination =
-  | { kind: 'nats'; subject: string }
-  | { kind: 'function'; function: string; qualifier?: string }
-  | { kind: 'http'; url: string };
-
-export function parseDestination(uri: string): ParsedDestination {
-  if (uri.startsWith('nats:')) {
-    const subject = uri.slice(5);
-    if (!/^[^\s*>]+$/.test(subject)) throw new ValidationError(`destination ${uri}: bad NATS subject`);
-    return { kind: 'nats', subject };
-  }
-  if (uri.startsWith('function:')) {
-    const [fn, qualifier, extra] = uri.slice(9).split(':');
-    if (!fn || extra !== undefined)
-      throw new ValidationError(`destination ${uri}: use function:NAME[:QUALIFIER]`);
-    return { kind: 'function', function: fn, ...(qualifier ? { qualifier } : {}) };
-  }
-  if (/^https?:\/\//.test(uri)) return { kind: 'http', url: uri };
-  throw new ValidationError(
-    `destination ${uri}: expected nats:SUBJECT, function:NAME[:QUALIFIER] or http(s)://URL`,
-  );
+export interface DestinationSenderOptions {
+  httpTimeoutMs?: number;
+  /** Which addresses http(s) destinations may reach (default: the contract's rules). */
+  addresses?: AddressCheck;
+  /** DNS for http(s) destinations (default: the system resolver). */
+  resolve?: Resolver;
 }
 
 /**
- * The poller's destination sender (the gateway's async destinations live in the gateway process;
- * this one is small and self-contained): NATS subjects through JetStream (the subject must be
- * captured by a stream, so the record is stored), functions as `Event` invocations through the
- * gateway, HTTP endpoints by POST (2xx accepts).
+ * The poller's destination sender, under the one destination contract (api/destinations.ts, also
+ * the gateway's): NATS subjects through JetStream (the subject must be captured by a stream, so
+ * the record is stored; the platform's subjects are refused), functions of the mapping's namespace
+ * as `Event` invocations through the gateway, HTTP endpoints at public addresses by POST (2xx
+ * accepts; checked after DNS, connected to the checked address, redirects not followed).
  */
 export class DestinationSender implements Destinations {
+  private readonly addresses: AddressCheck;
+
   constructor(
     private readonly js: JetStreamClient,
     private readonly invoker: Invoker,
-    private readonly httpTimeoutMs = 10_000,
-  ) {}
+    private readonly opts: DestinationSenderOptions = {},
+  ) {
+    this.addresses = opts.addresses ?? DEFAULT_ADDRESS_POLICY;
+  }
 
   async send(uri: string, record: unknown, opts: { namespace: string; dedupId: string }): Promise<void> {
-    const dest = parseDestination(uri);
+    let dest;
+    try {
+      dest = parseDestination(uri, this.addresses);
+    } catch (cause) {
+      throw new DestinationError((cause as Error).message, { cause });
+    }
     const body = Buffer.from(JSON.stringify(record));
     switch (dest.kind) {
       case 'nats': {
@@ -71,7 +73,7 @@ export class DestinationSender implements Destinations {
         const r = await this.invoker.invoke({
           target: {
             namespace: opts.namespace,
-            function: dest.function,
+            function: dest.name,
             ...(dest.qualifier ? { qualifier: dest.qualifier } : {}),
           },
           payload: body,
@@ -84,20 +86,25 @@ export class DestinationSender implements Destinations {
         return;
       }
       case 'http': {
-        let res: Response;
+        let status: number;
         try {
-          res = await fetch(dest.url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', 'idempotency-key': opts.dedupId },
+          ({ status } = await postToDestination(
+            dest.uri,
             body,
-            signal: AbortSignal.timeout(this.httpTimeoutMs),
-          });
-          await res.arrayBuffer();
+            { 'content-type': 'application/json', 'idempotency-key': opts.dedupId },
+            {
+              check: this.addresses,
+              ...(this.opts.resolve ? { resolve: this.opts.resolve } : {}),
+              timeoutMs: this.opts.httpTimeoutMs ?? 10_000,
+            },
+          ));
         } catch (cause) {
-          throw new DestinationError(`POST ${dest.url} failed`, { cause });
+          throw new DestinationError(`POST ${dest.url} failed: ${(cause as Error).message}`, { cause });
         }
-        if (res.status < 200 || res.status >= 300)
-          throw new DestinationError(`POST ${dest.url}: HTTP ${res.status}`);
+        if (status >= 300 && status < 400) {
+          throw new DestinationError(`POST ${dest.url}: HTTP ${status}; redirects are not followed`);
+        }
+        if (status < 200 || status >= 300) throw new DestinationError(`POST ${dest.url}: HTTP ${status}`);
         return;
       }
     }

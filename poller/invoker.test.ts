@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { classifyResponse, HttpInvoker, invokePath } from './invoker.js';
+import { classifyResponse, fileToken, HttpInvoker, invokePath } from './invoker.js';
 
 const h = (o: Record<string, string | undefined>): Headers =>
   new Headers(Object.entries(o).filter((e): e is [string, string] => e[1] !== undefined));
@@ -118,4 +121,28 @@ describe('HttpInvoker', () => {
     expect(invokePath({ namespace: 'n', function: 'f' })).toBe(
       '/2015-03-31/functions/n%3Afunction%3Af/invocations',
     ));
+});
+
+describe('fileToken (the projected token for the gateway)', () => {
+  it('re-reads the file after a minute, so a token the kubelet rotated is picked up', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-token-'));
+    try {
+      const path = join(dir, 'token');
+      let now = 0;
+      const read = fileToken(path, () => now);
+      expect(await read()).toBeUndefined();
+      writeFileSync(path, 'first\n');
+      now = 999;
+      expect(await read()).toBeUndefined();
+      now = 1000;
+      expect(await read()).toBe('first');
+      writeFileSync(path, 'rotated\n');
+      now = 60_999;
+      expect(await read()).toBe('first');
+      now = 61_000;
+      expect(await read()).toBe('rotated');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

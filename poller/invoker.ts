@@ -123,15 +123,21 @@ export function classifyResponse(status: number, headers: Headers, payload: Buff
   };
 }
 
-/** Reads a projected ServiceAccount token, re-reading it at most once a minute (kubelet rotates it). */
+/**
+ * Reads a projected ServiceAccount token (audience `sluice`, for the gateway), re-reading it at
+ * most once a minute: the kubelet rotates it well before it expires (at 80% of its lifetime), so
+ * a minute-old copy is always still valid. A read that fails (the volume not mounted yet) is
+ * retried after a second.
+ */
 export function fileToken(path: string, now: () => number = Date.now): () => Promise<string | undefined> {
-  let cached: { value: string | undefined; at: number } | undefined;
+  let cached: { value: string | undefined; until: number } | undefined;
   return async () => {
-    if (cached && now() - cached.at < 60_000) return cached.value;
+    if (cached && now() < cached.until) return cached.value;
     try {
-      cached = { value: (await readFile(path, 'utf8')).trim(), at: now() };
+      const value = (await readFile(path, 'utf8')).trim();
+      cached = { value: value || undefined, until: now() + (value ? 60_000 : 1000) };
     } catch {
-      cached = { value: undefined, at: now() };
+      cached = { value: undefined, until: now() + 1000 };
     }
     return cached.value;
   };

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { KubeConfig } from '@kubernetes/client-node';
+import { addressPolicyFromConfig } from '../api/destinations.js';
 import { consumerName as asyncConsumerName } from '../gateway/async/naming.js';
 import { startHealthServer } from '../lib/health.js';
 import { runComponent } from '../lib/main.js';
@@ -36,7 +37,9 @@ await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, 
 
   const token = fileToken(config.tokenFile);
   const invoker = new HttpInvoker({ baseUrl: config.gatewayUrl, token });
-  const destinations = new DestinationSender(js, invoker);
+  const destinations = new DestinationSender(js, invoker, {
+    addresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
+  });
   const world = new KubeWorld(kc, log);
   await world.start();
   shutdown.register('watches', () => world.stop());

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { EventSourceMappingResource } from '../api/types.js';
 import { ValidationError } from '../lib/errors.js';
-import { parseDestination } from './destinations.js';
+import { parseDestination } from '../api/destinations.js';
 import { compileFilters, type CompiledFilter } from './filter.js';
 import type { InvokeTarget } from './invoker.js';
 import type { RecordFormat } from './records.js';

@@ -15,7 +15,7 @@ if [ ! -f .cluster/env ]; then
 else
   # shellcheck disable=SC1091
   source .cluster/env
-  TOKEN=$(kubectl -n sluice-examples create token default 2>&1) || { bad "kubectl create token: $TOKEN"; TOKEN=; }
+  TOKEN=$(kubectl -n sluice-examples create token default --audience sluice 2>&1) || { bad "kubectl create token: $TOKEN"; TOKEN=; }
   FN=$SLUICE_URL/2015-03-31/functions/sluice-examples:function
   # 1. Sync
   out=$(curl -s --max-time 60 "$FN:hello/invocations" -H "Authorization: Bearer $TOKEN" -d '{"name":"you"}' 2>&1)

@@ -43,7 +43,7 @@ fi
 step "Ready in $(( $(date +%s) - T0 ))s: a guide to the examples (deploy/examples/valid/), to paste here"
 cat <<'GUIDE'
   source .cluster/env                                           # KUBECONFIG, SLUICE_URL; kubectl, helm on PATH
-  TOKEN=$(kubectl -n sluice-examples create token default)      # a caller the examples admit (bearer token)
+  TOKEN=$(kubectl -n sluice-examples create token default --audience sluice)  # a caller the examples admit (a bearer token for the gateway)
   FN=$SLUICE_URL/2015-03-31/functions/sluice-examples:function  # Invoke API; an ARN's account is the namespace
 
   # 1. Sync (hello.yaml): the answer comes back at once

@@ -18,10 +18,12 @@ import type {
   FunctionVersionResource,
   FunctionVersionStatus,
 } from '../../api/types.js';
+import type { AddressCheck } from '../../api/destinations.js';
 import type { Logger } from '../../lib/log.js';
 import { canonicalJson } from '../../api/hash.js';
 import type { Kube } from '../kube/client.js';
 import { setCondition } from '../conditions.js';
+import { destinationFunctions, destinationsCondition, type DestinationsCondition } from './destinations.js';
 import { listVersions, ownerRef, publishVersion, versionNumber } from './publish.js';
 import { makeCodeConfigMap } from './resources/configmap.js';
 import { makeDeployment } from './resources/deployment.js';
@@ -34,6 +36,8 @@ export interface FunctionReconcilerDeps {
   opts: BuildOptions;
   /** Base URL of function URLs on the gateway (for status.url), e.g. http://sluice-gateway.sluice-system:8080. */
   gatewayUrl: string;
+  /** The destination address rules with the cluster's ranges (default: the contract's defaults). */
+  destinationAddresses?: AddressCheck;
 }
 
 /** A version that must run, and why. */
@@ -236,8 +240,19 @@ export class FunctionReconciler {
     const pods = await kube.list<V1Pod>('v1', 'Pod', namespace, selectorOf(workloadSelector(name, LATEST)));
     const podIssue = podProblem(pods);
     if (podIssue) problems.push(podIssue);
-    await this.writeStatus(fn, versions, latest, problems);
+    await this.writeStatus(fn, versions, latest, problems, await this.destinations(fn));
     await this.writeVersionStatuses(versions, active, deployments);
+  }
+
+  /** The DestinationsValid condition: the contract, and whether `function:` destinations exist. */
+  private async destinations(fn: FunctionResource): Promise<DestinationsCondition> {
+    const ns = fn.metadata.namespace ?? 'default';
+    const check = this.deps.destinationAddresses;
+    const existing = new Set<string>();
+    for (const name of destinationFunctions(fn.spec, check)) {
+      if (await this.deps.kube.get<FunctionResource>(API_VERSION, 'Function', ns, name)) existing.add(name);
+    }
+    return destinationsCondition(fn.spec, (name) => existing.has(name), check);
   }
 
   private async event(
@@ -349,14 +364,19 @@ export class FunctionReconciler {
     versions: FunctionVersionResource[],
     latest: V1Deployment | undefined,
     problems: { reason: string; message: string }[],
+    destinations: DestinationsCondition,
   ): Promise<void> {
     const gen = fn.metadata.generation;
     const replicas = latest?.spec?.replicas ?? 0;
     const ready = latest?.status?.readyReplicas ?? 0;
     const problem = problems[0];
     const conditions = setCondition(
-      setCondition(fn.status?.conditions, readyCondition(problem, replicas, ready), gen),
-      updatedCondition(latest),
+      setCondition(
+        setCondition(fn.status?.conditions, readyCondition(problem, replicas, ready), gen),
+        updatedCondition(latest),
+        gen,
+      ),
+      destinations,
       gen,
     );
     const highest = versions[0];
@@ -373,10 +393,24 @@ export class FunctionReconciler {
       ...(highest ? { latestVersion: String(versionNumber(highest)) } : {}),
     };
     if (canonicalJson(status) === canonicalJson(fn.status ?? {})) return;
-    if (problem && fn.status?.conditions?.find((c) => c.type === 'Ready')?.reason !== problem.reason) {
+    await this.warnOnTransitions(fn, problem, destinations);
+    await this.deps.kube.patchStatus('functions', ns, fn.metadata.name ?? '', status);
+  }
+
+  /** A Warning event when a problem (Ready) or an invalid destination is new. */
+  private async warnOnTransitions(
+    fn: FunctionResource,
+    problem: { reason: string; message: string } | undefined,
+    destinations: DestinationsCondition,
+  ): Promise<void> {
+    const reasonOf = (type: string): string | undefined =>
+      fn.status?.conditions?.find((c) => c.type === type)?.reason;
+    if (problem && reasonOf('Ready') !== problem.reason) {
       await this.event(fn, 'Warning', problem.reason, problem.message);
     }
-    await this.deps.kube.patchStatus('functions', ns, fn.metadata.name ?? '', status);
+    if (destinations.status === 'False' && reasonOf(destinations.type) !== destinations.reason) {
+      await this.event(fn, 'Warning', destinations.reason, destinations.message);
+    }
   }
 
   private async writeVersionStatuses(

@@ -25,6 +25,11 @@ export interface AcceptRequest {
   requestId: string;
   /** The caller's `Idempotency-Key` header. */
   idempotencyKey?: string;
+  /**
+   * Who called (`serviceaccount:NS:NAME`, `user:NAME`, `anonymous`): an Idempotency-Key is scoped
+   * to its caller. Internal publishers (destinations, redrive) use explicit ids instead.
+   */
+  caller?: string;
   /** W3C trace context of the accepting span; the active context's is used when absent. */
   traceparent?: string;
   tracestate?: string;
@@ -35,8 +40,8 @@ export interface AcceptRequest {
 export interface AcceptResult {
   /**
    * The event's request id, to answer the caller with. Without an Idempotency-Key it is the
-   * call's own id; with one it is derived from (namespace, function, key), so every retry of the
-   * call — duplicate or not — gets the same id back.
+   * call's own id; with one it is derived from (caller, namespace, function, key), so every retry
+   * of the call — duplicate or not — gets the same id back.
    */
   requestId: string;
   /** The `Nats-Msg-Id` the event was published with. */
@@ -51,6 +56,8 @@ export interface AcceptResult {
 export interface GatewayAsyncInvocation {
   requestId: string;
   idempotencyKey?: string;
+  /** The authenticated caller (formatPrincipal): the scope of its Idempotency-Key. */
+  caller?: string;
   target: { namespace: string; function: string; qualifier: string; qualified: boolean };
   payload: Buffer;
   traceHeaders: Record<string, string>;
@@ -65,6 +72,15 @@ export interface AcceptorDeps {
   /** How long to wait for the PubAck. */
   publishTimeoutMs?: number;
   now?: () => number;
+}
+
+/**
+ * The `Nats-Msg-Id` of an event sent with an Idempotency-Key: derived from (caller, namespace,
+ * function, key), so two callers using the same key never collide — neither suppresses the
+ * other's event as a duplicate — and none is answered another's request id.
+ */
+export function idempotentEventId(caller: string, namespace: string, fn: string, key: string): string {
+  return `key:${hashOf(JSON.stringify([caller, namespace, fn, key]), 40)}`;
 }
 
 /** A UUID-shaped id derived from a string (stable across processes). */
@@ -104,8 +120,10 @@ export class EventAcceptor {
   async acceptEvent(req: AcceptRequest): Promise<AcceptResult> {
     this.validate(req);
     const key = req.idempotencyKey;
-    // Keys are scoped to the function: two functions may receive events with the same key.
-    const eventId = key ? `key:${req.namespace}/${req.function}/${key}` : req.requestId;
+    // Keys are scoped to the caller and the function.
+    const eventId = key
+      ? idempotentEventId(req.caller ?? '', req.namespace, req.function, key)
+      : req.requestId;
     const requestId = key ? derivedRequestId(eventId) : req.requestId;
     return this.publish(req, eventId, requestId);
   }
@@ -142,6 +160,7 @@ export class EventAcceptor {
       payload: inv.payload,
       requestId: inv.requestId,
       ...(inv.idempotencyKey ? { idempotencyKey: inv.idempotencyKey } : {}),
+      ...(inv.caller ? { caller: inv.caller } : {}),
       ...(t.traceparent ? { traceparent: t.traceparent } : {}),
       ...(t.tracestate ? { tracestate: t.tracestate } : {}),
       ...(t['x-amzn-trace-id'] ? { amznTrace: t['x-amzn-trace-id'] } : {}),

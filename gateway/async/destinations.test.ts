@@ -1,53 +1,113 @@
-import { describe, expect, it } from 'vitest';
-import { parseDestination } from './destinations.js';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Resolver } from '../../api/destinations.js';
+import { silentLogger } from '../testing/fakes.js';
+import type { EventAcceptor } from './accept.js';
+import { Destinations, type DeliveryContext } from './destinations.js';
+import { DestinationDeliveryError } from './errors.js';
 
-describe('parseDestination', () => {
-  it.each([
-    { name: 'function', uri: 'function:audit', want: { kind: 'function', name: 'audit' } },
-    {
-      name: 'function with a version',
-      uri: 'function:audit:3',
-      want: { kind: 'function', name: 'audit', qualifier: '3' },
+const ctx: DeliveryContext = {
+  namespace: 'shop',
+  function: 'orders',
+  requestId: 'r1',
+  condition: 'Success',
+  deliveryId: 'd1',
+};
+
+/** A JetStream client that records publishes (none should happen for refused subjects). */
+function recordingJs(): { js: JetStreamClient; subjects: string[] } {
+  const subjects: string[] = [];
+  const js = {
+    publish: (subject: string) => {
+      subjects.push(subject);
+      return Promise.resolve({ seq: 1, duplicate: false, stream: 'X' });
     },
-    {
-      name: 'function with an alias',
-      uri: 'function:audit:prod',
-      want: { kind: 'function', name: 'audit', qualifier: 'prod' },
-    },
-    {
-      name: 'function $LATEST',
-      uri: 'function:audit:$LATEST',
-      want: { kind: 'function', name: 'audit', qualifier: '$LATEST' },
-    },
-    { name: 'nats subject', uri: 'nats:orders.failed', want: { kind: 'nats', subject: 'orders.failed' } },
-    { name: 'nats single token', uri: 'nats:audit', want: { kind: 'nats', subject: 'audit' } },
-    {
-      name: 'https',
-      uri: 'https://hooks.example.com/x?y=1',
-      want: { kind: 'http', url: 'https://hooks.example.com/x?y=1' },
-    },
-    {
-      name: 'http with a port',
-      uri: 'http://10.0.0.1:8080/in',
-      want: { kind: 'http', url: 'http://10.0.0.1:8080/in' },
-    },
-  ])('accepts $name', ({ uri, want }) => {
-    expect(parseDestination(uri)).toEqual({ ...want, uri });
+  } as unknown as JetStreamClient;
+  return { js, subjects };
+}
+
+describe('Destinations: the destination contract at delivery', () => {
+  let server: Server;
+  let port = 0;
+  const paths: string[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      req.resume();
+      res.writeHead(req.url === '/moved' ? 307 : 204, { location: '/elsewhere' }).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  const make = (resolve: Resolver, allowLoopback = false): { d: Destinations; subjects: string[] } => {
+    const { js, subjects } = recordingJs();
+    const d = new Destinations({
+      js,
+      acceptor: {} as EventAcceptor,
+      functionExists: () => true,
+      reservedPrefix: 'sluice',
+      policy: { attempts: 4, backoffMs: 1, httpTimeoutMs: 2000, natsTimeoutMs: 1000 },
+      ...(allowLoopback ? { addresses: { blocked: () => undefined } } : {}),
+      resolve,
+      log: silentLogger(),
+      sleep: () => Promise.resolve(),
+    });
+    return { d, subjects };
+  };
+
+  it('refuses a host that resolves to a private address, once, without a retry or a request', async () => {
+    paths.length = 0;
+    const lookups: string[] = [];
+    const { d } = make((h) => {
+      lookups.push(h);
+      return Promise.resolve([{ address: '10.0.0.5', family: 4 }]);
+    });
+    const err = await d
+      .deliver(`http://hooks.example.com:${port}/in`, Buffer.from('{}'), ctx)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DestinationDeliveryError);
+    expect((err as Error).message).toMatch(/10.0.0.5 is a private address/);
+    expect(lookups).toEqual(['hooks.example.com']);
+    expect(paths).toEqual([]);
   });
 
-  it.each([
-    { name: 'empty', uri: '' },
-    { name: 'unknown scheme', uri: 'sqs:queue' },
-    { name: 'upper-case function name', uri: 'function:Audit' },
-    { name: 'function without a name', uri: 'function:' },
-    { name: 'alias starting with a digit and letters', uri: 'function:audit:1a' },
-    { name: 'nats wildcard *', uri: 'nats:orders.*' },
-    { name: 'nats wildcard >', uri: 'nats:orders.>' },
-    { name: 'nats empty token', uri: 'nats:orders..failed' },
-    { name: 'http without a host', uri: 'http://' },
-    { name: 'http with a space', uri: 'http://a b/' },
-    { name: 'ftp', uri: 'ftp://host/x' },
-  ])('rejects $name', ({ uri }) => {
-    expect(() => parseDestination(uri)).toThrow(/destination/);
+  it('refuses a loopback literal without any lookup', async () => {
+    const lookups: string[] = [];
+    const { d } = make((h) => {
+      lookups.push(h);
+      return Promise.resolve([]);
+    });
+    await expect(d.deliver(`http://127.0.0.1:${port}/in`, Buffer.from('{}'), ctx)).rejects.toThrow(
+      /loopback/,
+    );
+    expect(lookups).toEqual([]);
+  });
+
+  it('does not follow a redirect: the delivery fails for good', async () => {
+    paths.length = 0;
+    const { d } = make(() => Promise.resolve([{ address: '127.0.0.1', family: 4 }]), true);
+    await expect(d.deliver(`http://hooks.example.com:${port}/moved`, Buffer.from('{}'), ctx)).rejects.toThrow(
+      /redirects are not followed/,
+    );
+    expect(paths).toEqual(['/moved']);
+  });
+
+  it.each(['nats:sluice.async.shop.fn', 'nats:$JS.API.STREAM.DELETE.SLUICE_ASYNC', 'nats:orders.*'])(
+    'never publishes to %s',
+    async (uri) => {
+      const { d, subjects } = make(() => Promise.resolve([]));
+      await expect(d.deliver(uri, Buffer.from('{}'), ctx)).rejects.toThrow(DestinationDeliveryError);
+      expect(subjects).toEqual([]);
+    },
+  );
+
+  it('publishes to an allowed subject', async () => {
+    const { d, subjects } = make(() => Promise.resolve([]));
+    await d.deliver('nats:orders.done', Buffer.from('{}'), ctx);
+    expect(subjects).toEqual(['orders.done']);
   });
 });

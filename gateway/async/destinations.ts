@@ -2,48 +2,24 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { ValidationError, type Logger } from '../../lib/index.js';
 import type { EventAcceptor } from './accept.js';
-import { AsyncPayloadTooLargeError, DestinationDeliveryError, InvalidDestinationError } from './errors.js';
+import {
+  DEFAULT_ADDRESS_POLICY,
+  parseDestination,
+  postToDestination,
+  type AddressCheck,
+  type Destination,
+  type Resolver,
+} from '../../api/destinations.js';
+import { AsyncPayloadTooLargeError, DestinationDeliveryError } from './errors.js';
 import type { Condition } from './records.js';
 
 /**
- * Success and failure destinations: `function:NAME[:QUALIFIER]` (an async invoke of a function
- * in the same namespace with the record as its event), `nats:SUBJECT` (a JetStream publish: a
- * stream must bind the subject, otherwise the delivery fails — a core publish could be lost
- * without anyone knowing), `http(s)://URL` (a POST of the record as JSON).
+ * Success and failure destinations under the contract of api/destinations.ts:
+ * `function:NAME[:QUALIFIER]` (an async invoke of a function in the same namespace with the record
+ * as its event), `nats:SUBJECT` (a JetStream publish: a stream must bind the subject, otherwise the
+ * delivery fails — a core publish could be lost without anyone knowing), `http(s)://URL` (a POST of
+ * the record as JSON to a public address, checked again after DNS, no redirects).
  */
-export type Destination =
-  | { kind: 'function'; name: string; qualifier?: string; uri: string }
-  | { kind: 'nats'; subject: string; uri: string }
-  | { kind: 'http'; url: string; uri: string };
-
-// The same forms the CRD's validation accepts (api/schema.ts).
-const FUNCTION =
-  /^function:([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(?::([0-9]+|\$LATEST|[A-Za-z][A-Za-z0-9_-]{0,127}))?$/;
-const NATS = /^nats:([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$/;
-
-export function parseDestination(uri: string): Destination {
-  const f = FUNCTION.exec(uri);
-  if (f) {
-    const name = f[1] as string;
-    return f[3] ? { kind: 'function', name, qualifier: f[3], uri } : { kind: 'function', name, uri };
-  }
-  const n = NATS.exec(uri);
-  if (n) return { kind: 'nats', subject: n[1] as string, uri };
-  if (/^https?:\/\//.test(uri)) {
-    let url: URL;
-    try {
-      url = new URL(uri);
-    } catch (cause) {
-      throw new InvalidDestinationError(`destination "${uri}" is not a valid URL`, { cause });
-    }
-    if (!url.hostname || /\s/.test(uri))
-      throw new InvalidDestinationError(`destination "${uri}" has no host`);
-    return { kind: 'http', url: url.toString(), uri };
-  }
-  throw new InvalidDestinationError(
-    `destination "${uri}" must be function:NAME[:QUALIFIER], nats:SUBJECT or http(s)://URL`,
-  );
-}
 
 /** What a delivery is about (for de-duplication ids, headers and logs). */
 export interface DeliveryContext {
@@ -77,8 +53,12 @@ export interface DestinationDeps {
   acceptor: EventAcceptor;
   /** Whether a function exists (a destination function that does not is a failed delivery). */
   functionExists: (namespace: string, name: string, qualifier?: string) => boolean;
-  /** Subjects under this prefix are Sluice's own and refused as destinations. */
+  /** Subjects under this prefix are Sluice's own and refused as destinations (besides `sluice.` and `$`). */
   reservedPrefix: string;
+  /** Which addresses http(s) destinations may reach (default: the contract's rules). */
+  addresses?: AddressCheck;
+  /** DNS for http(s) destinations (default: the system resolver). */
+  resolve?: Resolver;
   policy?: DeliveryPolicy;
   log: Logger;
   sleep?: (ms: number) => Promise<void>;
@@ -105,8 +85,12 @@ export class Destinations {
   async deliver(uri: string, record: Buffer, ctx: DeliveryContext): Promise<void> {
     let dest: Destination;
     try {
-      dest = parseDestination(uri);
+      dest = parseDestination(uri, this.deps.addresses ?? DEFAULT_ADDRESS_POLICY);
     } catch (err) {
+      this.deps.log.warn(
+        { destination: uri, requestId: ctx.requestId, err: (err as Error).message },
+        'destination refused',
+      );
       throw new DestinationDeliveryError((err as Error).message, { cause: err });
     }
     let last: unknown;
@@ -213,18 +197,16 @@ export class Destinations {
       'Idempotency-Key': ctx.deliveryId,
     };
     if (ctx.traceparent) headers.traceparent = ctx.traceparent;
-    const res = await fetch(dest.url, {
-      method: 'POST',
-      headers,
-      body: record,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(this.policy.httpTimeoutMs),
+    // Validated, resolved once, every address checked, connected to the checked one; no redirects.
+    const { status } = await postToDestination(dest.uri, record, headers, {
+      check: this.deps.addresses ?? DEFAULT_ADDRESS_POLICY,
+      ...(this.deps.resolve ? { resolve: this.deps.resolve } : {}),
+      timeoutMs: this.policy.httpTimeoutMs,
     });
-    await res.arrayBuffer().catch(() => undefined);
-    if (res.status >= 200 && res.status < 300) return;
-    const msg = `${dest.url} answered ${res.status}`;
-    if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429)
-      throw new PermanentError(msg);
+    if (status >= 200 && status < 300) return;
+    const msg = `${dest.url} answered ${status}`;
+    if (status >= 300 && status < 400) throw new PermanentError(`${msg}: redirects are not followed`);
+    if (status >= 400 && status < 500 && status !== 408 && status !== 429) throw new PermanentError(msg);
     throw new DestinationDeliveryError(msg);
   }
 }

@@ -25,11 +25,6 @@ export class EnqueueFailedError extends SluiceError {
   readonly code = 'ServiceException';
 }
 
-/** A destination URI that none of the three forms matches. */
-export class InvalidDestinationError extends SluiceError {
-  override readonly name = 'InvalidDestinationError';
-}
-
 /** A record could not be delivered to a destination (after its own retries). */
 export class DestinationDeliveryError extends SluiceError {
   override readonly name: string = 'DestinationDeliveryError';

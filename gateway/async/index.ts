@@ -6,18 +6,13 @@ export { EventAcceptor, ASYNC_PAYLOAD_LIMIT, derivedRequestId } from './accept.j
 export type { AcceptRequest, AcceptResult, AcceptorDeps, GatewayAsyncInvocation } from './accept.js';
 export { AsyncDispatcher, DEFAULT_DISPATCHER_SETTINGS } from './dispatcher.js';
 export type { DispatcherDeps, DispatcherSettings } from './dispatcher.js';
-export { Destinations, parseDestination, DEFAULT_DELIVERY } from './destinations.js';
-export type { Destination, DeliveryPolicy, DestinationDeps } from './destinations.js';
+export { Destinations, DEFAULT_DELIVERY } from './destinations.js';
+export type { DeliveryPolicy, DestinationDeps } from './destinations.js';
 export { DeadLetterQueue } from './dlq.js';
 export type { DeadLetter, DeadLetterPage, DeadLetterSummary, RedriveResult } from './dlq.js';
 export { makeDeadLetterRouter } from './dlq-routes.js';
 export type { DeadLetterRouterDeps } from './dlq-routes.js';
-export {
-  AsyncPayloadTooLargeError,
-  EnqueueFailedError,
-  InvalidDestinationError,
-  DestinationDeliveryError,
-} from './errors.js';
+export { AsyncPayloadTooLargeError, EnqueueFailedError, DestinationDeliveryError } from './errors.js';
 export { asyncFunctionOf, asyncFunction } from './function-config.js';
 export type { AsyncFunction } from './function-config.js';
 export { HttpFunctionInvoker, outcomeOfResponse, attemptClientContext } from './invoker.js';

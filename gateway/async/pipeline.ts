@@ -3,6 +3,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
+import type { AddressCheck, Resolver } from '../../api/destinations.js';
 import type { Logger } from '../../lib/index.js';
 import { EventAcceptor } from './accept.js';
 import { AsyncDispatcher, DEFAULT_DISPATCHER_SETTINGS, type DispatcherSettings } from './dispatcher.js';
@@ -26,6 +27,10 @@ export interface AsyncPipelineOptions {
   streams?: Partial<StreamSettings>;
   dispatcher?: Partial<Omit<DispatcherSettings, 'region' | 'streamName' | 'subjects' | 'ackMarginSeconds'>>;
   delivery?: DeliveryPolicy;
+  /** Which addresses http(s) destinations may reach (default: the contract's rules, api/destinations.ts). */
+  destinationAddresses?: AddressCheck;
+  /** DNS for http(s) destinations (default: the system resolver). */
+  resolve?: Resolver;
   /** Whether `function:` destinations exist; default: the watched Function objects (qualifiers not checked). */
   functionExists?: (namespace: string, name: string, qualifier?: string) => boolean;
   authorize?: DeadLetterRouterDeps['authorize'];
@@ -93,6 +98,8 @@ export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipelin
     functionExists: o.functionExists ?? ((ns, name) => known.watcher?.has(ns, name) ?? false),
     reservedPrefix: subjects.prefix,
     ...(o.delivery ? { policy: o.delivery } : {}),
+    ...(o.destinationAddresses ? { addresses: o.destinationAddresses } : {}),
+    ...(o.resolve ? { resolve: o.resolve } : {}),
     log: o.log,
   });
   const dispatcher = new AsyncDispatcher({

@@ -4,11 +4,14 @@ import {
   CachedTokenReviewer,
   GatewayAuthenticator,
   MapAccessKeys,
+  type AuthRequest,
   type TokenReviewer,
 } from './authenticator.js';
 import { accessKeyFromSecret } from './kube-auth.js';
 import { isAllowed, parsePrincipal, principalFromUsername, type Principal } from './principal.js';
-import type { SignedRequest } from './sigv4.js';
+import { LoadShedError } from '../errors.js';
+import { KeyedTokenBuckets } from '../limits/rate.js';
+import { computeSignature } from './sigv4.js';
 
 const sa = (namespace: string, name: string): Principal => ({ kind: 'serviceaccount', namespace, name });
 
@@ -99,12 +102,11 @@ describe('invokePolicy', () => {
   });
 });
 
-const req = (authorization?: string): SignedRequest => ({
+const req = (authorization?: string): AuthRequest => ({
   method: 'POST',
   path: '/',
   query: '',
   headers: authorization ? { authorization: [authorization] } : {},
-  body: Buffer.alloc(0),
 });
 
 describe('GatewayAuthenticator', () => {
@@ -136,7 +138,12 @@ describe('GatewayAuthenticator', () => {
   it('caches TokenReview answers briefly and shares concurrent reviews', async () => {
     let now = 0;
     const inner = new Tokens();
-    const cached = new CachedTokenReviewer(inner, 1000, 100, 10, () => now);
+    const cached = new CachedTokenReviewer(inner, {
+      ttlMs: 1000,
+      negativeTtlMs: 100,
+      maxEntries: 10,
+      now: () => now,
+    });
     await Promise.all([cached.review('good'), cached.review('good'), cached.review('good')]);
     expect(inner.calls).toBe(1);
     now = 500;
@@ -152,5 +159,105 @@ describe('GatewayAuthenticator', () => {
     now = 1700;
     await cached.review('bad');
     expect(inner.calls).toBe(4);
+  });
+
+  it('rate-limits failed reviews per client address, without asking the API server beyond it', async () => {
+    let now = 0;
+    const inner = new Tokens();
+    const failures = new KeyedTokenBuckets({ ratePerSecond: 1, burst: 2 }, { now: () => now });
+    const cached = new CachedTokenReviewer(inner, { negativeTtlMs: 0, failures, now: () => now });
+    expect(await cached.review('good', '10.0.0.1')).toEqual(sa('shop', 'checkout'));
+    expect(await cached.review('guess-1', '10.0.0.1')).toBeUndefined();
+    expect(await cached.review('guess-2', '10.0.0.1')).toBeUndefined();
+    expect(inner.calls).toBe(3);
+    const blocked = cached.review('guess-3', '10.0.0.1');
+    await expect(blocked).rejects.toThrow(LoadShedError);
+    await expect(cached.review('guess-3', '10.0.0.1')).rejects.toMatchObject({
+      status: 429,
+      code: 'TooManyRequestsException',
+      reason: 'CallerRateLimitExceeded',
+    });
+    expect(inner.calls).toBe(3);
+    // A token already known good still works from that address; other addresses are not affected.
+    expect(await cached.review('good', '10.0.0.1')).toEqual(sa('shop', 'checkout'));
+    expect(await cached.review('guess-4', '10.0.0.2')).toBeUndefined();
+    expect(inner.calls).toBe(4);
+    // The bucket refills with time.
+    now = 1000;
+    expect(await cached.review('guess-5', '10.0.0.1')).toBeUndefined();
+    expect(inner.calls).toBe(5);
+  });
+});
+
+describe('GatewayAuthenticator reads the body last', () => {
+  const keys = new MapAccessKeys();
+  keys.set('AKIDSLUICE', { secretAccessKey: 'right-secret', principal: { kind: 'user', name: 'ci' } });
+  const NOW = Date.UTC(2026, 0, 2, 3, 4, 5);
+  const amzDate = '20260102T030405Z';
+  const signed = (
+    body: string,
+    opts: { key?: string; date?: string; extra?: Record<string, string[]> } = {},
+  ) => {
+    const headers: Record<string, string[]> = {
+      host: ['gw'],
+      'x-amz-date': [opts.date ?? amzDate],
+    };
+    const base = { method: 'POST', path: '/2015-03-31/functions/f/invocations', query: '', headers };
+    const signedHeaders = Object.keys(headers).sort();
+    const sig = computeSignature(
+      { ...base, body: Buffer.from(body) },
+      { date: (opts.date ?? amzDate).slice(0, 8), region: 'us-east-1', service: 'lambda', signedHeaders },
+      opts.date ?? amzDate,
+      'right-secret',
+    );
+    const auth = `AWS4-HMAC-SHA256 Credential=${opts.key ?? 'AKIDSLUICE'}/${(opts.date ?? amzDate).slice(0, 8)}/us-east-1/lambda/aws4_request, SignedHeaders=${signedHeaders.join(';')}, Signature=${sig}`;
+    return { ...base, headers: { ...headers, ...opts.extra, authorization: [auth] } };
+  };
+  const tokens: TokenReviewer = {
+    review: (t) => Promise.resolve(t === 'good' ? sa('shop', 'a') : undefined),
+  };
+  const authn = new GatewayAuthenticator({ tokens, keys, now: () => NOW });
+
+  it.each([
+    { name: 'anonymous', r: req(undefined), ok: true },
+    { name: 'a good bearer token', r: req('Bearer good'), ok: true },
+    { name: 'a bad bearer token', r: req('Bearer bad'), ok: false },
+    { name: 'a stale SigV4 date', r: signed('{}', { date: '20250102T030405Z' }), ok: false },
+    { name: 'an unknown access key', r: signed('{}', { key: 'AKIDOTHER' }), ok: false },
+    {
+      name: 'an unsigned x-amz header',
+      r: signed('{}', { extra: { 'x-amz-invocation-type': ['Event'] } }),
+      ok: false,
+    },
+    {
+      name: 'a path SigV4 normalises',
+      r: { ...signed('{}'), path: '/2015-03-31/functions/x/../f/invocations' },
+      ok: false,
+    },
+  ])('never reads the body for $name', async ({ r, ok }) => {
+    let reads = 0;
+    const body = () => {
+      reads++;
+      return Promise.resolve(Buffer.from('{}'));
+    };
+    if (ok) await authn.authenticate(r, body);
+    else await expect(authn.authenticate(r, body)).rejects.toThrow();
+    expect(reads).toBe(0);
+  });
+
+  it('reads the body once the SigV4 head passed, and verifies the signature over it', async () => {
+    let reads = 0;
+    const body = (b: string) => () => {
+      reads++;
+      return Promise.resolve(Buffer.from(b));
+    };
+    expect(await authn.authenticate(signed('{"a":1}'), body('{"a":1}'))).toEqual({
+      kind: 'user',
+      name: 'ci',
+    });
+    await expect(authn.authenticate(signed('{"a":1}'), body('{"a":2}'))).rejects.toThrow(
+      InvalidSignatureError,
+    );
+    expect(reads).toBe(2);
   });
 });

@@ -7,13 +7,21 @@ import { parsePrincipal, principalFromUsername, type Principal } from './princip
 /** The label that marks a Secret as a Sluice access key. */
 export const ACCESS_KEY_LABEL = 'sluice.dev/access-key';
 
-/** Kubernetes ServiceAccount (or any) bearer tokens, verified with a TokenReview. */
+/**
+ * Kubernetes ServiceAccount (or any) bearer tokens, verified with a TokenReview for one
+ * dedicated audience (`sluice` by default): only tokens issued for the gateway
+ * (`kubectl create token SA --audience sluice`, a projected token with that audience) pass. A
+ * pod's ordinary token (audience: the API server) does not — so a function that forwards its
+ * caller's token, or a pod whose token leaks, does not hand out a credential for Sluice — and a
+ * token issued for Sluice is no API-server credential. The answer must name the audience
+ * (an API server that ignored audiences would not).
+ */
 export class KubeTokenReviewer implements TokenReviewer {
   private readonly api: AuthenticationV1Api;
 
   constructor(
     kc: KubeConfig,
-    private readonly audiences: string[] = [],
+    private readonly audience: string,
   ) {
     this.api = kc.makeApiClient(AuthenticationV1Api);
   }
@@ -23,11 +31,12 @@ export class KubeTokenReviewer implements TokenReviewer {
       body: {
         apiVersion: 'authentication.k8s.io/v1',
         kind: 'TokenReview',
-        spec: { token, ...(this.audiences.length > 0 ? { audiences: this.audiences } : {}) },
+        spec: { token, audiences: [this.audience] },
       },
     });
     const user = r.status?.user?.username;
-    return r.status?.authenticated && user ? principalFromUsername(user) : undefined;
+    const forUs = r.status?.audiences?.includes(this.audience) ?? false;
+    return r.status?.authenticated && forUs && user ? principalFromUsername(user) : undefined;
   }
 }
 

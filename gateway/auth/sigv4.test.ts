@@ -1,10 +1,12 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { InvokeCommand, LambdaClient, type InvokeCommandInput } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from 'vitest';
 import { InvalidSignatureError, UnrecognizedClientError } from '../errors.js';
 import {
+  assertCanonicalPath,
   canonicalQuery,
   canonicalRequest,
   canonicalUri,
+  checkSigV4Head,
   computeSignature,
   parseAuthorization,
   uriEscape,
@@ -105,6 +107,7 @@ describe('SigV4: AWS test suite vectors', () => {
     },
     {
       name: 'get-relative',
+      normalisedPath: true,
       method: 'GET',
       path: '/example/..',
       headers: [],
@@ -113,6 +116,7 @@ describe('SigV4: AWS test suite vectors', () => {
     },
     {
       name: 'get-relative-relative',
+      normalisedPath: true,
       method: 'GET',
       path: '/example1/example2/../..',
       headers: [],
@@ -121,6 +125,7 @@ describe('SigV4: AWS test suite vectors', () => {
     },
     {
       name: 'get-slash',
+      normalisedPath: true,
       method: 'GET',
       path: '//',
       headers: [],
@@ -129,6 +134,7 @@ describe('SigV4: AWS test suite vectors', () => {
     },
     {
       name: 'get-slash-dot-slash',
+      normalisedPath: true,
       method: 'GET',
       path: '/./',
       headers: [],
@@ -137,6 +143,7 @@ describe('SigV4: AWS test suite vectors', () => {
     },
     {
       name: 'get-slash-pointless-dot',
+      normalisedPath: true,
       method: 'GET',
       path: '/./example',
       headers: [],
@@ -145,6 +152,7 @@ describe('SigV4: AWS test suite vectors', () => {
     },
     {
       name: 'get-slashes',
+      normalisedPath: true,
       method: 'GET',
       path: '//example//',
       headers: [],
@@ -242,23 +250,27 @@ describe('SigV4: AWS test suite vectors', () => {
     },
   ] as {
     name: string;
+    normalisedPath?: boolean;
     method: string;
     path: string;
     headers: [string, string][];
     query: [string, string][];
     sig: string;
-  }[])('$name', ({ method, path, headers, query, sig }) => {
+  }[])('$name', ({ normalisedPath, method, path, headers, query, sig }) => {
     const req = vectorRequest(method, path, headers, query);
     const signedHeaders = Object.keys(req.headers).sort();
     expect(computeSignature(req, { ...SCOPE, signedHeaders }, AMZ_DATE, SECRET)).toBe(sig);
-    // And the verifier accepts the same request carrying that signature.
+    // And the verifier accepts the same request carrying that signature — except a path SigV4
+    // normalises (., .., empty segments), which the router would read differently: that is refused
+    // before anything else, so a signature cannot be replayed against another path.
     req.headers.authorization = [
       `AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=${signedHeaders.join(';')}, Signature=${sig}`,
     ];
     const now = Date.UTC(2015, 7, 30, 12, 36, 0);
-    expect(verifySigV4(req, { secretOf: () => SECRET, now, maxSkewMs: 300_000, service: 'service' })).toBe(
-      'AKIDEXAMPLE',
-    );
+    const verify = (): string =>
+      verifySigV4(req, { secretOf: () => SECRET, now, maxSkewMs: 300_000, service: 'service' });
+    if (normalisedPath) expect(verify).toThrow(/SigV4 normalises/);
+    else expect(verify()).toBe('AKIDEXAMPLE');
   });
 
   it('builds the canonical request of get-vanilla exactly', () => {
@@ -301,12 +313,18 @@ async function sdkSigned(opts: {
   payload: string;
   secret: string;
   systemClockOffset?: number;
+  sessionToken?: string;
+  input?: Partial<InvokeCommandInput>;
 }): Promise<SignedRequest> {
   let captured: SignedRequest | undefined;
   const client = new LambdaClient({
     region: 'us-east-1',
     endpoint: 'http://127.0.0.1:8080',
-    credentials: { accessKeyId: 'AKIDSLUICE', secretAccessKey: opts.secret },
+    credentials: {
+      accessKeyId: 'AKIDSLUICE',
+      secretAccessKey: opts.secret,
+      ...(opts.sessionToken ? { sessionToken: opts.sessionToken } : {}),
+    },
     maxAttempts: 1,
     ...(opts.systemClockOffset ? { systemClockOffset: opts.systemClockOffset } : {}),
     requestHandler: {
@@ -337,6 +355,7 @@ async function sdkSigned(opts: {
         FunctionName: opts.functionName,
         ...(opts.qualifier ? { Qualifier: opts.qualifier } : {}),
         Payload: Buffer.from(opts.payload),
+        ...opts.input,
       }),
     ),
   ).rejects.toThrow('captured');
@@ -439,4 +458,87 @@ describe('SigV4: round trip with @aws-sdk/client-lambda', () => {
     expect(() => verify(req)).toThrow(err);
     expect(() => verify(req)).toThrow(msg);
   });
+});
+
+describe('SigV4: what a signature must cover', () => {
+  it.each([
+    { path: '/', ok: true },
+    { path: '/2015-03-31/functions/hello/invocations', ok: true },
+    { path: '/url/shop/web/', ok: true },
+    { path: '/url/shop/web/a%2F..%2Fb', ok: true },
+    { path: '/url/shop/web/a/../b', ok: false },
+    { path: '/url/shop/./web', ok: false },
+    { path: '/url/shop//web', ok: false },
+    { path: '//url/shop/web', ok: false },
+    { path: '/url/shop/web//', ok: false },
+    { path: '/2015-03-31/functions/other/../hello/invocations', ok: false },
+  ])('path $path → $ok', ({ path, ok }) => {
+    if (ok) expect(() => assertCanonicalPath(path)).not.toThrow();
+    else expect(() => assertCanonicalPath(path)).toThrow(InvalidSignatureError);
+  });
+
+  const opts = {
+    secretOf: (id: string) => (id === 'AKIDSLUICE' ? 'right-secret' : undefined),
+    now: Date.now(),
+    maxSkewMs: 300_000,
+    service: 'lambda',
+  };
+
+  it.each([
+    { name: 'X-Amz-Invocation-Type', header: 'x-amz-invocation-type', value: 'Event' },
+    { name: 'X-Amz-Log-Type', header: 'x-amz-log-type', value: 'Tail' },
+    { name: 'X-Amz-Client-Context', header: 'x-amz-client-context', value: 'e30=' },
+    { name: 'X-Amz-Security-Token', header: 'x-amz-security-token', value: 'token' },
+    { name: 'Idempotency-Key', header: 'idempotency-key', value: 'k1' },
+  ])('rejects an unsigned $name added to a signed request, naming it', async ({ header, value }) => {
+    const req = await sdkSigned({ functionName: 'hello', payload: '{}', secret: 'right-secret' });
+    req.headers[header] = [value];
+    expect(() => checkSigV4Head(req, opts)).toThrow(InvalidSignatureError);
+    expect(() => checkSigV4Head(req, opts)).toThrow(`'${header}' must be a signed header`);
+  });
+
+  it('checks the head without the body: the date window and the key come before any body', async () => {
+    const stale = await sdkSigned({
+      functionName: 'hello',
+      payload: '{}',
+      secret: 'right-secret',
+      systemClockOffset: -20 * 60_000,
+    });
+    const { body: _body, ...head } = stale;
+    expect(() => checkSigV4Head(head, opts)).toThrow(/expired/);
+    const fresh = await sdkSigned({ functionName: 'hello', payload: '{}', secret: 'right-secret' });
+    const { body: _b, ...unknownKey } = fresh;
+    unknownKey.headers = {
+      ...unknownKey.headers,
+      authorization: [(unknownKey.headers.authorization?.[0] ?? '').replace('AKIDSLUICE', 'AKIDOTHER')],
+    };
+    expect(() => checkSigV4Head(unknownKey, opts)).toThrow(UnrecognizedClientError);
+  });
+
+  it.each([
+    { name: 'Event', input: { InvocationType: 'Event' as const }, header: 'x-amz-invocation-type' },
+    { name: 'Tail logs', input: { LogType: 'Tail' as const }, header: 'x-amz-log-type' },
+    {
+      name: 'a client context',
+      input: { ClientContext: Buffer.from('{"custom":{}}').toString('base64') },
+      header: 'x-amz-client-context',
+    },
+    { name: 'DryRun', input: { InvocationType: 'DryRun' as const }, header: 'x-amz-invocation-type' },
+  ])(
+    '@aws-sdk/client-lambda signs every x-amz-* header it sends: $name, with a session token',
+    async ({ input, header }) => {
+      const req = await sdkSigned({
+        functionName: 'shop:function:hello',
+        payload: '{"a":1}',
+        secret: 'right-secret',
+        sessionToken: 'session-token',
+        input,
+      });
+      const sent = Object.keys(req.headers).filter((h) => h.startsWith('x-amz-'));
+      expect(sent).toEqual(
+        expect.arrayContaining(['x-amz-date', 'x-amz-security-token', 'x-amz-user-agent', header]),
+      );
+      expect(verifySigV4(req, opts)).toBe('AKIDSLUICE');
+    },
+  );
 });

@@ -162,14 +162,60 @@ export interface VerifyOptions {
   service: string;
 }
 
-/** Verifies a SigV4-signed request; returns the access key id or throws a 403 error. */
-export function verifySigV4(req: SignedRequest, opts: VerifyOptions): string {
+/** The request without its body: what can be checked before a byte of the body is read. */
+export type RequestHead = Omit<SignedRequest, 'body'>;
+
+/**
+ * Rejects paths SigV4 would normalise but the router does not (`.`, `..`, empty segments; one
+ * trailing slash is fine: SigV4 keeps it). Otherwise a signature made for one path would also
+ * verify for another within the date window — `/a/x/../b` signs as `/a/b`.
+ */
+export function assertCanonicalPath(path: string): void {
+  const segments = path.split('/').slice(1);
+  const inner =
+    segments.length > 1 && segments[segments.length - 1] === '' ? segments.slice(0, -1) : segments;
+  if (path === '/') return;
+  if (!path.startsWith('/') || inner.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new InvalidSignatureError(
+      `The request path ${JSON.stringify(path.slice(0, 256))} has ".", ".." or empty segments, which SigV4 normalises: send the path in its normal form.`,
+    );
+  }
+}
+
+/**
+ * Headers a signature must cover when they are present: every `x-amz-*` header (invocation type,
+ * log type, client context, the date, the security token…) and `Idempotency-Key`, so none can be
+ * added or changed by whoever replays a signed request. `@aws-sdk/client-lambda` and the AWS CLI
+ * sign every header but a short list (user-agent, expect, x-amzn-trace-id, hop-by-hop headers).
+ */
+export function mustBeSigned(name: string): boolean {
+  return name.startsWith('x-amz-') || name === 'idempotency-key' || name === 'host';
+}
+
+/** A request whose head passed: what the body check needs. */
+export interface CheckedHead {
+  auth: ParsedAuthorization;
+  amzDate: string;
+  secret: string;
+}
+
+/**
+ * Checks everything of a SigV4 request but its body, cheapest first and before any body is read:
+ * the path's form, the Authorization header's shape and scope, the signed headers, the date window
+ * and the key's existence. Throws a 403 error.
+ */
+export function checkSigV4Head(req: RequestHead, opts: VerifyOptions): CheckedHead {
+  assertCanonicalPath(req.path);
   const auth = parseAuthorization(canonicalHeaderValue(req.headers.authorization ?? []));
   if (auth.service !== opts.service) {
     throw new InvalidSignatureError(`Credential should be scoped to correct service: '${opts.service}'.`);
   }
-  for (const h of ['host', 'x-amz-date']) {
-    if (!auth.signedHeaders.includes(h)) throw new InvalidSignatureError(`'${h}' must be a signed header.`);
+  for (const h of ['host', 'x-amz-date', ...Object.keys(req.headers).filter(mustBeSigned)]) {
+    if (!auth.signedHeaders.includes(h)) {
+      throw new InvalidSignatureError(
+        `'${h}' must be a signed header: every x-amz-* header and Idempotency-Key must be in SignedHeaders.`,
+      );
+    }
   }
   const amzDate = canonicalHeaderValue(req.headers['x-amz-date'] ?? []);
   const signedAt = parseAmzDate(amzDate);
@@ -183,22 +229,35 @@ export function verifySigV4(req: SignedRequest, opts: VerifyOptions): string {
       `Signature expired: ${amzDate} is outside the allowed clock skew of ${opts.maxSkewMs / 60000} minutes from ${new Date(opts.now).toISOString()}.`,
     );
   }
-  const declared = req.headers['x-amz-content-sha256']?.[0];
-  if (declared !== undefined && declared !== sha256Hex(req.body)) {
-    throw new InvalidSignatureError(
-      'The provided x-amz-content-sha256 header does not match what was computed.',
-    );
-  }
   const secret = opts.secretOf(auth.accessKeyId);
   if (secret === undefined) {
     throw new UnrecognizedClientError('The security token included in the request is invalid.');
   }
-  const expected = Buffer.from(computeSignature(req, auth, amzDate, secret), 'hex');
-  const given = Buffer.from(auth.signature, 'hex');
+  return { auth, amzDate, secret };
+}
+
+/** Verifies the signature over the whole request once the body is read; returns the access key id. */
+export function verifySigV4Body(req: RequestHead, body: Buffer, head: CheckedHead): string {
+  const declared = req.headers['x-amz-content-sha256']?.[0];
+  if (declared !== undefined && declared !== sha256Hex(body)) {
+    throw new InvalidSignatureError(
+      'The provided x-amz-content-sha256 header does not match what was computed.',
+    );
+  }
+  const expected = Buffer.from(
+    computeSignature({ ...req, body }, head.auth, head.amzDate, head.secret),
+    'hex',
+  );
+  const given = Buffer.from(head.auth.signature, 'hex');
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
     throw new InvalidSignatureError(
       'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
     );
   }
-  return auth.accessKeyId;
+  return head.auth.accessKeyId;
+}
+
+/** Verifies a SigV4-signed request; returns the access key id or throws a 403 error. */
+export function verifySigV4(req: SignedRequest, opts: VerifyOptions): string {
+  return verifySigV4Body(req, req.body, checkSigV4Head(req, opts));
 }

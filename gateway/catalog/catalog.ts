@@ -23,7 +23,8 @@ export interface FunctionCatalog {
   listVersions(namespace: string, fn: string): FunctionVersionResource[];
 }
 
-const key = (...parts: string[]): string => parts.join('/');
+/** An index key no combination of names can forge (a name may hold `/`; JSON quotes it). */
+const key = (...parts: string[]): string => JSON.stringify(parts);
 
 /** The alias name used in qualifiers: spec.name, else metadata.name. */
 export function aliasName(a: AliasResource): string {
@@ -102,8 +103,9 @@ export class MemoryCatalog implements FunctionCatalog {
   }
 
   listVersions(namespace: string, fn: string): FunctionVersionResource[] {
-    const prefix = key(namespace, fn, '');
-    return [...this.versions.entries()].filter(([k]) => k.startsWith(prefix)).map(([, v]) => v);
+    return [...this.versions.values()].filter(
+      (v) => (v.metadata.namespace ?? '') === namespace && v.spec.function === fn,
+    );
   }
 }
 

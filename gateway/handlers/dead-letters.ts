@@ -4,7 +4,8 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { AccessReviewer } from '../auth/kube-rbac.js';
 import { formatPrincipal } from '../auth/principal.js';
 import { AccessDeniedError } from '../errors.js';
-import { callContext, signedRequestOf } from '../http/context.js';
+import { MANAGEMENT_BODY_LIMIT } from '../http/body.js';
+import { callContext, requestHeadOf } from '../http/context.js';
 
 export interface DeadLetterAuthorizerDeps {
   auth: Authenticator;
@@ -21,8 +22,11 @@ export function makeDeadLetterAuthorizer(
   deps: DeadLetterAuthorizerDeps,
 ): (req: Request, namespace: string, fn: string) => Promise<void> {
   return async (req, namespace, fn) => {
-    const body = req.res ? (callContext(req.res).body ?? Buffer.alloc(0)) : Buffer.alloc(0);
-    const principal = await deps.auth.authenticate(signedRequestOf(req, body));
+    const res = req.res;
+    const principal = await deps.auth.authenticate(
+      requestHeadOf(req),
+      res ? () => callContext(res).readBody(MANAGEMENT_BODY_LIMIT) : undefined,
+    );
     const ok = await deps.rbac.allowed(principal, {
       namespace,
       verb: 'update',

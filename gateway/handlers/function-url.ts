@@ -1,15 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import { parseFunctionRef } from '../arn.js';
+import { parseUrlFunctionRef } from '../arn.js';
 import { formatPrincipal } from '../auth/principal.js';
 import { InvalidParameterError } from '../errors.js';
-import { callContext, headerLists, headerOf, signedRequestOf } from '../http/context.js';
-import { acceptAsync, type AsyncQueue } from '../invoke/async-queue.js';
+import { callContext, headerLists, headerOf } from '../http/context.js';
+import { acceptAsync, ASYNC_PAYLOAD_LIMIT, type AsyncQueue } from '../invoke/async-queue.js';
 import { admit, podHeaders, runSync, type InvocationDeps } from '../invoke/invocation.js';
 import { buildUrlEvent } from '../url/event.js';
 import { BAD_GATEWAY, mapUrlResult, type UrlResponse } from '../url/response.js';
-
-const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** The path below `/url/{namespace}/{name}` and the query, both exactly as received. */
 function splitUrl(req: Request): { rawPath: string; rawQuery: string } {
@@ -28,6 +26,8 @@ function send(res: Response, r: UrlResponse): void {
 }
 
 export interface FunctionUrlHandlerDeps extends InvocationDeps {
+  /** Largest sync request body (6 MB); `Event` calls are read up to the async limit (1 MB). */
+  bodyLimitBytes: number;
   /** The async pipeline; without it `X-Amz-Invocation-Type: Event` on a URL gets 501. */
   asyncQueue?: AsyncQueue;
 }
@@ -54,12 +54,12 @@ function isAsync(req: Request): boolean {
 export function makeFunctionUrlHandler(deps: FunctionUrlHandlerDeps): RequestHandler {
   return async (req: Request, res: Response) => {
     const ctx = callContext(res);
-    const namespace = String(req.params.namespace);
-    if (!NAMESPACE.test(namespace)) throw new InvalidParameterError(`"${namespace}" is not a namespace name`);
-    const ref = parseFunctionRef(String(req.params.name), undefined, namespace);
-    const body = ctx.body ?? Buffer.alloc(0);
+    const ref = parseUrlFunctionRef(String(req.params.name), String(req.params.namespace));
     const async = isAsync(req);
-    const { target, principal } = await admit(deps, signedRequestOf(req, body), ref);
+    const { target, principal, body } = await admit(deps, req, res, ref, {
+      limitBytes: async ? ASYNC_PAYLOAD_LIMIT : deps.bodyLimitBytes,
+      anonymous: true,
+    });
     const { rawPath, rawQuery } = splitUrl(req);
     const event = buildUrlEvent({
       method: req.method,
@@ -78,7 +78,7 @@ export function makeFunctionUrlHandler(deps: FunctionUrlHandlerDeps): RequestHan
     });
     const payload = Buffer.from(JSON.stringify(event));
     if (async) {
-      await acceptAsync(deps.asyncQueue, req, res, target, payload);
+      await acceptAsync(deps.asyncQueue, req, res, target, payload, principal);
       return;
     }
     const result = await runSync(

@@ -2,7 +2,8 @@ import type { RequestHandler } from 'express';
 import type { Authenticator } from '../auth/authenticator.js';
 import { formatPrincipal } from '../auth/principal.js';
 import { AccessDeniedError } from '../errors.js';
-import { signedRequestOf } from '../http/context.js';
+import { MANAGEMENT_BODY_LIMIT } from '../http/body.js';
+import { callContext, requestHeadOf } from '../http/context.js';
 import type { InflightCounter } from '../invoke/inflight.js';
 
 export interface InflightHandlerDeps {
@@ -23,7 +24,9 @@ export interface InflightHandlerDeps {
  */
 export function makeInflightHandler(deps: InflightHandlerDeps): RequestHandler {
   return async (req, res) => {
-    const principal = await deps.auth.authenticate(signedRequestOf(req, Buffer.alloc(0)));
+    const principal = await deps.auth.authenticate(requestHeadOf(req), () =>
+      callContext(res).readBody(MANAGEMENT_BODY_LIMIT),
+    );
     const name = formatPrincipal(principal);
     if (principal.kind === 'anonymous' || !deps.platformPrincipals.has(name)) {
       throw new AccessDeniedError(`${name} is not authorized to read the gateway's in-flight calls`);

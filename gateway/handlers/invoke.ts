@@ -1,12 +1,14 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { parseFunctionRef } from '../arn.js';
 import { InvalidParameterError, InvalidRequestContentError } from '../errors.js';
-import { callContext, headerOf, signedRequestOf } from '../http/context.js';
-import { acceptAsync, type AsyncQueue } from '../invoke/async-queue.js';
+import { callContext, headerOf } from '../http/context.js';
+import { acceptAsync, ASYNC_PAYLOAD_LIMIT, type AsyncQueue } from '../invoke/async-queue.js';
 import { admit, podHeaders, runSync, type InvocationDeps } from '../invoke/invocation.js';
 
 export interface InvokeHandlerDeps extends InvocationDeps {
   defaultNamespace: string;
+  /** Largest sync request body (6 MB); `Event` calls are read up to the async limit (1 MB). */
+  bodyLimitBytes: number;
   /** The async pipeline; without it Event calls get 501. */
   asyncQueue?: AsyncQueue;
 }
@@ -71,16 +73,18 @@ export function makeInvokeHandler(deps: InvokeHandlerDeps): RequestHandler {
       queryParam(req, 'Qualifier'),
       deps.defaultNamespace,
     );
-    const raw = ctx.body ?? Buffer.alloc(0);
-    const { target } = await admit(deps, signedRequestOf(req, raw), ref);
-    const payload = eventBody(raw);
+    const { target, principal, body } = await admit(deps, req, res, ref, {
+      limitBytes: type === 'Event' ? ASYNC_PAYLOAD_LIMIT : deps.bodyLimitBytes,
+      anonymous: false,
+    });
+    const payload = eventBody(body);
     res.set('X-Amz-Executed-Version', target.version);
     if (type === 'DryRun') {
       res.status(204).end();
       return;
     }
     if (type === 'Event') {
-      await acceptAsync(deps.asyncQueue, req, res, target, payload);
+      await acceptAsync(deps.asyncQueue, req, res, target, payload, principal);
       return;
     }
     const extra: Record<string, string> = {};

@@ -4,7 +4,8 @@ import type { Authenticator } from '../auth/authenticator.js';
 import { formatPrincipal } from '../auth/principal.js';
 import type { FunctionResolver } from '../catalog/catalog.js';
 import { AccessDeniedError, InvalidParameterError, InvalidRequestContentError } from '../errors.js';
-import { callContext, signedRequestOf } from '../http/context.js';
+import { MANAGEMENT_BODY_LIMIT } from '../http/body.js';
+import { callContext, requestHeadOf } from '../http/context.js';
 import {
   functionConfiguration,
   publishVersion,
@@ -56,15 +57,16 @@ export function makePublishVersionHandler(deps: PublishHandlerDeps): RequestHand
     const ctx = callContext(res);
     const ref = parseFunctionRef(String(req.params.name), undefined, deps.defaultNamespace);
     if (ref.qualified) throw new InvalidParameterError('PublishVersion takes an unqualified function name');
-    const body = ctx.body ?? Buffer.alloc(0);
-    const principal = await deps.auth.authenticate(signedRequestOf(req, body));
-    const input = parseInput(body);
+    const read = (): Promise<Buffer> => ctx.readBody(MANAGEMENT_BODY_LIMIT);
+    // Authenticated and authorized before the body is read.
+    const principal = await deps.auth.authenticate(requestHeadOf(req), read);
     const { fn } = deps.resolver.resolve(ref);
     if (!(await deps.authorizer.canPublish(principal, ref.namespace))) {
       throw new AccessDeniedError(
         `${formatPrincipal(principal)} is not authorized to perform: lambda:PublishVersion on resource: ${ref.namespace}/${ref.name} (needs RBAC create functionversions.sluice.dev)`,
       );
     }
+    const input = parseInput(await read());
     const { version, created } = await publishVersion(deps.store, fn, input);
     res.status(created ? 201 : 200).json(functionConfiguration(deps.region, fn, version));
   };

@@ -246,6 +246,7 @@ describe('asynchronous invocation', () => {
     expect(h.queue.events).toHaveLength(1);
     expect(h.queue.events[0]).toMatchObject({
       idempotencyKey: 'k1',
+      caller: 'serviceaccount:shop:app',
       target: { namespace: 'shop', function: 'warm' },
     });
     expect(h.queue.events[0]?.payload.toString()).toBe('{"n":1}');

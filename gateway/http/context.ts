@@ -1,6 +1,6 @@
 import type { Span } from '@opentelemetry/api';
 import type { Request, Response } from 'express';
-import type { SignedRequest } from '../auth/sigv4.js';
+import type { RequestHead } from '../auth/sigv4.js';
 
 /** Per-call state the middleware sets up for the handlers (kept in `res.locals`). */
 export interface CallContext {
@@ -10,8 +10,11 @@ export interface CallContext {
   started: number;
   /** The server span of this call. */
   span?: Span;
-  /** The raw body (set by the body middleware). */
-  body?: Buffer;
+  /**
+   * Reads the raw body, at most `limitBytes` (413 beyond, 429 when the replica's byte budget is
+   * spent); once read, every call returns the same body. Set by the bodyReader middleware.
+   */
+  readBody: (limitBytes: number) => Promise<Buffer>;
 }
 
 export function callContext(res: Response): CallContext {
@@ -29,8 +32,8 @@ export function headerLists(req: Request): Record<string, string[]> {
   return out;
 }
 
-/** The request as SigV4 sees it: method, the path and query exactly as on the request line, headers, body. */
-export function signedRequestOf(req: Request, body: Buffer): SignedRequest {
+/** The request as the authenticator sees it before its body: method, path and query exactly as on the request line, headers, peer. */
+export function requestHeadOf(req: Request): RequestHead & { remoteAddress?: string } {
   const url = req.originalUrl;
   const q = url.indexOf('?');
   return {
@@ -38,7 +41,7 @@ export function signedRequestOf(req: Request, body: Buffer): SignedRequest {
     path: q < 0 ? url : url.slice(0, q),
     query: q < 0 ? '' : url.slice(q + 1),
     headers: headerLists(req),
-    body,
+    ...(req.socket.remoteAddress ? { remoteAddress: req.socket.remoteAddress } : {}),
   };
 }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../../lib/index.js';
+import { assertCanonicalPath } from '../auth/sigv4.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { callContext } from './context.js';
 
@@ -73,6 +74,25 @@ export function tracing(tracer: Tracer): RequestHandler {
       if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
     });
+    next();
+  };
+}
+
+/**
+ * SigV4-signed requests must use a path in its normal form, checked before routing (so before
+ * anything else): SigV4 normalises `.`, `..` and empty segments, the router does not, and a
+ * signature must not verify for a path other than the one it was made for.
+ */
+export function sigv4CanonicalPaths(): RequestHandler {
+  return (req, _res, next) => {
+    const auth = req.headers.authorization;
+    if (typeof auth !== 'string' || !auth.startsWith('AWS4-')) return next();
+    const q = req.originalUrl.indexOf('?');
+    try {
+      assertCanonicalPath(q < 0 ? req.originalUrl : req.originalUrl.slice(0, q));
+    } catch (err) {
+      return next(err);
+    }
     next();
   };
 }

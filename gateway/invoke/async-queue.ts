@@ -1,5 +1,6 @@
 import { propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import type { Request, Response } from 'express';
+import { formatPrincipal, type Principal } from '../auth/principal.js';
 import type { ResolvedTarget } from '../catalog/catalog.js';
 import { NotImplementedError, RequestTooLargeError } from '../errors.js';
 import { callContext, headerOf } from '../http/context.js';
@@ -11,6 +12,8 @@ export interface AsyncInvocation {
   requestId: string;
   /** From the caller's `Idempotency-Key` header. */
   idempotencyKey?: string;
+  /** The authenticated caller (`serviceaccount:NS:NAME`, `user:NAME`, `anonymous`): its key's scope. */
+  caller: string;
   /** The function and version resolved at enqueue time (an alias's weighted pick included). */
   target: ResolvedTarget;
   /** The event, already validated as JSON and within the async size limit. */
@@ -45,7 +48,8 @@ export const ASYNC_PAYLOAD_LIMIT = 1024 * 1024;
 /**
  * Queues an `Event` invocation (Invoke API and function URLs alike) and answers the call: 202 with
  * the event's request id once the queue has stored it. With an Idempotency-Key the id is derived
- * from the key, so every retry of the call gets the same one.
+ * from the key and the caller, so every retry of the call gets the same one and no other caller
+ * shares it.
  */
 export async function acceptAsync(
   queue: AsyncQueue | undefined,
@@ -53,6 +57,7 @@ export async function acceptAsync(
   res: Response,
   target: ResolvedTarget,
   payload: Buffer,
+  caller: Principal,
 ): Promise<void> {
   if (!queue) {
     throw new NotImplementedError(
@@ -68,6 +73,7 @@ export async function acceptAsync(
   const accepted = await queue.enqueue({
     requestId: ctx.requestId,
     ...(idempotencyKey ? { idempotencyKey } : {}),
+    caller: formatPrincipal(caller),
     target,
     payload,
     traceHeaders,

@@ -3,11 +3,12 @@ import type { Logger } from '../../lib/index.js';
 import type { FunctionRef } from '../arn.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { formatPrincipal, isAllowed, type Principal } from '../auth/principal.js';
-import type { SignedRequest } from '../auth/sigv4.js';
+import type { Request, Response } from 'express';
 import type { FunctionResolver, ResolvedTarget } from '../catalog/catalog.js';
-import { AccessDeniedError, ThrottledError } from '../errors.js';
-import type { CallContext } from '../http/context.js';
+import { AccessDeniedError, LoadShedError, ThrottledError } from '../errors.js';
+import { callContext, requestHeadOf, type CallContext } from '../http/context.js';
 import type { ConcurrencyLimiter } from '../limits/limiter.js';
+import type { KeyedTokenBuckets } from '../limits/rate.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { Dispatcher, InvokeResult } from './dispatcher.js';
 import type { PodRequest } from './pod-client.js';
@@ -27,19 +28,72 @@ export interface InvocationDeps {
    * ticks on behalf of EventSourceMappings, which live in the function's own namespace.
    */
   platformPrincipals?: ReadonlySet<string>;
+  /** Anonymous calls per function (public function URLs), per replica; unlimited when absent. */
+  anonymousRate?: KeyedTokenBuckets;
 }
 
 export interface Admitted {
   target: ResolvedTarget;
   principal: Principal;
+  /** The request body, read once the caller was admitted. */
+  body: Buffer;
+}
+
+export interface AdmitOptions {
+  /** Largest body to read (413 beyond). */
+  limitBytes: number;
+  /**
+   * Whether an anonymous caller may invoke a function whose invokePolicy admits "*": on function
+   * URLs, yes (rate-limited per function); on the Invoke API never — it needs credentials, as
+   * Lambda's does.
+   */
+  anonymous: boolean;
+}
+
+/** The parts of a call's context an invocation uses. */
+export type CallInfo = Pick<CallContext, 'requestId' | 'started' | 'span'>;
+
+function admitAnonymous(deps: InvocationDeps, target: ResolvedTarget, opts: AdmitOptions): void {
+  if (!opts.anonymous) {
+    throw new AccessDeniedError(
+      `anonymous is not authorized to perform: lambda:InvokeFunction on resource: ${target.namespace}/${target.function}: the Invoke API needs credentials (a bearer token or a SigV4 signature); anonymous callers reach public functions at their function URL, /url/${target.namespace}/${target.function}`,
+    );
+  }
+  const key = `${target.namespace}/${target.function}`;
+  const rate = deps.anonymousRate;
+  if (rate && !rate.take(key)) {
+    deps.metrics.throttles.inc({
+      namespace: target.namespace,
+      function: target.function,
+      version: target.version,
+      reason: 'FunctionInvocationRateLimitExceeded',
+    });
+    throw new LoadShedError(
+      'anonymous_rate',
+      'FunctionInvocationRateLimitExceeded',
+      'Anonymous calls of this function URL are over the rate this gateway admits; retry later',
+      rate.retryAfterSeconds(key),
+    );
+  }
 }
 
 /**
- * Authenticate the caller, resolve the function (404 when missing) and check its invokePolicy
- * (403 when denied; Sluice's own platform principals are always admitted). Authentication comes first so bad credentials never learn what exists.
+ * Admission, in the order that costs a caller the least it could abuse: authenticate (a bearer
+ * token is reviewed, a SigV4 head checked, before any body byte is read; the signature is then
+ * verified over a bounded body), resolve the function (404), check its invokePolicy (403; Sluice's
+ * own platform principals are always admitted), limit anonymous callers, and only then read the
+ * body. Authentication comes first so bad credentials never learn what exists.
  */
-export async function admit(deps: InvocationDeps, req: SignedRequest, ref: FunctionRef): Promise<Admitted> {
-  const principal = await deps.auth.authenticate(req);
+export async function admit(
+  deps: InvocationDeps,
+  req: Request,
+  res: Response,
+  ref: FunctionRef,
+  opts: AdmitOptions,
+): Promise<Admitted> {
+  const ctx = callContext(res);
+  const read = (): Promise<Buffer> => ctx.readBody(opts.limitBytes);
+  const principal = await deps.auth.authenticate(requestHeadOf(req), read);
   const target = deps.resolver.resolve(ref);
   const platform = principal.kind !== 'anonymous' && deps.platformPrincipals?.has(formatPrincipal(principal));
   if (!platform && !isAllowed(target.fn.spec.invokePolicy, target.namespace, principal)) {
@@ -48,12 +102,13 @@ export async function admit(deps: InvocationDeps, req: SignedRequest, ref: Funct
         (principal.kind === 'anonymous' ? ' (no credentials were sent)' : ''),
     );
   }
-  return { target, principal };
+  if (principal.kind === 'anonymous') admitAnonymous(deps, target, opts);
+  return { target, principal, body: await read() };
 }
 
 /** Headers the runtime receives besides the body. */
 export function podHeaders(
-  ctx: CallContext,
+  ctx: CallInfo,
   incoming: Record<string, string | string[] | undefined>,
   extra: Record<string, string> = {},
 ): Record<string, string> {
@@ -79,7 +134,7 @@ export async function runSync(
   deps: InvocationDeps,
   target: ResolvedTarget,
   req: PodRequest,
-  ctx: CallContext,
+  ctx: CallInfo,
   type: 'sync' | 'async' | 'esm' = 'sync',
 ): Promise<InvokeResult> {
   const labels = labelsOf(target);

@@ -85,7 +85,7 @@ export function queryParameters(raw: string): Record<string, string> | undefined
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-/** Hop-by-hop and credential headers that never reach the function. */
+/** Hop-by-hop headers, and `cookie` (the event carries cookies in `cookies`). */
 const DROPPED = new Set([
   'cookie',
   'connection',
@@ -97,10 +97,34 @@ const DROPPED = new Set([
   'proxy-connection',
 ]);
 
+/**
+ * The caller's credentials and signing headers: the gateway authenticated them, the function
+ * never sees them — neither in a synchronous event nor in an async event stored in JetStream (and
+ * from there in dead letters and destination records). A stolen bearer token or session token
+ * must not outlive the call in a queue, a log or a record.
+ */
+const CREDENTIALS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'x-amz-security-token',
+  'x-amz-date',
+  'x-amz-content-sha256',
+  'x-amz-credential',
+  'x-amz-signature',
+  'x-amz-signedheaders',
+  'x-amz-algorithm',
+  'x-amz-expires',
+]);
+
+/** Whether a request header may be passed to the function in its event. */
+export function isPassedToFunction(name: string): boolean {
+  return !DROPPED.has(name) && !CREDENTIALS.has(name) && !name.startsWith('proxy-');
+}
+
 export function buildUrlEvent(r: UrlRequest): UrlEvent {
   const headers: Record<string, string> = {};
   for (const [k, values] of Object.entries(r.headers)) {
-    if (!DROPPED.has(k)) headers[k] = values.join(',');
+    if (isPassedToFunction(k)) headers[k] = values.join(',');
   }
   const cookies = (r.headers.cookie ?? [])
     .flatMap((c) => c.split(';'))

@@ -1,3 +1,5 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+
 /** What a function URL answers the HTTP caller. */
 export interface UrlResponse {
   status: number;
@@ -25,12 +27,45 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Headers the gateway owns: framing (the gateway sets the length of the body it sends) and
+ * hop-by-hop headers, which describe the connection between two hops, not the response. A
+ * function setting them could desynchronise the connection (a wrong Content-Length, a
+ * Transfer-Encoding) and smuggle a second response to the next caller on it.
+ */
+const GATEWAY_OWNED = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+]);
+
+/** Whether a header's name and value can be sent as they are (a token name; no CR, LF or NUL). */
+function isValidHeader(name: string, value: string): boolean {
+  try {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a function may set this response header. */
+export function isFunctionHeader(name: string, value: string): boolean {
+  return !GATEWAY_OWNED.has(name) && !name.startsWith('proxy-') && isValidHeader(name, value);
+}
+
 function headersOf(raw: unknown): Record<string, string> {
   const headers: Record<string, string> = {};
   if (!isRecord(raw)) return headers;
   for (const [k, v] of Object.entries(raw)) {
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
-      headers[k.toLowerCase()] = String(v);
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') continue;
+    const name = k.toLowerCase();
+    if (isFunctionHeader(name, String(v))) headers[name] = String(v);
   }
   return headers;
 }
@@ -58,11 +93,12 @@ export function mapUrlResult(raw: Buffer): UrlResponse {
     return json(200, raw.length === 0 ? '' : JSON.stringify(result));
   }
   const status = result.statusCode;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599)
+  // 1xx are interim answers, not a response: a function cannot switch protocols or continue.
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599)
     return BAD_GATEWAY;
   const headers = headersOf(result.headers);
   const cookies = Array.isArray(result.cookies)
-    ? result.cookies.filter((c): c is string => typeof c === 'string')
+    ? result.cookies.filter((c): c is string => typeof c === 'string' && isValidHeader('set-cookie', c))
     : [];
   const body = bodyOf(result.body, result.isBase64Encoded === true);
   if (body.length > 0 && headers['content-type'] === undefined) headers['content-type'] = 'application/json';

@@ -99,6 +99,32 @@ describe('function URL event (payload format 2.0)', () => {
     expect(isTextContent(t)).toBe(text);
   });
 
+  it("never passes the caller's credentials or signing headers to the function", () => {
+    const e = buildUrlEvent({
+      ...base,
+      headers: {
+        host: ['gw.example'],
+        authorization: ['AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/lambda/aws4_request, …'],
+        'x-amz-security-token': ['FwoGZXIvYXdzE…'],
+        'x-amz-date': ['20260101T000000Z'],
+        'x-amz-content-sha256': ['e3b0c442…'],
+        'x-amz-signature': ['abc'],
+        'x-amz-credential': ['AKID/…'],
+        'proxy-authorization': ['Basic dTpw'],
+        'x-amz-invocation-type': ['Event'],
+        'x-amz-user-agent': ['aws-sdk-js/3'],
+        'idempotency-key': ['k1'],
+      },
+    });
+    expect(e.headers).toEqual({
+      host: 'gw.example',
+      'x-amz-invocation-type': 'Event',
+      'x-amz-user-agent': 'aws-sdk-js/3',
+      'idempotency-key': 'k1',
+    });
+    expect(JSON.stringify(e)).not.toMatch(/AKID|FwoGZXIvYXdzE|Basic dTpw|20260101T000000Z/);
+  });
+
   it('omits empty query parameters and cookies', () => {
     const e = buildUrlEvent({ ...base, rawQueryString: '', headers: {} });
     expect(e.queryStringParameters).toBeUndefined();
@@ -185,7 +211,38 @@ describe('function URL response mapping', () => {
     { name: 'not JSON', raw: Buffer.from('not json') },
     { name: 'bad status code', raw: j({ statusCode: 'ok' }) },
     { name: 'status out of range', raw: j({ statusCode: 99 }) },
+    { name: 'an interim status (switching protocols)', raw: j({ statusCode: 101 }) },
   ])('502 for $name', ({ raw }) => {
     expect(mapUrlResult(raw)).toEqual(BAD_GATEWAY);
+  });
+});
+
+describe('function URL response headers the gateway owns', () => {
+  it.each([
+    { name: 'content-length', headers: { 'Content-Length': '5' } },
+    { name: 'transfer-encoding', headers: { 'Transfer-Encoding': 'chunked' } },
+    { name: 'connection', headers: { Connection: 'close' } },
+    { name: 'keep-alive', headers: { 'Keep-Alive': 'timeout=1' } },
+    { name: 'upgrade', headers: { Upgrade: 'websocket' } },
+    { name: 'te', headers: { TE: 'trailers' } },
+    { name: 'trailer', headers: { Trailer: 'x-sum' } },
+    { name: 'proxy-*', headers: { 'Proxy-Authenticate': 'Basic', 'proxy-connection': 'keep-alive' } },
+    { name: 'a name with CRLF', headers: { 'x-a\r\nset-cookie: stolen=1': 'v' } },
+    { name: 'a name with a space', headers: { 'x a': 'v' } },
+    { name: 'an empty name', headers: { '': 'v' } },
+    { name: 'a value with CRLF', headers: { 'x-a': 'v\r\nHTTP/1.1 200 OK' } },
+    { name: 'a value with NUL', headers: { 'x-a': 'v\u0000' } },
+  ])('drops $name', ({ headers }) => {
+    const r = mapUrlResult(
+      Buffer.from(JSON.stringify({ statusCode: 200, headers: { ...headers, 'x-ok': 'yes' }, body: 'hi' })),
+    );
+    expect(r.headers).toEqual({ 'x-ok': 'yes', 'content-type': 'application/json' });
+  });
+
+  it('drops cookies that would break the header block', () => {
+    const r = mapUrlResult(
+      Buffer.from(JSON.stringify({ statusCode: 200, cookies: ['a=1', 'b=2\r\nx-injected: 1'], body: '' })),
+    );
+    expect(r.cookies).toEqual(['a=1']);
   });
 });

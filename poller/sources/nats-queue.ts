@@ -299,7 +299,11 @@ export class NatsQueueSource implements EventSource {
       quietly(() => h.m.ack());
     } catch (err) {
       this.deps.metrics.destinationFailures.inc({ namespace, function: this.m.target.function });
-      this.deps.log.warn({ err, seq: h.p.msg.seq }, 'onFailure delivery failed; the record is retried');
+      this.deps.log.warn(
+        { err, seq: h.p.msg.seq, destination: this.m.onFailure },
+        'onFailure delivery failed; the record is retried',
+      );
+      this.deps.report(`DestinationDeliveryFailed: ${(err as Error).message}`);
       quietly(() => h.m.nak(backoffMs(attempts, retryBaseMs, retryMaxMs)));
     }
   }

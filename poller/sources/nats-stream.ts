@@ -347,7 +347,8 @@ export class NatsStreamSource implements EventSource {
         return true;
       } catch (err) {
         this.deps.metrics.destinationFailures.inc({ namespace, function: this.m.target.function });
-        this.deps.log.warn({ err }, 'onFailure delivery failed; retrying');
+        this.deps.log.warn({ err, destination: this.m.onFailure }, 'onFailure delivery failed; retrying');
+        this.deps.report(`DestinationDeliveryFailed: ${(err as Error).message}`);
         const { retryBaseMs, retryMaxMs } = this.deps.tuning;
         await sleep(backoffMs(attempt, retryBaseMs, retryMaxMs), this.stopWaiting.signal);
       }

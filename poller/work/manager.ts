@@ -1,3 +1,4 @@
+import { InvalidDestinationError } from '../../api/destinations.js';
 import { dnsLabel } from '../../api/naming.js';
 import type { EventSourceMappingResource, EventSourceMappingStatus } from '../../api/types.js';
 import { describeError, ValidationError } from '../../lib/errors.js';
@@ -204,8 +205,9 @@ export class MappingManager {
       config = resolveMapping(esm);
     } catch (err) {
       const message = err instanceof ValidationError ? err.message : describeError(err);
+      const reason = err instanceof InvalidDestinationError ? 'InvalidDestination' : 'InvalidSpec';
       if (running) this.beginStop(key, running, false);
-      await this.writeStatus(esm, 'Failed', message, undefined, { reason: 'InvalidSpec', message });
+      await this.writeStatus(esm, 'Failed', message, undefined, { reason, message });
       return;
     }
     if (!config.enabled) {

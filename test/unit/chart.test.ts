@@ -102,6 +102,99 @@ describe('helm template', () => {
     expect(env(one(ms, 'Deployment', 'sluice-poller'), 'SLUICE_NATS_REPLICAS')).toBe('3');
   });
 
+  it("gives the poller a projected token for the gateway's audience, and the gateway that audience", () => {
+    const ms = template(['gateway.tokenAudience=faas.example.com']);
+    const poller = one(ms, 'Deployment', 'sluice-poller');
+    const pod = poller.spec.template.spec;
+    expect(pod.volumes).toEqual([
+      {
+        name: 'gateway-token',
+        projected: {
+          sources: [
+            { serviceAccountToken: { audience: 'faas.example.com', expirationSeconds: 3600, path: 'token' } },
+          ],
+        },
+      },
+    ]);
+    expect(pod.containers[0].volumeMounts).toEqual([
+      { name: 'gateway-token', mountPath: '/var/run/secrets/sluice', readOnly: true },
+    ]);
+    expect(env(poller, 'SLUICE_TOKEN_FILE')).toBe('/var/run/secrets/sluice/token');
+    expect(env(one(ms, 'Deployment', 'sluice-gateway'), 'SLUICE_TOKEN_AUDIENCE')).toBe('faas.example.com');
+    expect(env(one(template(), 'Deployment', 'sluice-gateway'), 'SLUICE_TOKEN_AUDIENCE')).toBe('sluice');
+  });
+
+  it("passes the gateway's caps and the destinations' blocked ranges from values", () => {
+    const ms = template([
+      'gateway.limits.maxBufferedRequestBytes=16777216',
+      'gateway.limits.maxConnections=512',
+      'gateway.anonymousRateLimit.perSecond=5',
+      'gateway.anonymousRateLimit.burst=7',
+      'gateway.authFailureRateLimit.perMinute=6',
+      'gateway.authFailureRateLimit.burst=3',
+      'destinations.blockedCidrs={10.0.0.0/8,203.0.113.0/24}',
+    ]);
+    const gw = one(ms, 'Deployment', 'sluice-gateway');
+    expect(
+      Object.fromEntries(
+        [
+          'SLUICE_MAX_BUFFERED_REQUEST_BYTES',
+          'SLUICE_MAX_CONNECTIONS',
+          'SLUICE_ANONYMOUS_RATE_PER_SECOND',
+          'SLUICE_ANONYMOUS_BURST',
+          'SLUICE_AUTH_FAILURES_PER_MINUTE',
+          'SLUICE_AUTH_FAILURE_BURST',
+        ].map((k) => [k, env(gw, k)]),
+      ),
+    ).toEqual({
+      SLUICE_MAX_BUFFERED_REQUEST_BYTES: '16777216',
+      SLUICE_MAX_CONNECTIONS: '512',
+      SLUICE_ANONYMOUS_RATE_PER_SECOND: '5',
+      SLUICE_ANONYMOUS_BURST: '7',
+      SLUICE_AUTH_FAILURES_PER_MINUTE: '6',
+      SLUICE_AUTH_FAILURE_BURST: '3',
+    });
+    for (const name of ['sluice-gateway', 'sluice-poller', 'sluice-controller']) {
+      expect(env(one(ms, 'Deployment', name), 'SLUICE_DESTINATION_BLOCKED_CIDRS')).toBe(
+        '10.0.0.0/8,203.0.113.0/24',
+      );
+    }
+  });
+
+  it('renders the hardening settings with their defaults from values of an older release (helm upgrade --reuse-values)', () => {
+    const ms = template([
+      'gateway.limits=null',
+      'gateway.anonymousRateLimit=null',
+      'gateway.authFailureRateLimit=null',
+      'gateway.tokenAudience=null',
+      'destinations=null',
+    ]);
+    const gw = one(ms, 'Deployment', 'sluice-gateway');
+    expect(env(gw, 'SLUICE_TOKEN_AUDIENCE')).toBe('sluice');
+    expect(env(gw, 'SLUICE_MAX_BUFFERED_REQUEST_BYTES')).toBe('67108864');
+    expect(env(gw, 'SLUICE_MAX_CONNECTIONS')).toBe('2048');
+    expect(env(gw, 'SLUICE_ANONYMOUS_BURST')).toBe('100');
+    expect(env(gw, 'SLUICE_AUTH_FAILURE_BURST')).toBe('10');
+    expect(env(one(ms, 'Deployment', 'sluice-poller'), 'SLUICE_DESTINATION_BLOCKED_CIDRS')).toBe(
+      '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10',
+    );
+    expect(one(ms, 'Deployment', 'sluice-poller').spec.template.spec.volumes[0].projected.sources[0]).toEqual(
+      {
+        serviceAccountToken: { audience: 'sluice', expirationSeconds: 3600, path: 'token' },
+      },
+    );
+  });
+
+  it.each([
+    ['a buffer cap below one sync request', 'gateway.limits.maxBufferedRequestBytes=1024'],
+    ['a CIDR that is not one', 'destinations.blockedCidrs={10.0.0.0}'],
+    ['an audience with a comma', 'gateway.tokenAudience=a\\,b'],
+  ])('values.schema.json rejects %s', (_name, value) => {
+    const r = helm(['template', 'sluice', CHART, '--set', value]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/values don't meet the specifications of the schema|schema/i);
+  });
+
   it('gives each platform pod an ingress NetworkPolicy on the ports it serves', () => {
     const ms = template();
     const ports = (name: string): number[][] =>
@@ -295,7 +388,7 @@ describe('NOTES.txt', () => {
     const text = notes([]);
     expect(text).toContain('kubectl -n sluice-system port-forward svc/sluice-gateway 8080:8080');
     expect(text).toContain('curl -s -X POST "$SLUICE_URL/2015-03-31/functions/hello/invocations"');
-    expect(text).toContain('create token default');
+    expect(text).toContain('create token default --audience sluice');
     expect(text).toContain('sluice.dev/access-key=true');
     expect(text).toContain('aws --endpoint-url "$SLUICE_URL"');
     expect(text).toContain('README.md');

@@ -61,3 +61,14 @@ capabilities:
 {{- $parts := list }}{{ range $k, $v := . }}{{ $parts = append $parts (printf "%s=%s" $k $v) }}{{ end }}
 {{- join "," $parts }}
 {{- end }}
+
+{{/*
+Values added after the first release, with their defaults: `helm upgrade --reuse-values` keeps the
+old release's values and would otherwise leave these empty.
+*/}}
+{{- define "sluice.tokenAudience" -}}
+{{- dig "tokenAudience" "sluice" .Values.gateway -}}
+{{- end -}}
+{{- define "sluice.blockedCidrs" -}}
+{{- join "," (dig "blockedCidrs" (list "10.0.0.0/8" "172.16.0.0/12" "192.168.0.0/16" "100.64.0.0/10") (.Values.destinations | default dict)) -}}
+{{- end -}}

@@ -74,10 +74,16 @@ export function waitUpdated(ns: string, name: string, timeoutMs = 150_000): Prom
   return waitCondition(ns, name, 'Updated', timeoutMs);
 }
 
-/** Creates the ServiceAccounts (if missing) and returns a token of the first. */
+/** The audience the gateway reviews bearer tokens for (chart value gateway.tokenAudience). */
+export const TOKEN_AUDIENCE = 'sluice';
+
+/**
+ * Creates the ServiceAccount (if missing) and returns a token of it issued for the gateway
+ * (`kubectl create token NAME --audience sluice`): the gateway refuses ordinary API-server tokens.
+ */
 export async function serviceAccountToken(ns: string, name: string): Promise<string> {
   await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } });
-  const r = await kubectl(['-n', ns, 'create', 'token', name, '--duration=1h']);
+  const r = await kubectl(['-n', ns, 'create', 'token', name, '--audience', TOKEN_AUDIENCE, '--duration=1h']);
   if (r.code !== 0) throw new Error(`kubectl create token ${ns}/${name}: ${r.stderr}`);
   return r.stdout.trim();
 }

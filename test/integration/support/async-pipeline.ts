@@ -10,6 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import express from 'express';
 import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
+import { DEFAULT_ADDRESS_POLICY, type AddressCheck } from '../../../api/destinations.js';
 import type { FunctionResource, FunctionSpec } from '../../../api/types.js';
 import { createLogger, NotFoundError, ValidationError, type Logger } from '../../../lib/index.js';
 import {
@@ -57,6 +58,14 @@ export class TestFunctionSource implements FunctionWatchSource {
     this.handlers?.remove(f);
   }
 }
+
+/**
+ * The destination contract's address rules, except that the tests' own HTTP receivers on
+ * 127.0.0.1 are reachable (everything else loopback stays refused).
+ */
+export const LOOPBACK_RECEIVERS: AddressCheck = {
+  blocked: (ip) => (ip === '127.0.0.1' ? undefined : DEFAULT_ADDRESS_POLICY.blocked(ip)),
+};
 
 export const quietLog = (): Logger =>
   createLogger({ component: 'async-it', level: (process.env.SLUICE_TEST_LOG as 'info') ?? 'silent' });
@@ -115,6 +124,7 @@ export async function startPipeline(
     },
     dispatcher: { fetchExpiresMs: 1000, invokeAllowanceMs: 1000, ...rest.dispatcher },
     delivery: rest.delivery ?? { attempts: 3, backoffMs: 50, httpTimeoutMs: 2000, natsTimeoutMs: 2000 },
+    destinationAddresses: rest.destinationAddresses ?? LOOPBACK_RECEIVERS,
   });
   return {
     ...p,

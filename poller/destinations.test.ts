@@ -1,0 +1,83 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DestinationError, DestinationSender } from './destinations.js';
+import { FakeInvoker } from './testing/fake-invoker.js';
+
+function recordingJs(): { js: JetStreamClient; subjects: string[] } {
+  const subjects: string[] = [];
+  const js = {
+    publish: (subject: string) => {
+      subjects.push(subject);
+      return Promise.resolve({ seq: 1, duplicate: false, stream: 'X' });
+    },
+  } as unknown as JetStreamClient;
+  return { js, subjects };
+}
+
+const opts = { namespace: 'shop', dedupId: 'm1' };
+
+describe('DestinationSender: the one destination contract', () => {
+  let server: Server;
+  let port = 0;
+  const paths: string[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      req.resume();
+      res.writeHead(req.url === '/moved' ? 302 : 204, { location: '/elsewhere' }).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it.each([
+    { name: "the platform's async subjects", uri: 'nats:sluice.async.other.fn' },
+    { name: "JetStream's API", uri: 'nats:$JS.API.STREAM.PURGE.SLUICE_ASYNC' },
+    { name: "the poller's KV", uri: 'nats:$KV.sluice-poller.esm' },
+    { name: 'a wildcard', uri: 'nats:orders.>' },
+    { name: 'a function of another namespace', uri: 'function:other:function:x' },
+  ])('refuses $name without publishing or invoking', async ({ uri }) => {
+    const { js, subjects } = recordingJs();
+    const invoker = new FakeInvoker();
+    const s = new DestinationSender(js, invoker);
+    await expect(s.send(uri, { a: 1 }, opts)).rejects.toThrow(DestinationError);
+    expect(subjects).toEqual([]);
+    expect(invoker.calls).toEqual([]);
+  });
+
+  it('invokes function destinations in the mapping’s own namespace', async () => {
+    const { js } = recordingJs();
+    const invoker = new FakeInvoker();
+    await new DestinationSender(js, invoker).send('function:audit:prod', { a: 1 }, opts);
+    expect(invoker.calls.map((c) => c.req.target)).toEqual([
+      { namespace: 'shop', function: 'audit', qualifier: 'prod' },
+    ]);
+  });
+
+  it('refuses a host resolving to the metadata service, sending nothing', async () => {
+    paths.length = 0;
+    const { js } = recordingJs();
+    const s = new DestinationSender(js, new FakeInvoker(), {
+      resolve: () => Promise.resolve([{ address: '169.254.169.254', family: 4 }]),
+    });
+    await expect(s.send(`http://hooks.example.com:${port}/in`, {}, opts)).rejects.toThrow(/link-local/);
+    expect(paths).toEqual([]);
+  });
+
+  it('posts to the checked address and does not follow redirects', async () => {
+    paths.length = 0;
+    const { js } = recordingJs();
+    const s = new DestinationSender(js, new FakeInvoker(), {
+      addresses: { blocked: () => undefined },
+      resolve: () => Promise.resolve([{ address: '127.0.0.1', family: 4 }]),
+    });
+    await s.send(`http://hooks.example.com:${port}/in`, { a: 1 }, opts);
+    await expect(s.send(`http://hooks.example.com:${port}/moved`, {}, opts)).rejects.toThrow(
+      /redirects are not followed/,
+    );
+    expect(paths).toEqual(['/in', '/moved']);
+  });
+});
