@@ -29,8 +29,9 @@ leftovers() { # independent of down.sh's own bookkeeping
   local out="" p
   for p in /proc/[0-9]*; do
     [ "${p#/proc/}" = $$ ] && continue
-    if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qE "/run/sluice-cluster|$SL_DIR/|sluice-forward|kube-(apiserver|controller|scheduler|proxy|router)|kubelet|containerd-shim"; then
-      out+="process ${p#/proc/}: $(tr '\0' ' ' < "$p/cmdline" | cut -c1-120)"$'\n'
+    local cmd; cmd=$( { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null) || continue # gone meanwhile
+    if grep -qE "/run/sluice-cluster|$SL_DIR/|sluice-forward|kube-(apiserver|controller|scheduler|proxy|router)|kubelet|containerd-shim" <<<"$cmd"; then
+      out+="process ${p#/proc/}: ${cmd:0:120}"$'\n'
     fi
   done
   grep -E " ($SL_DIR|/run/sluice-cluster|/run/netns/$SL_NETNS)[/ ]" /proc/self/mountinfo | sed 's/^/mount: /' || true
