@@ -167,6 +167,13 @@ export interface RuntimeSettings {
   functionEnv: Record<string, string>;
 }
 
+/**
+ * The controller passes each of the function's variables as `SLUICE_ENV_<NAME>` (so none is an
+ * environment variable of sluice-runtime itself, e.g. NODE_OPTIONS); the handler's process gets
+ * them as `NAME`.
+ */
+export const FUNCTION_ENV_PREFIX = 'SLUICE_ENV_';
+
 /** Variables of sluice-runtime that are not the function's own. */
 function isPlatformVariable(key: string): boolean {
   return (
@@ -194,6 +201,10 @@ export function resolveSettings(
   }
   const functionEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && !isPlatformVariable(k)) functionEnv[k] = v;
+  for (const [k, v] of Object.entries(env)) {
+    const name = k.slice(FUNCTION_ENV_PREFIX.length);
+    if (v !== undefined && k.startsWith(FUNCTION_ENV_PREFIX) && name) functionEnv[name] = v;
+  }
   const instance = (env.HOSTNAME ?? hostname()).replace(/[^A-Za-z0-9-]/g, '');
   return {
     functionName: c.functionName,

@@ -40,7 +40,7 @@ timeoutSeconds?: number
  */
 ephemeralStorageMB?: number
 /**
- * Environment variables for the function. Names the runtime sets itself (AWS_LAMBDA_*, _HANDLER, LAMBDA_TASK_ROOT, …) are reserved.
+ * Environment variables for the function. Reserved (the runtime sets them; rejected here): _HANDLER, _X_AMZN_TRACE_ID, AWS_REGION, AWS_DEFAULT_REGION, AWS_EXECUTION_ENV, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and names starting with AWS_LAMBDA_, LAMBDA_, SLUICE_.
  */
 environment?: {
 /**

@@ -5,8 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
-import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 
 /**
  * A real kube-apiserver with its own etcd, on loopback, for tests of what the poller does
@@ -161,8 +160,9 @@ export class ApiServer {
     const api = KubernetesObjectApi.makeApiClient(this.kubeConfig());
     const dir = path.join(ROOT, 'charts/sluice/crds');
     for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml'))) {
-      for (const doc of parseAllDocuments(readFileSync(path.join(dir, f), 'utf8'))) {
-        const obj = doc.toJS() as KubernetesObject | null;
+      // loadAllYaml, not a plain YAML parser: the client serializes a CRD from its typed model, which
+      // would drop the schema's x-kubernetes-* keys (CEL validations, list types) of a plain object.
+      for (const obj of loadAllYaml(readFileSync(path.join(dir, f), 'utf8')) as (KubernetesObject | null)[]) {
         if (obj) await api.create(obj);
       }
     }

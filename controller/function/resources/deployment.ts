@@ -16,6 +16,7 @@ import {
   workloadName,
   workloadSelector,
 } from '../../../api/naming.js';
+import { isReservedEnv } from '../../../api/schema.js';
 import { INLINE_CODE_KEY, inlineCodeFile } from './configmap.js';
 import { runtimeImageFor, type BuildOptions, type VersionPlan } from './types.js';
 
@@ -115,11 +116,46 @@ function telemetryEnv(plan: VersionPlan, opts: BuildOptions): Record<string, str
   };
 }
 
-/** The function's own environment: for the built-in runtime passed through sluice-runtime to the handler's process. */
-function functionEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
+/**
+ * The function's own variables for the built-in runtime's container: each as
+ * `SLUICE_ENV_<NAME>`, which sluice-runtime hands to the handler's process as `NAME`. So none of
+ * them is an environment variable of sluice-runtime itself: NODE_OPTIONS, LD_PRELOAD and the like
+ * cannot run code inside it (before its policy check, beside its invoke token).
+ */
+export const FUNCTION_ENV_PREFIX = 'SLUICE_ENV_';
+
+/** The spec's variables without reserved names (rejected by the API server; dropped for specs stored before that rule). */
+function userEnv(plan: VersionPlan): V1EnvVar[] {
+  return Object.entries(plan.spec.environment ?? {})
+    .filter(([name]) => !isReservedEnv(name))
+    .map(([name, value]) => ({ name, value }));
+}
+
+/** One variable per name, the last one of each name kept (as the kubelet would; apply rejects duplicates). */
+export function lastWins(vars: V1EnvVar[]): V1EnvVar[] {
+  const last = new Map(vars.map((v, i) => [v.name, i]));
+  return vars.filter((v, i) => last.get(v.name) === i);
+}
+
+/**
+ * The environment of the container the function's code runs in, the platform's values last: a
+ * reserved name in the spec (which the API server rejects already) can never replace them.
+ */
+function containerEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
   const s = plan.spec;
-  const user = Object.entries(s.environment ?? {}).map(([name, value]) => ({ name, value }));
-  if (s.runtime !== 'provided') return user;
+  // TZ is not reserved (Lambda's list): a function may set its own.
+  if (s.runtime === 'provided')
+    return lastWins([...env({ TZ: ':UTC' }), ...userEnv(plan), ...reservedEnv(plan, opts)]);
+  // A code image is the function's own build of the runtime image: its variables as they are.
+  const own = s.code.image
+    ? userEnv(plan)
+    : userEnv(plan).map((e) => ({ ...e, name: `${FUNCTION_ENV_PREFIX}${e.name}` }));
+  return lastWins([...own, ...runtimeEnv(plan, opts)]);
+}
+
+/** Lambda's reserved variables for a custom runtime's container (the built-in runtime sets its own). */
+function reservedEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
+  const s = plan.spec;
   const qualifier = plan.version === LATEST ? undefined : plan.version;
   return [
     ...env({
@@ -132,12 +168,10 @@ function functionEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
       AWS_DEFAULT_REGION: opts.region,
       _HANDLER: s.handler ?? 'index.handler',
       LAMBDA_TASK_ROOT: '/var/task',
-      TZ: ':UTC',
       SLUICE_FUNCTION_ARN: functionArn(opts.region, plan.namespace, plan.functionName, qualifier),
     }),
     // One stream per execution environment: the pod's name (Runtime Interface Clients require it).
     { name: 'AWS_LAMBDA_LOG_STREAM_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    ...user,
   ];
 }
 
@@ -198,7 +232,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
     name: provided ? 'sluice-runtime' : 'function',
     image: runtimeImage,
     imagePullPolicy: 'IfNotPresent',
-    env: provided ? runtimeEnv(plan, opts) : [...runtimeEnv(plan, opts), ...functionEnv(plan, opts)],
+    env: provided ? runtimeEnv(plan, opts) : containerEnv(plan, opts),
     ports: [
       { name: 'http', containerPort: RUNTIME_INVOKE_PORT, protocol: 'TCP' },
       { name: 'metrics', containerPort: RUNTIME_METRICS_PORT, protocol: 'TCP' },
@@ -216,7 +250,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
       name: 'function',
       image: s.code.image,
       imagePullPolicy: 'IfNotPresent',
-      env: functionEnv(plan, opts),
+      env: containerEnv(plan, opts),
       resources: limits(memoryMB, opts.cpuLimitFloorMillis),
       securityContext: restricted,
       volumeMounts: [tmpMount],

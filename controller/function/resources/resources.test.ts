@@ -212,9 +212,60 @@ describe('makeDeployment', () => {
     expect(envOf(d.spec?.template.spec?.containers[0])).toMatchObject({
       SLUICE_FUNCTION_VERSION: '3',
       SLUICE_TIMEOUT_SECONDS: '30',
-      A: '1',
+      SLUICE_ENV_A: '1',
     });
     expect(d.spec?.template.spec?.terminationGracePeriodSeconds).toBe(35);
+  });
+});
+
+describe('function environment', () => {
+  const names = (c: { env?: { name: string }[] } | undefined): string[] => (c?.env ?? []).map((e) => e.name);
+
+  it("built-in runtime: the function's variables reach sluice-runtime only as SLUICE_ENV_*, never as its own", () => {
+    const d = makeDeployment(
+      plan({ environment: { NODE_OPTIONS: '--require /var/task/x.js', A: '1' } }),
+      opts,
+      0,
+    );
+    const c = d.spec?.template.spec?.containers[0];
+    expect(envOf(c)).toMatchObject({
+      SLUICE_ENV_NODE_OPTIONS: '--require /var/task/x.js',
+      SLUICE_ENV_A: '1',
+    });
+    expect(names(c)).not.toContain('NODE_OPTIONS');
+    expect(names(c)).not.toContain('A');
+  });
+
+  it.each([
+    { name: 'built-in runtime', spec: {}, container: 'function' },
+    {
+      name: 'Node.js code image',
+      spec: { code: { image: 'registry.example/code:1' } },
+      container: 'function',
+    },
+    {
+      name: 'custom runtime',
+      spec: { runtime: 'provided', code: { image: 'registry.example/custom:1' } },
+      container: 'function',
+    },
+  ])("$name: the platform's variables come last and once, whatever the spec holds", ({ spec, container }) => {
+    // Reserved names the API server rejects; a spec stored before that rule must still lose.
+    const environment = {
+      SLUICE_FUNCTION_NAMESPACE: 'victim',
+      SLUICE_FUNCTION_NAME: 'other',
+      AWS_LAMBDA_FUNCTION_NAME: 'other',
+      _HANDLER: 'evil.handler',
+    };
+    const d = makeDeployment(
+      plan({ ...(spec as Partial<FunctionSpec>), environment }, { codeConfigMap: undefined }),
+      opts,
+      0,
+    );
+    const c = d.spec?.template.spec?.containers.find((x) => x.name === container);
+    const list = names(c);
+    expect(new Set(list).size).toBe(list.length);
+    const env = envOf(c);
+    for (const [k, v] of Object.entries(environment)) expect(env[k], k).not.toBe(v);
   });
 });
 
