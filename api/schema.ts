@@ -271,7 +271,10 @@ export const functionSpec: Schema = obj(
       'ExecutionRole',
       'The identity the function runs as: what it may call. No Kubernetes API token is mounted when unset.',
       {
-        serviceAccountName: str("A ServiceAccount in the function's namespace.", 253),
+        serviceAccountName: str(
+          "A ServiceAccount in the function's namespace that opted in to being an execution role: annotated sluice.dev/execution-role: \"true\" (its owner's grant, as Lambda's iam:PassRole; kubectl annotate serviceaccount NAME sluice.dev/execution-role=true). No pod of the function runs as any other: Ready is False with reason ExecutionRoleNotAllowed (or ServiceAccountNotFound) until it does.",
+          253,
+        ),
       },
     ),
     network: obj(

@@ -89,7 +89,7 @@ name: string
  */
 export interface ExecutionRole {
 /**
- * A ServiceAccount in the function's namespace.
+ * A ServiceAccount in the function's namespace that opted in to being an execution role: annotated sluice.dev/execution-role: "true" (its owner's grant, as Lambda's iam:PassRole; kubectl annotate serviceaccount NAME sluice.dev/execution-role=true). No pod of the function runs as any other: Ready is False with reason ExecutionRoleNotAllowed (or ServiceAccountNotFound) until it does.
  */
 serviceAccountName?: string
 }

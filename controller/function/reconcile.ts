@@ -22,6 +22,7 @@ import type { Logger } from '../../lib/log.js';
 import { canonicalJson } from '../../api/hash.js';
 import type { Kube } from '../kube/client.js';
 import { setCondition } from '../conditions.js';
+import { executionRoleBlocker, type Blocker } from './execution-role.js';
 import { listVersions, ownerRef, publishVersion, versionNumber } from './publish.js';
 import { makeCodeConfigMap } from './resources/configmap.js';
 import { makeDeployment } from './resources/deployment.js';
@@ -209,7 +210,9 @@ export class FunctionReconciler {
 
     const problems: { reason: string; message: string }[] = [];
     const deployments = new Map<string, V1Deployment>();
+    const blocked = new Map<string, Blocker>();
     const codeMaps = new Set<string>();
+    const accounts = new Map<string, V1ServiceAccount | undefined>();
     for (const a of active) {
       const plan: VersionPlan = {
         namespace,
@@ -226,7 +229,17 @@ export class FunctionReconciler {
         await this.ensureCodeConfigMap(cm);
       }
       problems.push(...(await this.missingDependencies(namespace, a.spec)));
-      deployments.set(a.version, await this.applyDeployment(plan, a.spec, log));
+      const blocker = await this.roleBlocker(namespace, a.version, a.spec, accounts);
+      if (blocker) {
+        // Never run pods as an identity the function may not use: none, rather than the wrong one.
+        problems.push(blocker);
+        blocked.set(a.version, blocker);
+        if (await kube.delete('apps/v1', 'Deployment', namespace, workloadName(name, a.version)))
+          log.info(
+            { version: a.version, reason: blocker.reason },
+            'removed the deployment of a blocked version',
+          );
+      } else deployments.set(a.version, await this.applyDeployment(plan, a.spec, log));
       await kube.apply<V1Service>(makeService(plan));
     }
     await kube.apply(makeNetworkPolicy(namespace, name, fn.spec, owner, this.deps.opts));
@@ -237,7 +250,7 @@ export class FunctionReconciler {
     const podIssue = podProblem(pods);
     if (podIssue) problems.push(podIssue);
     await this.writeStatus(fn, versions, latest, problems);
-    await this.writeVersionStatuses(versions, active, deployments);
+    await this.writeVersionStatuses(versions, active, deployments, blocked);
   }
 
   private async event(
@@ -275,14 +288,25 @@ export class FunctionReconciler {
           message: `spec.code.configMap: ConfigMap ${namespace}/${spec.code.configMap.name} does not exist`,
         });
     }
-    const sa = spec.executionRole?.serviceAccountName;
-    if (sa && !(await kube.get<V1ServiceAccount>('v1', 'ServiceAccount', namespace, sa))) {
-      out.push({
-        reason: 'ServiceAccountNotFound',
-        message: `spec.executionRole.serviceAccountName: ServiceAccount ${namespace}/${sa} does not exist`,
-      });
-    }
     return out;
+  }
+
+  /** Whether a version may run as its execution role (ServiceAccounts read once per reconcile). */
+  private async roleBlocker(
+    namespace: string,
+    version: string,
+    spec: FunctionSpec,
+    accounts: Map<string, V1ServiceAccount | undefined>,
+  ): Promise<Blocker | undefined> {
+    const role = spec.executionRole?.serviceAccountName;
+    if (role === undefined) return undefined;
+    if (!accounts.has(role))
+      accounts.set(role, await this.deps.kube.get<V1ServiceAccount>('v1', 'ServiceAccount', namespace, role));
+    const field =
+      version === LATEST
+        ? 'spec.executionRole.serviceAccountName'
+        : `version ${version}: spec.snapshot.executionRole.serviceAccountName`;
+    return executionRoleBlocker(namespace, role, accounts.get(role), field);
   }
 
   /**
@@ -383,27 +407,31 @@ export class FunctionReconciler {
     versions: FunctionVersionResource[],
     active: ActiveVersion[],
     deployments: Map<string, V1Deployment>,
+    blocked: Map<string, Blocker>,
   ): Promise<void> {
     for (const v of versions) {
       const isActive = active.some((a) => a.version === v.spec.version);
       const d = deployments.get(v.spec.version);
       const replicas = d?.spec?.replicas ?? 0;
       const ready = d?.status?.readyReplicas ?? 0;
+      const blocker = blocked.get(v.spec.version);
       const conditions = setCondition(
         v.status?.conditions,
-        isActive
-          ? {
-              type: 'Ready',
-              status: 'True',
-              reason: ready > 0 ? 'Running' : 'ScaledToZero',
-              message: `${ready} of ${replicas} pods ready`,
-            }
-          : {
-              type: 'Ready',
-              status: 'True',
-              reason: 'Inactive',
-              message: 'published; no alias points to it, so no pods run',
-            },
+        blocker
+          ? { type: 'Ready', status: 'False', ...blocker }
+          : isActive
+            ? {
+                type: 'Ready',
+                status: 'True',
+                reason: ready > 0 ? 'Running' : 'ScaledToZero',
+                message: `${ready} of ${replicas} pods ready`,
+              }
+            : {
+                type: 'Ready',
+                status: 'True',
+                reason: 'Inactive',
+                message: 'published; no alias points to it, so no pods run',
+              },
         v.metadata.generation,
       );
       const status: FunctionVersionStatus = {

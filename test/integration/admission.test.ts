@@ -4,7 +4,7 @@
  */
 import { ApiException, KubernetesObjectApi, CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiServer } from '../../poller/testing/apiserver.js';
+import { startApiServer, type ApiServer } from './support/apiserver.js';
 
 const API = 'sluice.dev/v1alpha1';
 const NS = 'tenant-a';
@@ -13,7 +13,7 @@ let kas: ApiServer;
 let objects: KubernetesObjectApi;
 
 beforeAll(async () => {
-  kas = await ApiServer.start();
+  kas = await startApiServer();
   const kc = kas.kubeConfig();
   objects = KubernetesObjectApi.makeApiClient(kc);
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
