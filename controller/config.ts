@@ -115,6 +115,14 @@ export const controllerSpec = {
     description:
       'lowest CPU limit of function pods (millicores): they may use idle CPU up to it, e.g. while starting; their request (their share when CPUs are contended) stays proportional to memory. 0: limit = that share',
   },
+  trustedImagePrefixes: {
+    type: 'string',
+    env: 'SLUICE_TRUSTED_IMAGE_PREFIXES',
+    flag: 'trusted-image-prefixes',
+    default: '',
+    description:
+      'comma-separated image name prefixes pulled IfNotPresent (e.g. registry.example.com/platform/); every other code.image is pulled Always, so a pod cannot run an image another tenant left on the node without its own pull credentials',
+  },
   functionOtlpEndpoint: {
     type: 'string',
     env: 'SLUICE_FUNCTION_OTLP_ENDPOINT',

@@ -9,7 +9,12 @@ import { FunctionReconciler } from './function/reconcile.js';
 import { AliasReconciler } from './alias/reconcile.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
-import { DEFAULT_BUILD_OPTIONS, functionTelemetry, parseLabels } from './function/resources/types.js';
+import {
+  DEFAULT_BUILD_OPTIONS,
+  functionTelemetry,
+  parseLabels,
+  parseList,
+} from './function/resources/types.js';
 
 await runComponent('sluice-controller', controllerSpec, async ({ config, log, registry, shutdown }) => {
   const kc = new KubeConfig();
@@ -39,6 +44,7 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
         dnsPodLabels: parseLabels(config.dnsSelector),
         dnsNamespace: config.dnsNamespace,
         cpuLimitFloorMillis: config.functionCpuLimitFloorMillis,
+        trustedImagePrefixes: parseList(config.trustedImagePrefixes),
         ...functionTelemetry(config),
       },
     }),

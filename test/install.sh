@@ -65,6 +65,9 @@ spec:
   done
   printf '%s\n' "$manifests" | "$KUBECTL" apply --server-side --force-conflicts -f - >/dev/null
   args+=(--set nats.persistence.storageClassName=sluice-local)
+  # No registry: images are imported into the node (localhost/...), so code images there are
+  # trusted (pulled IfNotPresent); anywhere else a tenant's code.image is pulled Always.
+  args+=(--set 'functions.trustedImagePrefixes={localhost/}')
 fi
 echo "install: helm upgrade --install sluice (namespace $ns; waits for every component to be Ready)"
 "$HELM" upgrade --install sluice charts/sluice --namespace "$ns" --create-namespace \

@@ -140,6 +140,15 @@ describe('helm template', () => {
     expect(env(ctl, 'SLUICE_OTLP_COLLECTOR_SELECTOR')).toBe('app=otel-collector');
   });
 
+  it('trusts no code image prefix unless the admin lists some (functions.trustedImagePrefixes)', () => {
+    const ctl = (values: string[] = []): string | undefined =>
+      env(one(template(values), 'Deployment', 'sluice-controller'), 'SLUICE_TRUSTED_IMAGE_PREFIXES');
+    expect(ctl()).toBe('');
+    expect(ctl(['functions.trustedImagePrefixes={localhost/,registry.example.com/platform/}'])).toBe(
+      'localhost/,registry.example.com/platform/',
+    );
+  });
+
   it('uses an external NATS instead of the StatefulSet with nats.externalUrl', () => {
     const ms = template(['nats.externalUrl=nats://nats.messaging:4222']);
     expect(find(ms, 'StatefulSet')).toEqual([]);
@@ -244,6 +253,7 @@ describe('values.schema.json', () => {
     ['monitoring.rules.enable=true', '/monitoring/rules', "additional properties 'enable' not allowed"],
     ['monitoring.platform.interval=soon', '/monitoring/platform/interval', ''],
     ['gateway.resources.requests.cpu=lots', '/gateway/resources/requests/cpu', ''],
+    ['functions.trustedImagePrefixes={a b}', '/functions/trustedImagePrefixes/0', 'does not match pattern'],
   ])('rejects %s naming the field', (value, field, message) => {
     for (const cmd of [['template', 'sluice'], ['lint']]) {
       const r = helm([...cmd, CHART, '--set', value]);

@@ -18,7 +18,7 @@ import {
 } from '../../../api/naming.js';
 import { isReservedEnv } from '../../../api/schema.js';
 import { INLINE_CODE_KEY, inlineCodeFile } from './configmap.js';
-import { runtimeImageFor, type BuildOptions, type VersionPlan } from './types.js';
+import { imagePullPolicy, runtimeImageFor, type BuildOptions, type VersionPlan } from './types.js';
 
 /** Lambda's ratio: 1769 MB of memory buys one vCPU. */
 export const MB_PER_VCPU = 1769;
@@ -231,7 +231,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
   const runtime: V1Container = {
     name: provided ? 'sluice-runtime' : 'function',
     image: runtimeImage,
-    imagePullPolicy: 'IfNotPresent',
+    imagePullPolicy: imagePullPolicy(runtimeImage, opts),
     env: provided ? runtimeEnv(plan, opts) : containerEnv(plan, opts),
     ports: [
       { name: 'http', containerPort: RUNTIME_INVOKE_PORT, protocol: 'TCP' },
@@ -249,7 +249,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
     containers.push({
       name: 'function',
       image: s.code.image,
-      imagePullPolicy: 'IfNotPresent',
+      imagePullPolicy: imagePullPolicy(s.code.image ?? '', opts),
       env: containerEnv(plan, opts),
       resources: limits(memoryMB, opts.cpuLimitFloorMillis),
       securityContext: restricted,

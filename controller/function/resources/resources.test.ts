@@ -218,6 +218,46 @@ describe('makeDeployment', () => {
   });
 });
 
+describe('image pull policy', () => {
+  const trusted = { ...opts, trustedImagePrefixes: ['registry.example.com/platform/', 'localhost/'] };
+  const policies = (spec: Partial<FunctionSpec>, o = opts): string[] => {
+    const pod = makeDeployment(plan(spec, { codeConfigMap: undefined }), o, 0).spec?.template.spec;
+    return [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])].map(
+      (c) => `${c.name}=${c.imagePullPolicy}`,
+    );
+  };
+
+  it.each([
+    { name: 'built-in runtime: the platform image', spec: {}, o: opts, want: ['function=IfNotPresent'] },
+    {
+      name: 'a tenant code image: Always (the kubelet checks this pod may pull it)',
+      spec: { code: { image: 'registry.example.com/team-b/secret:1' } },
+      o: opts,
+      want: ['function=Always'],
+    },
+    {
+      name: 'a custom runtime image: Always, its sidecar (the platform image) not',
+      spec: { runtime: 'provided', code: { image: 'registry.example.com/team-b/custom:1' } },
+      o: opts,
+      want: ['sluice-runtime=IfNotPresent', 'function=Always'],
+    },
+    {
+      name: 'an image under a trusted prefix',
+      spec: { runtime: 'provided', code: { image: 'localhost/sluice/custom-runtime-example:dev' } },
+      o: trusted,
+      want: ['sluice-runtime=IfNotPresent', 'function=IfNotPresent'],
+    },
+    {
+      name: 'a prefix is matched as written: another repository that merely starts alike is not trusted',
+      spec: { code: { image: 'registry.example.com/platform-evil/x:1' } },
+      o: trusted,
+      want: ['function=Always'],
+    },
+  ])('$name', ({ spec, o, want }) => {
+    expect(policies(spec as Partial<FunctionSpec>, o)).toEqual(want);
+  });
+});
+
 describe('function environment', () => {
   const names = (c: { env?: { name: string }[] } | undefined): string[] => (c?.env ?? []).map((e) => e.name);
 

@@ -35,6 +35,13 @@ export interface BuildOptions {
   cpuLimitFloorMillis: number;
   /** Where sluice-runtime exports spans (OTLP); no telemetry in function pods when absent. */
   telemetry?: FunctionTelemetry;
+  /**
+   * Image name prefixes the cluster admin trusts (e.g. `registry.example.com/platform/`): pulled
+   * `IfNotPresent`. Every other `code.image` is pulled `Always`, so the kubelet checks the pod's
+   * own pull credentials each time instead of running a copy another tenant's pod left on the node.
+   * The runtime images are the platform's own and always trusted.
+   */
+  trustedImagePrefixes: string[];
 }
 
 export interface FunctionTelemetry {
@@ -63,7 +70,24 @@ export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
   dnsNamespace: 'kube-system',
   privateCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16'],
   cpuLimitFloorMillis: 1000,
+  trustedImagePrefixes: [],
 };
+
+/** `Always` for a tenant's image; `IfNotPresent` for the platform's runtime images and trusted prefixes. */
+export function imagePullPolicy(image: string, opts: BuildOptions): 'Always' | 'IfNotPresent' {
+  const trusted =
+    Object.values(opts.runtimeImages).includes(image) ||
+    opts.trustedImagePrefixes.some((p) => p !== '' && image.startsWith(p));
+  return trusted ? 'IfNotPresent' : 'Always';
+}
+
+/** A comma-separated list (empty entries dropped). */
+export function parseList(list: string): string[] {
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
 
 /** Parses "k=v,k2=v2" into labels. */
 export function parseLabels(selector: string): Record<string, string> {
