@@ -115,6 +115,14 @@ export const controllerSpec = {
     description:
       'lowest CPU limit of function pods (millicores): they may use idle CPU up to it, e.g. while starting; their request (their share when CPUs are contended) stays proportional to memory. 0: limit = that share',
   },
+  invokeKeyFile: {
+    type: 'string',
+    env: 'SLUICE_INVOKE_KEY_FILE',
+    flag: 'invoke-key-file',
+    default: '',
+    description:
+      "the platform's invoke key (the chart mounts Secret sluice-invoke-key): each function gets its invoke token in a Secret mounted into sluice-runtime, which then accepts calls only with it; none when empty",
+  },
   trustedImagePrefixes: {
     type: 'string',
     env: 'SLUICE_TRUSTED_IMAGE_PREFIXES',

@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import { runComponent } from '../lib/main.js';
+import type { Logger } from '../lib/log.js';
+import { readInvokeKey } from '../api/invoke-token.js';
 import { startHealthServer } from '../lib/health.js';
 import { controllerSpec } from './config.js';
 import { makeKube } from './kube/client.js';
@@ -15,6 +17,15 @@ import {
   parseLabels,
   parseList,
 } from './function/resources/types.js';
+
+/** The platform's invoke key, when configured (function pods then accept only their token). */
+function invokeKey(file: string, log: Logger): { invokeKey?: Buffer } {
+  if (!file) {
+    log.warn('no invoke key configured: function pods will accept calls from any pod that reaches them');
+    return {};
+  }
+  return { invokeKey: readInvokeKey(file) };
+}
 
 await runComponent('sluice-controller', controllerSpec, async ({ config, log, registry, shutdown }) => {
   const kc = new KubeConfig();
@@ -40,7 +51,9 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
         ...DEFAULT_BUILD_OPTIONS,
         runtimeImages: { nodejs22: config.runtimeImageNodejs22, nodejs24: config.runtimeImageNodejs24 },
         region: config.region,
+        platformNamespace: config.podNamespace,
         gatewayPodLabels: parseLabels(config.gatewaySelector),
+        ...invokeKey(config.invokeKeyFile, log),
         dnsPodLabels: parseLabels(config.dnsSelector),
         dnsNamespace: config.dnsNamespace,
         cpuLimitFloorMillis: config.functionCpuLimitFloorMillis,

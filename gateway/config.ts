@@ -132,6 +132,14 @@ export const gatewaySpec = {
     default: 60,
     description: 'time allowed to receive a whole request (head and body)',
   },
+  invokeKeyFile: {
+    type: 'string',
+    env: 'SLUICE_INVOKE_KEY_FILE',
+    flag: 'invoke-key-file',
+    default: '',
+    description:
+      "the platform's invoke key (the chart mounts Secret sluice-invoke-key): each call to a function pod carries that function's token, derived from it; none when empty (pods without a token accept any caller)",
+  },
   drainSeconds: {
     type: 'int',
     env: 'SLUICE_DRAIN_SECONDS',

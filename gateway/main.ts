@@ -17,6 +17,7 @@ import { LambdaError } from './errors.js';
 import { buildGateway, DEFAULT_SETTINGS, type Gateway } from './gateway.js';
 import { makeDeadLetterAuthorizer } from './handlers/dead-letters.js';
 import { HttpPodClient } from './invoke/pod-client.js';
+import { invokeToken, readInvokeKey } from '../api/invoke-token.js';
 import { startWatch } from './kube/watch.js';
 import { KubePeers } from './limits/kube-peers.js';
 import { StaticPeers } from './limits/limiter.js';
@@ -137,6 +138,16 @@ class AsyncRunner {
   }
 }
 
+/** Each call's invoke token from the platform key, or none (pods then need none either). */
+function invokeTokens(file: string, log: Logger): ((namespace: string, fn: string) => string) | undefined {
+  if (!file) {
+    log.warn('no invoke key configured: calls to function pods carry no invoke token');
+    return undefined;
+  }
+  const key = readInvokeKey(file);
+  return (namespace, fn) => invokeToken(key, namespace, fn);
+}
+
 await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry, telemetry, shutdown }) => {
   // In a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config.
   const kc = new KubeConfig();
@@ -158,7 +169,7 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
     ]);
   });
   const auth = new GatewayAuthenticator({ tokens: new CachedTokenReviewer(new KubeTokenReviewer(kc)), keys });
-  const pods = new HttpPodClient();
+  const pods = new HttpPodClient(undefined, undefined, invokeTokens(config.invokeKeyFile, log));
   const runner = config.async ? new AsyncRunner({ kc, config, auth, registry, telemetry, log }) : undefined;
   // Hooks run in reverse order of registration: the HTTP server drains first, then the async
   // dispatcher stops, then pod connections and NATS close, then the watches.

@@ -131,6 +131,14 @@ export const runtimeSpec = {
     flag: 'node-binary',
     description: 'node executable for the built-in client [default: the one running sluice-runtime]',
   },
+  invokeTokenFile: {
+    type: 'string',
+    env: 'SLUICE_INVOKE_TOKEN_FILE',
+    flag: 'invoke-token-file',
+    default: '',
+    description:
+      "file holding this function's invoke token (the controller mounts it): the invoke endpoint answers 403 to calls without it; no check when empty",
+  },
   freezeIdle: {
     type: 'bool',
     env: 'SLUICE_FREEZE_IDLE',

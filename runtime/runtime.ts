@@ -1,8 +1,9 @@
 import type { ComponentContext } from '../lib/index.js';
-import { InFlight } from '../lib/index.js';
+import { ConfigError, InFlight } from '../lib/index.js';
 import { resolveSettings, type RuntimeConfig, type RuntimeSettings } from './config.js';
 import { Environment, type ProcessSource } from './environment.js';
 import { FunctionLog, type LineOutput } from './function-log.js';
+import { FileInvokeAuth, OPEN_INVOKE_AUTH, type InvokeAuth } from './invoke-auth.js';
 import { startInvokeServer, type InvokeServer } from './invoke-server.js';
 import { RuntimeMetrics } from './metrics.js';
 import { EnvironmentPool } from './pool.js';
@@ -29,6 +30,15 @@ function processSource(s: RuntimeSettings, runtimeApi: string, log: FunctionLog)
     };
   }
   return { start: () => spawnNodeClient(s, runtimeApi, log) };
+}
+
+function invokeAuth(file: string): InvokeAuth {
+  if (!file) return OPEN_INVOKE_AUTH;
+  try {
+    return new FileInvokeAuth(file);
+  } catch (cause) {
+    throw new ConfigError(`--invoke-token-file: ${(cause as Error).message}`, { cause });
+  }
 }
 
 /**
@@ -72,8 +82,11 @@ export async function startRuntime(
   shutdown.register('execution environments', () => pool.close());
 
   const inFlight = new InFlight();
+  const auth = invokeAuth(ctx.config.invokeTokenFile);
+  if (!ctx.config.invokeTokenFile)
+    log.warn('no invoke token configured: any caller that reaches the invoke port may invoke');
   const invokeServer = await startInvokeServer(
-    { settings, pool, inFlight, metrics, tracer: ctx.telemetry.tracer, log },
+    { settings, pool, inFlight, metrics, tracer: ctx.telemetry.tracer, log, auth },
     ctx.config.invokeHost,
     ctx.config.invokePort,
   );

@@ -27,6 +27,7 @@ import { listVersions, ownerRef, publishVersion, versionNumber } from './publish
 import { makeCodeConfigMap } from './resources/configmap.js';
 import { makeDeployment } from './resources/deployment.js';
 import { makeNetworkPolicy } from './resources/networkpolicy.js';
+import { makeInvokeTokenSecret } from './resources/secret.js';
 import { makeService } from './resources/service.js';
 import type { BuildOptions, VersionPlan } from './resources/types.js';
 
@@ -207,6 +208,9 @@ export class FunctionReconciler {
       (a) => a.spec.function === name,
     );
     const active = activeVersions(fn, versions, aliases);
+    // Before any pod that mounts it: the token sluice-runtime expects from the gateway.
+    if (this.deps.opts.invokeKey)
+      await kube.apply(makeInvokeTokenSecret(namespace, name, this.deps.opts.invokeKey, owner));
 
     const problems: { reason: string; message: string }[] = [];
     const deployments = new Map<string, V1Deployment>();

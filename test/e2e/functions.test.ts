@@ -8,7 +8,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { FunctionResource, FunctionVersionResource, AliasResource } from '../../api/types.js';
 import { publishVersion } from '../../controller/function/publish.js';
 import { makeKube } from '../../controller/kube/client.js';
-import { podInvoker, type Invoker } from './support/pod.js';
+import { invokeTokenOf, podInvoker, type Invoker } from './support/pod.js';
 import { apply, cluster, createNamespace, dumpNamespace, kubectl, waitFor } from './support/kube.js';
 
 const API = 'sluice.dev/v1alpha1';
@@ -74,7 +74,7 @@ async function readyPod(ns: string, fn: string, version = 'latest'): Promise<V1P
 }
 
 async function podInvokerOf(ns: string, fn: string, stops: (() => Promise<void>)[]): Promise<Invoker> {
-  return podInvoker((await readyPod(ns, fn)).status?.podIP, stops);
+  return podInvoker((await readyPod(ns, fn)).status?.podIP, stops, await invokeTokenOf(ns, fn));
 }
 
 describe('functions on the real cluster', () => {

@@ -4,7 +4,19 @@
  * reconciler leaves.
  */
 import { Writable } from 'node:stream';
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Deployment } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Deployment,
+  type V1NetworkPolicy,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import { invokeToken } from '../../api/invoke-token.js';
+import { renderChart } from '../support/helm.js';
+import { until } from '../support/time.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FunctionResource } from '../../api/types.js';
 import { createLogger } from '../../lib/log.js';
@@ -106,5 +118,141 @@ describe('execution roles', () => {
     const pod = (await deployment('plain'))?.spec?.template.spec;
     expect(pod?.serviceAccountName).toBe('default');
     expect(pod?.automountServiceAccountToken).toBe(false);
+  });
+});
+
+describe('invoke tokens', () => {
+  const key = Buffer.from('k'.repeat(64));
+
+  it('gives each function its own token in a Secret it owns, mounted into sluice-runtime only', async () => {
+    const functions = reconciler({ invokeKey: key });
+    await kube.apply(fn('tokened'));
+    await kube.apply(fn('custom', { runtime: 'provided', code: { image: 'registry.example/custom:1' } }));
+    await functions.reconcile(NS, 'tokened', log);
+    await functions.reconcile(NS, 'custom', log);
+
+    for (const name of ['tokened', 'custom']) {
+      const secret = await kube.get<V1Secret>('v1', 'Secret', NS, `sluice-invoke-${name}`);
+      expect(Buffer.from(secret?.data?.token ?? '', 'base64').toString()).toBe(invokeToken(key, NS, name));
+      expect(secret?.metadata?.ownerReferences?.[0]).toMatchObject({
+        kind: 'Function',
+        name,
+        controller: true,
+      });
+    }
+    const mountedIn = (d: V1Deployment | undefined): string[] =>
+      [...(d?.spec?.template.spec?.initContainers ?? []), ...(d?.spec?.template.spec?.containers ?? [])]
+        .filter((c) => c.volumeMounts?.some((m) => m.name === 'invoke-token'))
+        .map((c) => c.name);
+    expect(mountedIn(await deployment('tokened'))).toEqual(['function']);
+    // A custom runtime is the tenant's own process: only the sluice-runtime sidecar holds the token.
+    expect(mountedIn(await deployment('custom'))).toEqual(['sluice-runtime']);
+    const volume = (await deployment('custom'))?.spec?.template.spec?.volumes?.find(
+      (v) => v.name === 'invoke-token',
+    );
+    expect(volume?.secret?.secretName).toBe('sluice-invoke-custom');
+
+    // Unchanged: a second reconcile rewrites nothing.
+    const before = (await kube.get<V1Secret>('v1', 'Secret', NS, 'sluice-invoke-tokened'))?.metadata
+      ?.resourceVersion;
+    await functions.reconcile(NS, 'tokened', log);
+    expect(
+      (await kube.get<V1Secret>('v1', 'Secret', NS, 'sluice-invoke-tokened'))?.metadata?.resourceVersion,
+    ).toBe(before);
+  });
+
+  it("accepts calls only from the platform's gateway pods, in the platform's namespace", async () => {
+    await kube.apply(fn('guarded'));
+    await reconciler({ platformNamespace: 'sluice-platform' }).reconcile(NS, 'guarded', log);
+    const np = await kube.get<V1NetworkPolicy>(
+      'networking.k8s.io/v1',
+      'NetworkPolicy',
+      NS,
+      'guarded-function',
+    );
+    const invoke = np?.spec?.ingress?.find((r) => r.ports?.some((p) => p.port === 8080));
+    expect(invoke?._from).toEqual([
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sluice-platform' } },
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'sluice-gateway' } },
+      },
+    ]);
+  });
+});
+
+describe("the chart's admission policy on the controller's Secret writes", () => {
+  const key = Buffer.from('k'.repeat(64));
+  let asController: Kube;
+
+  beforeAll(async () => {
+    const objects = KubernetesObjectApi.makeApiClient(kas.kubeConfig());
+    for (const o of renderChart([], { showOnly: ['templates/admission-policies.yaml'] })) {
+      if (o.kind?.startsWith('ValidatingAdmissionPolicy') && o.metadata?.name?.includes('controller-secrets'))
+        await objects.create(o);
+    }
+    const kc = kas.kubeConfig();
+    kc.users[0] = {
+      ...kc.users[0]!,
+      impersonateUser: 'system:serviceaccount:sluice-system:sluice-controller',
+    };
+    asController = makeKube(kc);
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: { metadata: { name: 'sluice-invoke-victim' }, stringData: { password: 'hunter2' } },
+    });
+    // The policy is in force once the API server refuses what it forbids.
+    await until(
+      async () =>
+        asController
+          .apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'probe', namespace: NS }, data: {} })
+          .then(
+            () => false,
+            () => true,
+          ),
+      'the ValidatingAdmissionPolicy to be in force',
+      30_000,
+      250,
+    );
+  });
+
+  it('lets the controller write invoke-token Secrets', async () => {
+    await kube.apply(fn('admitted'));
+    await new FunctionReconciler({
+      kube: asController,
+      opts: { ...DEFAULT_BUILD_OPTIONS, invokeKey: key },
+      gatewayUrl: 'http://gw:8080',
+    }).reconcile(NS, 'admitted', log);
+    expect(await kube.get('v1', 'Secret', NS, 'sluice-invoke-admitted')).toBeDefined();
+  });
+
+  it.each([
+    {
+      name: 'any other Secret',
+      secret: { metadata: { name: 'db-password', namespace: NS }, data: { token: 'eA==' } },
+      message: 'writes only invoke-token Secrets',
+    },
+    {
+      name: 'a Secret of its name the controller did not create',
+      secret: {
+        metadata: {
+          name: 'sluice-invoke-victim',
+          namespace: NS,
+          labels: {
+            'app.kubernetes.io/managed-by': 'sluice-controller',
+            'app.kubernetes.io/component': 'invoke-token',
+          },
+        },
+        data: { token: 'eA==' },
+      },
+      message: 'an invoke-token Secret holds one key, token',
+    },
+  ])('refuses the controller $name', async ({ secret, message }) => {
+    const err = await asController
+      .apply({ apiVersion: 'v1', kind: 'Secret', ...secret })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiException);
+    expect(String((err as ApiException<unknown>).body)).toContain(message);
+    const victim = await kube.get<V1Secret>('v1', 'Secret', NS, 'sluice-invoke-victim');
+    expect(Object.keys(victim?.data ?? {})).toEqual(['password']);
   });
 });

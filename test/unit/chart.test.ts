@@ -1,29 +1,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse } from 'yaml';
 import { ROOT } from '../../api/paths.js';
+import { findHelm } from '../support/helm.js';
 
 const CHART = join(ROOT, 'charts/sluice');
 const MONITORING = 'monitoring.coreos.com/v1';
 
-/** helm: $HELM, else the one the build caches (test/cluster/build.sh, `make tools`). Never skipped. */
-function findHelm(): string {
-  if (process.env.HELM && existsSync(process.env.HELM)) return process.env.HELM;
-  const bin = join(homedir(), '.cache/sluice/bin');
-  const cached = existsSync(bin)
-    ? readdirSync(bin)
-        .filter((d) => d.startsWith('helm-') && existsSync(join(bin, d, 'helm')))
-        .sort()
-        .reverse()
-    : [];
-  if (cached[0]) return join(bin, cached[0], 'helm');
-  throw new Error(
-    `helm not found: set $HELM or build it with \`make tools\` (test/cluster/build.sh caches it under ${bin}/helm-*/helm)`,
-  );
-}
 const HELM = findHelm();
 
 type Manifest = {
@@ -138,6 +125,58 @@ describe('helm template', () => {
     expect(env(ctl, 'SLUICE_FUNCTION_OTLP_ENDPOINT')).toBe('http://otel-collector.observability:4318');
     expect(env(ctl, 'SLUICE_OTLP_COLLECTOR_NAMESPACE')).toBe('observability');
     expect(env(ctl, 'SLUICE_OTLP_COLLECTOR_SELECTOR')).toBe('app=otel-collector');
+  });
+
+  it('makes a random invoke key and gives it to the gateway and the controller only', () => {
+    const ms = template();
+    const secret = one(ms, 'Secret', 'sluice-invoke-key');
+    const key = Buffer.from(secret.data?.key ?? '', 'base64').toString();
+    expect(key).toMatch(/^[A-Za-z0-9]{64}$/);
+    expect(
+      Buffer.from(
+        template().find((m) => m.kind === 'Secret' && m.metadata.name === 'sluice-invoke-key')?.data?.key ??
+          '',
+        'base64',
+      ).toString(),
+    ).not.toBe(key);
+    const checksum = createHash('sha256')
+      .update(secret.data?.key ?? '')
+      .digest('hex')
+      .slice(0, 16);
+    const mounts = (d: Manifest): string[] =>
+      (d.spec.template.spec.volumes ?? [])
+        .filter((v: { secret?: { secretName: string } }) => v.secret?.secretName === 'sluice-invoke-key')
+        .map((v: { name: string }) => v.name);
+    for (const name of ['sluice-gateway', 'sluice-controller']) {
+      const d = one(ms, 'Deployment', name);
+      expect(env(d, 'SLUICE_INVOKE_KEY_FILE')).toBe('/var/run/sluice/invoke-key/key');
+      expect(mounts(d)).toEqual(['invoke-key']);
+      expect(d.spec.template.spec.containers[0].volumeMounts).toContainEqual({
+        name: 'invoke-key',
+        mountPath: '/var/run/sluice/invoke-key',
+        readOnly: true,
+      });
+      // A new key (rotation) rolls them.
+      expect(d.spec.template.metadata.annotations['checksum/invoke-key']).toBe(checksum);
+    }
+    expect(mounts(one(ms, 'Deployment', 'sluice-poller'))).toEqual([]);
+    // Upgrades keep the key: the template reads the existing Secret first.
+    expect(readFileSync(join(CHART, 'templates/_helpers.tpl'), 'utf8')).toContain(
+      'lookup "v1" "Secret" .Release.Namespace "sluice-invoke-key"',
+    );
+  });
+
+  it('confines the controller’s Secret writes to invoke tokens (ValidatingAdmissionPolicy)', () => {
+    const ms = template();
+    const vap = one(ms, 'ValidatingAdmissionPolicy', 'sluice-controller-secrets');
+    expect(vap.spec.matchConditions[0].expression).toBe(
+      "request.userInfo.username == 'system:serviceaccount:sluice-system:sluice-controller'",
+    );
+    expect(vap.spec.failurePolicy).toBe('Fail');
+    expect(one(ms, 'ValidatingAdmissionPolicyBinding', 'sluice-controller-secrets').spec).toEqual({
+      policyName: 'sluice-controller-secrets',
+      validationActions: ['Deny'],
+    });
   });
 
   it('trusts no code image prefix unless the admin lists some (functions.trustedImagePrefixes)', () => {

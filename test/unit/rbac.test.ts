@@ -17,14 +17,9 @@ describe.each(['controller', 'gateway', 'poller'])('%s ClusterRole', (component)
   });
   it('cannot read secrets cluster-wide or change RBAC', () => {
     const resources = r.flatMap((x) => x.resources);
-    for (const forbidden of [
-      'secrets',
-      'clusterroles',
-      'roles',
-      'rolebindings',
-      'clusterrolebindings',
-      'nodes',
-    ]) {
+    const secretVerbs = r.filter((x) => x.resources.includes('secrets')).flatMap((x) => x.verbs);
+    for (const read of ['get', 'list', 'watch']) expect(secretVerbs).not.toContain(read);
+    for (const forbidden of ['clusterroles', 'roles', 'rolebindings', 'clusterrolebindings', 'nodes']) {
       expect(resources).not.toContain(forbidden);
     }
     expect(r.flatMap((x) => x.verbs)).not.toContain('escalate');
@@ -39,10 +34,16 @@ describe('controller ClusterRole', () => {
     }
   });
 
-  it('cannot touch secrets, RBAC or anything it does not manage', () => {
+  it("writes Secrets (functions' invoke tokens) but can never read or delete one", () => {
+    const secretRules = rules.filter((r) => r.resources.includes('secrets'));
+    expect(secretRules.map((r) => [r.apiGroups, r.resources, [...r.verbs].sort()])).toEqual([
+      [[''], ['secrets'], ['create', 'patch']],
+    ]);
+  });
+
+  it('cannot touch RBAC or anything it does not manage', () => {
     const resources = rules.flatMap((r) => r.resources);
     for (const forbidden of [
-      'secrets',
       'clusterroles',
       'roles',
       'rolebindings',

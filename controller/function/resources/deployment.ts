@@ -17,6 +17,7 @@ import {
   workloadSelector,
 } from '../../../api/naming.js';
 import { isReservedEnv } from '../../../api/schema.js';
+import { INVOKE_TOKEN_DIR, INVOKE_TOKEN_FILE, invokeTokenSecretName } from '../../../api/invoke-token.js';
 import { INLINE_CODE_KEY, inlineCodeFile } from './configmap.js';
 import { imagePullPolicy, runtimeImageFor, type BuildOptions, type VersionPlan } from './types.js';
 
@@ -94,8 +95,29 @@ function runtimeEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
     SLUICE_CONCURRENCY: s.scaling?.concurrencyPerPod ?? 1,
     SLUICE_REGION: opts.region,
     SLUICE_METRICS_PORT: RUNTIME_METRICS_PORT,
+    SLUICE_INVOKE_TOKEN_FILE: opts.invokeKey ? INVOKE_TOKEN_FILE : undefined,
     ...telemetryEnv(plan, opts),
   });
+}
+
+/**
+ * The function's invoke token, for sluice-runtime's container only (never a custom runtime's):
+ * read-only, readable by the pod's group.
+ */
+function tokenVolume(
+  plan: VersionPlan,
+  opts: BuildOptions,
+): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  if (!opts.invokeKey) return { volumes: [], mounts: [] };
+  return {
+    volumes: [
+      {
+        name: 'invoke-token',
+        secret: { secretName: invokeTokenSecretName(plan.functionName), defaultMode: 0o440 },
+      },
+    ],
+    mounts: [{ name: 'invoke-token', mountPath: INVOKE_TOKEN_DIR, readOnly: true }],
+  };
 }
 
 /** OTel settings of sluice-runtime: spans named after the function, exported to the platform's collector. */
@@ -223,6 +245,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
   const memoryMB = s.memoryMB ?? 128;
   const timeout = s.timeoutSeconds ?? 3;
   const { volumes, mounts } = codeVolume(plan);
+  const token = tokenVolume(plan, opts);
   const tmp: V1Volume = { name: 'tmp', emptyDir: { sizeLimit: `${s.ephemeralStorageMB ?? 512}Mi` } };
   const tmpMount: V1VolumeMount = { name: 'tmp', mountPath: '/tmp' };
   const provided = s.runtime === 'provided';
@@ -241,7 +264,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
       ? limits(SIDECAR_MEMORY_MB, opts.cpuLimitFloorMillis)
       : limits(memoryMB, opts.cpuLimitFloorMillis, RUNTIME_OVERHEAD_MB),
     securityContext: restricted,
-    volumeMounts: [tmpMount, ...mounts],
+    volumeMounts: [tmpMount, ...mounts, ...token.mounts],
     ...probes('http'),
   };
   const containers: V1Container[] = provided ? [] : [runtime];
@@ -278,7 +301,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
         }
       : {}),
     containers,
-    volumes: [tmp, ...volumes],
+    volumes: [tmp, ...volumes, ...token.volumes],
     serviceAccountName: role ?? 'default',
     automountServiceAccountToken: role !== undefined,
     enableServiceLinks: false,

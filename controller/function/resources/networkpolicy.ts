@@ -39,12 +39,20 @@ function dnsRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
   };
 }
 
-/** Functions may call the gateway (other functions, destinations), wherever it runs. */
-function gatewayRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
+/**
+ * The platform's gateway pods: their labels in the platform's namespace only. A pod anywhere else
+ * carrying the same labels (any tenant may label its pods so) is not the gateway.
+ */
+function gatewayPeer(opts: BuildOptions): V1NetworkPolicyPeer {
   return {
-    to: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.gatewayPodLabels } }],
-    ports: [{ protocol: 'TCP', port: 8080 }],
+    namespaceSelector: { matchLabels: { [NS_LABEL]: opts.platformNamespace } },
+    podSelector: { matchLabels: opts.gatewayPodLabels },
   };
+}
+
+/** Functions may call the gateway (other functions, destinations). */
+function gatewayRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
+  return { to: [gatewayPeer(opts)], ports: [{ protocol: 'TCP', port: 8080 }] };
 }
 
 function internetRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
@@ -66,8 +74,8 @@ function peerRules(namespace: string, spec: FunctionSpec): V1NetworkPolicyEgress
 }
 
 /**
- * One NetworkPolicy per function (all its versions): ingress only from the gateway on the invoke
- * port (and from metrics scrapers on the runtime's metrics port); egress per network.mode — public: DNS, the gateway and the internet but no private
+ * One NetworkPolicy per function (all its versions): ingress only from the platform's gateway
+ * pods (in the platform's namespace) on the invoke port (and from metrics scrapers on the runtime's metrics port); egress per network.mode — public: DNS, the gateway and the internet but no private
  * ranges (so no cluster-private peers); private: DNS, the gateway, the listed peers, and the
  * internet only with allowInternet.
  */
@@ -112,7 +120,7 @@ export function makeNetworkPolicy(
       policyTypes: ['Ingress', 'Egress'],
       ingress: [
         {
-          _from: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.gatewayPodLabels } }],
+          _from: [gatewayPeer(opts)],
           ports: [{ protocol: 'TCP', port: RUNTIME_INVOKE_PORT }],
         },
         {

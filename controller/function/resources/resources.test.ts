@@ -5,11 +5,14 @@ import { makeDeployment, cpuMillis, cpuQuantity } from './deployment.js';
 import { makeService } from './service.js';
 import { makeNetworkPolicy } from './networkpolicy.js';
 import { inlineCodeFile, makeCodeConfigMap } from './configmap.js';
+import { makeInvokeTokenSecret } from './secret.js';
+import { invokeToken } from '../../../api/invoke-token.js';
 import {
   DEFAULT_BUILD_OPTIONS,
   endpointPort,
   functionTelemetry,
   parseLabels,
+  type BuildOptions,
   type VersionPlan,
 } from './types.js';
 
@@ -218,6 +221,55 @@ describe('makeDeployment', () => {
   });
 });
 
+describe('invoke token', () => {
+  const keyed = { ...opts, invokeKey: Buffer.from('k'.repeat(64)) };
+  const holders = (spec: Partial<FunctionSpec>, o: BuildOptions = keyed): string[] => {
+    const pod = makeDeployment(plan(spec, { codeConfigMap: undefined }), o, 0).spec?.template.spec;
+    return [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])]
+      .filter((c) => c.volumeMounts?.some((m) => m.name === 'invoke-token' && m.readOnly))
+      .filter((c) => envOf(c).SLUICE_INVOKE_TOKEN_FILE === '/var/run/sluice/invoke/token')
+      .map((c) => c.name);
+  };
+
+  it.each([
+    { name: 'built-in runtime: its one container, sluice-runtime', spec: {}, want: ['function'] },
+    {
+      name: 'custom runtime: the sluice-runtime sidecar, never the custom container',
+      spec: { runtime: 'provided', code: { image: 'r/custom:1' } },
+      want: ['sluice-runtime'],
+    },
+  ])('$name', ({ spec, want }) => {
+    expect(holders(spec as Partial<FunctionSpec>)).toEqual(want);
+  });
+
+  it('is the function’s own Secret, readable by the pod’s group only', () => {
+    const pod = makeDeployment(plan(), keyed, 0).spec?.template.spec;
+    expect(pod?.volumes?.find((v) => v.name === 'invoke-token')?.secret).toEqual({
+      secretName: 'sluice-invoke-hello',
+      defaultMode: 0o440,
+    });
+  });
+
+  it('without a platform key: no token, no check', () => {
+    expect(holders({}, opts)).toEqual([]);
+    const env = envOf(makeDeployment(plan(), opts, 0).spec?.template.spec?.containers[0]);
+    expect(env.SLUICE_INVOKE_TOKEN_FILE).toBeUndefined();
+  });
+
+  it('the Secret holds HMAC-SHA256(key, "invoke:NAMESPACE/NAME") and belongs to the Function', () => {
+    const secret = makeInvokeTokenSecret('ns1', 'hello', keyed.invokeKey, owner);
+    expect(secret.metadata).toMatchObject({
+      name: 'sluice-invoke-hello',
+      namespace: 'ns1',
+      ownerReferences: [owner],
+    });
+    expect(Buffer.from(secret.data?.token ?? '', 'base64').toString()).toBe(
+      invokeToken(keyed.invokeKey, 'ns1', 'hello'),
+    );
+    expect(Object.keys(secret.data ?? {})).toEqual(['token']);
+  });
+});
+
 describe('image pull policy', () => {
   const trusted = { ...opts, trustedImagePrefixes: ['registry.example.com/platform/', 'localhost/'] };
   const policies = (spec: Partial<FunctionSpec>, o = opts): string[] => {
@@ -353,12 +405,17 @@ describe('makeNetworkPolicy', () => {
     if (internet) expect(JSON.stringify(rules)).toContain('10.0.0.0/8');
   });
 
-  it('ingress only from gateway pods on the invoke port, and from metrics scrapers on the metrics port', () => {
+  it('ingress only from the platform namespace’s gateway pods on the invoke port, and from metrics scrapers on the metrics port', () => {
     const np = makeNetworkPolicy('ns1', 'hello', plan().spec, owner, opts);
     expect(np.spec?.policyTypes).toEqual(['Ingress', 'Egress']);
     expect(np.spec?.ingress).toEqual([
       {
-        _from: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.gatewayPodLabels } }],
+        _from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sluice-system' } },
+            podSelector: { matchLabels: opts.gatewayPodLabels },
+          },
+        ],
         ports: [{ protocol: 'TCP', port: 8080 }],
       },
       {

@@ -19,8 +19,15 @@ export interface BuildOptions {
   /** Images of sluice-runtime per built-in runtime (custom runtimes use the nodejs22 one as their sidecar). */
   runtimeImages: { nodejs22: string; nodejs24: string };
   region: string;
-  /** Labels of the gateway pods: the only ingress a function accepts. */
+  /** The platform's own namespace (the release's): where the gateway pods that call functions run. */
+  platformNamespace: string;
+  /** Labels of the gateway pods (in platformNamespace): the only ingress a function accepts. */
   gatewayPodLabels: Record<string, string>;
+  /**
+   * The platform's invoke key (api/invoke-token.ts): each function gets its token in a Secret
+   * mounted into sluice-runtime, which then refuses calls without it. None: pods check no token.
+   */
+  invokeKey?: Buffer;
   /** Labels of the pods that scrape the runtime's metrics port (9091), in any namespace. */
   metricsScraperLabels: Record<string, string>;
   /** Labels and namespace of the cluster DNS pods (egress always allowed there). */
@@ -64,6 +71,7 @@ export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
     nodejs24: 'localhost/sluice/runtime-nodejs24:dev',
   },
   region: 'sluice',
+  platformNamespace: 'sluice-system',
   gatewayPodLabels: { 'app.kubernetes.io/name': 'sluice-gateway' },
   metricsScraperLabels: { 'app.kubernetes.io/name': 'prometheus' },
   dnsPodLabels: { 'k8s-app': 'kube-dns' },
