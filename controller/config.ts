@@ -123,6 +123,35 @@ export const controllerSpec = {
     description:
       "the platform's invoke key (the chart mounts Secret sluice-invoke-key): each function gets its invoke token in a Secret mounted into sluice-runtime, which then accepts calls only with it; none when empty",
   },
+  policyCanary: {
+    type: 'string',
+    env: 'SLUICE_POLICY_CANARY',
+    flag: 'policy-canary',
+    default: '',
+    pattern: /^([^:\s]+:\d{1,5})?$/,
+    patternHint: 'host:port, or empty',
+    description:
+      "the gateway pods' NetworkPolicy canary (a headless Service of them and the canary port, e.g. sluice-policy-canary.sluice-system.svc:8070): function pods run no code until their policy denies it (runtime/policy-wait.ts); no wait when empty",
+  },
+  policyControlPort: {
+    type: 'int',
+    env: 'SLUICE_POLICY_CONTROL_PORT',
+    flag: 'policy-control-port',
+    min: 0,
+    max: 65535,
+    default: 8080,
+    description: "a port of the same pods every function policy allows (the gateway's invoke port)",
+  },
+  policyWaitSeconds: {
+    type: 'int',
+    env: 'SLUICE_POLICY_WAIT_SECONDS',
+    flag: 'policy-wait-seconds',
+    min: 1,
+    max: 600,
+    default: 60,
+    description:
+      "function pods' longest wait for their NetworkPolicy; past it they fail their init and restart",
+  },
   trustedImagePrefixes: {
     type: 'string',
     env: 'SLUICE_TRUSTED_IMAGE_PREFIXES',

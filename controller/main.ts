@@ -58,6 +58,15 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
         dnsNamespace: config.dnsNamespace,
         cpuLimitFloorMillis: config.functionCpuLimitFloorMillis,
         trustedImagePrefixes: parseList(config.trustedImagePrefixes),
+        ...(config.policyCanary
+          ? {
+              policyWait: {
+                canary: config.policyCanary,
+                controlPort: config.policyControlPort,
+                budgetSeconds: config.policyWaitSeconds,
+              },
+            }
+          : {}),
         ...functionTelemetry(config),
       },
     }),

@@ -17,6 +17,7 @@ import { LambdaError } from './errors.js';
 import { buildGateway, DEFAULT_SETTINGS, type Gateway } from './gateway.js';
 import { makeDeadLetterAuthorizer } from './handlers/dead-letters.js';
 import { HttpPodClient } from './invoke/pod-client.js';
+import { startPolicyCanary } from './policy-canary.js';
 import { invokeToken, readInvokeKey } from '../api/invoke-token.js';
 import { startWatch } from './kube/watch.js';
 import { KubePeers } from './limits/kube-peers.js';
@@ -245,6 +246,10 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
       gateway.server.closeIdleConnections();
     });
   });
+  if (config.policyCanaryPort > 0) {
+    const canary = await startPolicyCanary(config.policyCanaryPort);
+    shutdown.register('policy canary', () => canary.close());
+  }
   if (runner) void runner.run(gateway);
   else log.warn('asynchronous invocation is disabled (--async=false): Event calls are answered 501');
   log.info(

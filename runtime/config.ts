@@ -139,6 +139,45 @@ export const runtimeSpec = {
     description:
       "file holding this function's invoke token (the controller mounts it): the invoke endpoint answers 403 to calls without it; no check when empty",
   },
+  policyCanary: {
+    type: 'string',
+    env: 'SLUICE_POLICY_CANARY',
+    flag: 'policy-canary',
+    default: '',
+    pattern: /^([^:\s]+:\d{1,5})?$/,
+    patternHint: 'host:port, or empty',
+    description:
+      "host:port every function NetworkPolicy denies but that listens (the gateway's canary port; the host a headless Service of the gateway pods): before anything of the function runs, sluice-runtime waits until it cannot connect there, i.e. until the pod's policy is in force; no wait when empty",
+  },
+  policyControlPort: {
+    type: 'int',
+    env: 'SLUICE_POLICY_CONTROL_PORT',
+    flag: 'policy-control-port',
+    min: 0,
+    max: 65535,
+    default: 0,
+    description:
+      "a port of the canary's pods that every function NetworkPolicy allows (the gateway's invoke port), probed on the same pod address: a refused canary counts only while it answers (0: the canary alone decides)",
+  },
+  policyWaitSeconds: {
+    type: 'int',
+    env: 'SLUICE_POLICY_WAIT_SECONDS',
+    flag: 'policy-wait-seconds',
+    min: 1,
+    max: 600,
+    default: 60,
+    description:
+      'longest wait for the NetworkPolicy; past it sluice-runtime exits (status 3) rather than run the function unprotected',
+  },
+  policyProbeTimeoutMs: {
+    type: 'int',
+    env: 'SLUICE_POLICY_PROBE_TIMEOUT_MS',
+    flag: 'policy-probe-timeout-ms',
+    min: 50,
+    max: 10000,
+    default: 500,
+    description: 'a connection to the canary unanswered for this long counts as denied (CNIs that drop)',
+  },
   freezeIdle: {
     type: 'bool',
     env: 'SLUICE_FREEZE_IDLE',

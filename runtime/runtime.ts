@@ -10,6 +10,7 @@ import { EnvironmentPool } from './pool.js';
 import { findSocketOwner } from './proc.js';
 import { adoptProcess, spawnNodeClient } from './process.js';
 import { startRuntimeApi, type RuntimeApiServer } from './runtime-api.js';
+import { netConnector, PolicyNotEnforcedError, waitForPolicy, type Connector } from './policy-wait.js';
 
 /** What `startRuntime` leaves running (tests and main.ts use it). */
 export interface RunningRuntime {
@@ -30,6 +31,35 @@ function processSource(s: RuntimeSettings, runtimeApi: string, log: FunctionLog)
     };
   }
   return { start: () => spawnNodeClient(s, runtimeApi, log) };
+}
+
+/** Waits for the pod's NetworkPolicy (runtime/policy-wait.ts); its time in ms, 0 without a canary. */
+async function waitForNetworkPolicy(
+  c: RuntimeConfig,
+  metrics: RuntimeMetrics,
+  log: ComponentContext<RuntimeConfig>['log'],
+  connector: Connector = netConnector,
+): Promise<number> {
+  if (!c.policyCanary) return 0;
+  const started = Date.now();
+  try {
+    const r = await waitForPolicy(connector, {
+      canary: c.policyCanary,
+      controlPort: c.policyControlPort || undefined,
+      budgetMs: c.policyWaitSeconds * 1000,
+      intervalMs: 50,
+      probeTimeoutMs: c.policyProbeTimeoutMs,
+      onOpen: (attempt) => {
+        if (attempt === 1) log.info({ canary: c.policyCanary }, 'waiting for the NetworkPolicy of this pod');
+      },
+    });
+    metrics.policyWait(r.waitedMs / 1000, 'enforced');
+    log.info({ waitedMs: r.waitedMs, attempts: r.attempts }, 'NetworkPolicy in force');
+    return r.waitedMs;
+  } catch (err) {
+    if (err instanceof PolicyNotEnforcedError) metrics.policyWait((Date.now() - started) / 1000, 'exhausted');
+    throw err;
+  }
 }
 
 function invokeAuth(file: string): InvokeAuth {
@@ -57,6 +87,10 @@ export async function startRuntime(
     function: settings.functionName,
     version: settings.version,
   });
+  // Policy before code: nothing of the function runs, and nothing listens (so a custom runtime's
+  // container, which waits for our /healthz, does not start either) until the pod's NetworkPolicy
+  // is in force.
+  const waitedMs = await waitForNetworkPolicy(ctx.config, metrics, log);
   const environments: Environment[] = [];
   const runtimeApis: RuntimeApiServer[] = [];
   for (let i = 0; i < settings.concurrency; i++) {
@@ -106,7 +140,7 @@ export async function startRuntime(
     'sluice-runtime started',
   );
   pool
-    .start()
+    .start(waitedMs)
     .then(() => log.info({ environments: pool.size }, 'execution environments initialised'))
     .catch((err: unknown) => log.error({ err }, 'init of the execution environments failed'));
   return { settings, pool, invokeServer, runtimeApis };

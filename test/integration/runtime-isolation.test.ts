@@ -3,18 +3,22 @@
  * function's invoke token may invoke it (the probes stay open).
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INVOKE_TOKEN_HEADER, invokeToken } from '../../api/invoke-token.js';
 import { HttpPodClient } from '../../gateway/invoke/pod-client.js';
+import { startPolicyCanary } from '../../gateway/policy-canary.js';
+import { netConnector } from '../../runtime/policy-wait.js';
 import { until } from '../support/time.js';
 import {
   buildRuntime,
   codeDir,
+  freePort,
+  reportOf,
   RUNTIME_MAIN,
+  RuntimeProcessHandle,
   startRuntime,
-  type RuntimeProcessHandle,
 } from './runtime-harness.js';
 
 const HANDLER = { 'index.js': 'exports.handler = async (e) => ({ got: e });' };
@@ -144,5 +148,101 @@ describe('a missing token file', () => {
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     expect(code).toBe(2);
     expect(stderr).toContain('/nonexistent/sluice/token');
+  });
+});
+
+describe('policy before code', () => {
+  /** sluice-runtime with a canary and a control listener on loopback, started without waiting for it. */
+  async function startGated(
+    env: Record<string, string>,
+  ): Promise<{ rt: RuntimeProcessHandle; mark: string }> {
+    buildRuntime();
+    const dir = codeDir({
+      // User code that runs at load: it leaves a mark.
+      'index.js': "require('fs').writeFileSync(process.env.MARK, 'ran'); exports.handler = async () => 'ok';",
+    });
+    const mark = join(dir, 'ran');
+    const [invokePort, runtimeApiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    const child = spawn(process.execPath, [RUNTIME_MAIN], {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        SLUICE_FUNCTION_NAME: 'gated',
+        SLUICE_TASK_ROOT: dir,
+        SLUICE_RUNTIME_API: `127.0.0.1:${runtimeApiPort}`,
+        SLUICE_INVOKE_HOST: '127.0.0.1',
+        SLUICE_INVOKE_PORT: String(invokePort),
+        SLUICE_METRICS_PORT: String(metricsPort),
+        SLUICE_SHUTDOWN_GRACE_SECONDS: '2',
+        MARK: mark,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return { rt: new RuntimeProcessHandle(child, invokePort, runtimeApiPort, metricsPort, dir), mark };
+  }
+
+  const listening = (port: number): Promise<boolean> =>
+    netConnector.probe('127.0.0.1', port, 1000).then((r) => r === 'connected');
+
+  it('runs no function code and serves nothing while the canary answers; goes on once it is refused', async () => {
+    const canary = await startPolicyCanary(0, '127.0.0.1');
+    const control = await startPolicyCanary(0, '127.0.0.1');
+    const { rt, mark } = await startGated({
+      SLUICE_POLICY_CANARY: `127.0.0.1:${canary.port}`,
+      SLUICE_POLICY_CONTROL_PORT: String(control.port),
+    });
+    try {
+      await rt.waitForLine(/waiting for the NetworkPolicy of this pod/);
+      // Still waiting: no user code ran, nothing listens (a custom runtime's container, started
+      // after the sidecar's /healthz, would not have started either).
+      expect(existsSync(mark)).toBe(false);
+      expect(await listening(rt.invokePort)).toBe(false);
+      expect(await listening(rt.runtimeApiPort)).toBe(false);
+      expect(existsSync(mark)).toBe(false);
+
+      await canary.close(); // the policy "comes into force": the canary is refused
+      await rt.waitReady();
+      expect(existsSync(mark)).toBe(true);
+      await rt.waitForLine(/NetworkPolicy in force/);
+
+      // The wait is reported: a metric, and part of the first Init Duration.
+      const r = await rt.invoke({}, { headers: { 'x-amz-request-id': 'gated-1' } });
+      expect(r.status).toBe(200);
+      const report = await reportOf(rt, 'gated-1');
+      const init = Number(/Init Duration: ([\d.]+) ms/.exec(report)?.[1]);
+      const metrics = await (await fetch(`http://127.0.0.1:${rt.metricsPort}/metrics`)).text();
+      const count = /sluice_policy_wait_seconds_count\{[^}]*result="enforced"[^}]*\} (\d+)/.exec(
+        metrics,
+      )?.[1];
+      const sum = Number(
+        /sluice_policy_wait_seconds_sum\{[^}]*result="enforced"[^}]*\} ([\d.e-]+)/.exec(metrics)?.[1],
+      );
+      expect(count).toBe('1');
+      expect(sum).toBeGreaterThan(0);
+      expect(init).toBeGreaterThanOrEqual(Math.floor(sum * 1000));
+    } finally {
+      await rt.stop();
+      await control.close();
+    }
+  });
+
+  it('exits with status 3 and says why when the policy never comes into force, having run nothing', async () => {
+    const canary = await startPolicyCanary(0, '127.0.0.1');
+    const control = await startPolicyCanary(0, '127.0.0.1');
+    let stderr = '';
+    const { rt, mark } = await startGated({
+      SLUICE_POLICY_CANARY: `127.0.0.1:${canary.port}`,
+      SLUICE_POLICY_CONTROL_PORT: String(control.port),
+      SLUICE_POLICY_WAIT_SECONDS: '1',
+    });
+    rt.child.stderr?.on('data', (c: string) => (stderr += c));
+    try {
+      expect(await rt.exited).toBe(3);
+      expect(stderr).toContain("the pod's NetworkPolicy was not in force after 1 s");
+      expect(existsSync(mark)).toBe(false);
+    } finally {
+      await rt.stop();
+      await Promise.all([canary.close(), control.close()]);
+    }
   });
 });

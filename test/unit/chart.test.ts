@@ -95,7 +95,7 @@ describe('helm template', () => {
       (one(ms, 'NetworkPolicy', name).spec.ingress as { ports: { port: number }[] }[]).map((r) =>
         r.ports.map((p) => p.port),
       );
-    expect(ports('sluice-gateway')).toEqual([[8080], [9090]]);
+    expect(ports('sluice-gateway')).toEqual([[8080], [8070], [9090]]);
     expect(ports('sluice-controller')).toEqual([[8081], [9090]]);
     expect(ports('sluice-poller')).toEqual([[8081], [9090]]);
     expect(ports('sluice-nats')).toEqual([[4222], [6222], [8222]]);
@@ -177,6 +177,35 @@ describe('helm template', () => {
       policyName: 'sluice-controller-secrets',
       validationActions: ['Deny'],
     });
+  });
+
+  it('policy before code, on by default: the gateway’s canary, its headless Service, the controller’s settings', () => {
+    const ms = template();
+    const gw = one(ms, 'Deployment', 'sluice-gateway');
+    expect(env(gw, 'SLUICE_POLICY_CANARY_PORT')).toBe('8070');
+    expect(gw.spec.template.spec.containers[0].ports).toContainEqual({ name: 'canary', containerPort: 8070 });
+    const svc = one(ms, 'Service', 'sluice-policy-canary');
+    expect(svc.spec.clusterIP).toBe('None');
+    expect(svc.spec.selector).toEqual({
+      'app.kubernetes.io/name': 'sluice-gateway',
+      'app.kubernetes.io/instance': 'sluice',
+    });
+    expect(svc.spec.ports.map((p: { port: number }) => p.port)).toEqual([8070, 8080]);
+    const ctl = one(ms, 'Deployment', 'sluice-controller');
+    expect(env(ctl, 'SLUICE_POLICY_CANARY')).toBe('sluice-policy-canary.sluice-system.svc:8070');
+    expect(env(ctl, 'SLUICE_POLICY_CONTROL_PORT')).toBe('8080');
+    expect(env(ctl, 'SLUICE_POLICY_WAIT_SECONDS')).toBe('60');
+    // Only the function pods' own policies may refuse the canary: the gateway's admits every pod.
+    const ingress = one(ms, 'NetworkPolicy', 'sluice-gateway').spec.ingress as {
+      from?: unknown;
+      ports: { port: number }[];
+    }[];
+    expect(ingress.find((r) => r.ports[0]?.port === 8070)?.from).toBeUndefined();
+
+    const off = template(['functions.policyWait.enabled=false']);
+    expect(env(one(off, 'Deployment', 'sluice-controller'), 'SLUICE_POLICY_CANARY')).toBeUndefined();
+    expect(env(one(off, 'Deployment', 'sluice-gateway'), 'SLUICE_POLICY_CANARY_PORT')).toBeUndefined();
+    expect(find(off, 'Service', 'sluice-policy-canary')).toEqual([]);
   });
 
   it('trusts no code image prefix unless the admin lists some (functions.trustedImagePrefixes)', () => {
@@ -293,6 +322,8 @@ describe('values.schema.json', () => {
     ['monitoring.platform.interval=soon', '/monitoring/platform/interval', ''],
     ['gateway.resources.requests.cpu=lots', '/gateway/resources/requests/cpu', ''],
     ['functions.trustedImagePrefixes={a b}', '/functions/trustedImagePrefixes/0', 'does not match pattern'],
+    ['functions.policyWait.canaryPort=8080', '/functions/policyWait/canaryPort', ''],
+    ['functions.policyWait.budgetSeconds=0', '/functions/policyWait/budgetSeconds', 'minimum'],
   ])('rejects %s naming the field', (value, field, message) => {
     for (const cmd of [['template', 'sluice'], ['lint']]) {
       const r = helm([...cmd, CHART, '--set', value]);

@@ -96,8 +96,42 @@ function runtimeEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
     SLUICE_REGION: opts.region,
     SLUICE_METRICS_PORT: RUNTIME_METRICS_PORT,
     SLUICE_INVOKE_TOKEN_FILE: opts.invokeKey ? INVOKE_TOKEN_FILE : undefined,
+    ...policyWaitEnv(opts),
     ...telemetryEnv(plan, opts),
   });
+}
+
+function policyWaitEnv(opts: BuildOptions): Record<string, string | number> {
+  const w = opts.policyWait;
+  if (!w) return {};
+  return {
+    SLUICE_POLICY_CANARY: w.canary,
+    SLUICE_POLICY_CONTROL_PORT: w.controlPort,
+    SLUICE_POLICY_WAIT_SECONDS: w.budgetSeconds,
+  };
+}
+
+/**
+ * A Node.js runtime with a code image runs the function's own build of sluice-runtime, which
+ * cannot be trusted to wait for the NetworkPolicy: the platform's runtime image does it first, as
+ * an init container (the kubelet starts the function's container only once it exits 0).
+ */
+function policyWaitInit(plan: VersionPlan, opts: BuildOptions): V1Container[] {
+  const s = plan.spec;
+  if (!opts.policyWait || s.runtime === 'provided' || !s.code.image) return [];
+  const image = runtimeImageFor(opts.runtimeImages, s.runtime);
+  return [
+    {
+      name: 'sluice-policy-wait',
+      image,
+      imagePullPolicy: imagePullPolicy(image, opts),
+      args: ['/app/dist/runtime/policy-main.js'],
+      env: env(policyWaitEnv(opts)),
+      resources: limits(SIDECAR_MEMORY_MB, opts.cpuLimitFloorMillis),
+      securityContext: restricted,
+      terminationMessagePolicy: 'FallbackToLogsOnError',
+    },
+  ];
 }
 
 /**
@@ -265,6 +299,8 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
       : limits(memoryMB, opts.cpuLimitFloorMillis, RUNTIME_OVERHEAD_MB),
     securityContext: restricted,
     volumeMounts: [tmpMount, ...mounts, ...token.mounts],
+    // Why it stopped (e.g. its NetworkPolicy never came into force) shows in the pod's status.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
     ...probes('http'),
   };
   const containers: V1Container[] = provided ? [] : [runtime];
@@ -284,6 +320,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
     // provided: sluice-runtime is a native sidecar (an init container that keeps running), so the
     // kubelet starts the custom runtime only once the Runtime API listens (startupProbe): a
     // custom runtime that cannot connect at start exits, and its restarts would back off.
+    // The sidecar serves /healthz only once the pod's NetworkPolicy is in force (its budget).
     ...(provided
       ? {
           initContainers: [
@@ -293,13 +330,15 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
               startupProbe: {
                 httpGet: { path: '/healthz', port: 'http' as never },
                 periodSeconds: 1,
-                failureThreshold: 120,
+                failureThreshold: Math.max(120, (opts.policyWait?.budgetSeconds ?? 0) + 60),
                 timeoutSeconds: 1,
               },
             },
           ],
         }
-      : {}),
+      : policyWaitInit(plan, opts).length
+        ? { initContainers: policyWaitInit(plan, opts) }
+        : {}),
     containers,
     volumes: [tmp, ...volumes, ...token.volumes],
     serviceAccountName: role ?? 'default',

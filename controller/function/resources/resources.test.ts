@@ -270,6 +270,91 @@ describe('invoke token', () => {
   });
 });
 
+describe('policy before code', () => {
+  const waiting: BuildOptions = {
+    ...opts,
+    policyWait: {
+      canary: 'sluice-policy-canary.sluice-system.svc:8070',
+      controlPort: 8080,
+      budgetSeconds: 45,
+    },
+  };
+  const pod = (spec: Partial<FunctionSpec>, o = waiting) =>
+    makeDeployment(plan(spec, { codeConfigMap: undefined }), o, 0).spec?.template.spec;
+  const policyEnv = {
+    SLUICE_POLICY_CANARY: 'sluice-policy-canary.sluice-system.svc:8070',
+    SLUICE_POLICY_CONTROL_PORT: '8080',
+    SLUICE_POLICY_WAIT_SECONDS: '45',
+  };
+
+  it('built-in runtime: sluice-runtime waits before it starts the handler; no extra container', () => {
+    const p = pod({});
+    expect(p?.initContainers).toBeUndefined();
+    expect(envOf(p?.containers[0])).toMatchObject(policyEnv);
+    expect(p?.containers[0]?.terminationMessagePolicy).toBe('FallbackToLogsOnError');
+  });
+
+  it('custom runtime: the sidecar waits before it serves /healthz, which holds the custom container back', () => {
+    const p = pod({ runtime: 'provided', code: { image: 'r/custom:1' } });
+    expect(envOf(p?.initContainers?.[0])).toMatchObject(policyEnv);
+    expect(Object.keys(envOf(p?.containers[0])).filter((k) => k.startsWith('SLUICE_POLICY'))).toEqual([]);
+    // Its startup probe outlasts the budget.
+    expect(p?.initContainers?.[0]?.startupProbe?.failureThreshold).toBeGreaterThanOrEqual(45 + 60);
+  });
+
+  it('a Node.js code image (the tenant’s own build of sluice-runtime): the platform’s image waits first, as an init container', () => {
+    const p = pod({ code: { image: 'registry.example/team/code:1' } });
+    expect(p?.initContainers?.map((c) => [c.name, c.image, c.args, c.restartPolicy])).toEqual([
+      [
+        'sluice-policy-wait',
+        'localhost/sluice/runtime-nodejs22:dev',
+        ['/app/dist/runtime/policy-main.js'],
+        undefined,
+      ],
+    ]);
+    expect(envOf(p?.initContainers?.[0])).toEqual(policyEnv);
+    expect(p?.initContainers?.[0]?.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+    });
+  });
+
+  it('no canary configured: no wait', () => {
+    const p = pod({ code: { image: 'registry.example/team/code:1' } }, opts);
+    expect(p?.initContainers).toBeUndefined();
+    expect(envOf(p?.containers[0]).SLUICE_POLICY_CANARY).toBeUndefined();
+  });
+
+  it.each([
+    { name: 'public', spec: {} },
+    { name: 'private', spec: { network: { mode: 'private' } } },
+    { name: 'private with internet', spec: { network: { mode: 'private', allowInternet: true } } },
+  ])(
+    '$name: the gateway pods are reachable on the invoke port only, never on the canary port',
+    ({ spec }) => {
+      const egress = makeNetworkPolicy(
+        'ns1',
+        'hello',
+        plan(spec as Partial<FunctionSpec>).spec,
+        owner,
+        waiting,
+      ).spec?.egress;
+      const toPlatform = (egress ?? []).filter((r) =>
+        (r.to ?? []).some(
+          (p) => p.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'sluice-system',
+        ),
+      );
+      expect(toPlatform.map((r) => r.ports?.map((p) => p.port))).toEqual([[8080]]);
+      for (const r of egress ?? [])
+        for (const p of r.to ?? [])
+          if (p.ipBlock)
+            expect(p.ipBlock.except).toEqual(
+              expect.arrayContaining(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16']),
+            );
+    },
+  );
+});
+
 describe('image pull policy', () => {
   const trusted = { ...opts, trustedImagePrefixes: ['registry.example.com/platform/', 'localhost/'] };
   const policies = (spec: Partial<FunctionSpec>, o = opts): string[] => {

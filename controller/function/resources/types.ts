@@ -28,6 +28,12 @@ export interface BuildOptions {
    * mounted into sluice-runtime, which then refuses calls without it. None: pods check no token.
    */
   invokeKey?: Buffer;
+  /**
+   * Policy before code (runtime/policy-wait.ts): sluice-runtime waits until it can no longer reach
+   * `canary` (host:port of the gateway pods' canary; every function policy denies it) while
+   * `controlPort` on the same pods answers, before any code of the function runs. None: no wait.
+   */
+  policyWait?: { canary: string; controlPort: number; budgetSeconds: number };
   /** Labels of the pods that scrape the runtime's metrics port (9091), in any namespace. */
   metricsScraperLabels: Record<string, string>;
   /** Labels and namespace of the cluster DNS pods (egress always allowed there). */
