@@ -188,21 +188,45 @@ const code = obj(
   },
 );
 
-const peer = obj('NetworkPeer', 'A destination a private function may reach.', {
-  namespace: str("Namespace of the peer pods (default: the function's namespace).", 63),
-  podSelector: {
-    type: 'object',
-    description: 'Labels of the peer pods (all pods of the namespace when empty).',
-    additionalProperties: { type: 'string', description: 'Label value.', maxLength: 63 },
+const peer = obj(
+  'NetworkPeer',
+  "A destination a private function may reach: pods (namespace and podSelector) or an IP block (cidr). Not allowed unless the cluster admin allows them (chart values functions.network.allowedPeerNamespaces, allowedPeerCidrs): the platform's namespace and kube-system, link-local addresses (169.254.0.0/16 with the cloud metadata service, fe80::/10) and the cluster's own networks (functions.network.clusterCidrs). The API server refuses them; the controller refuses them too (Ready=False, reason PeerNotAllowed).",
+  {
+    namespace: str("Namespace of the peer pods (default: the function's namespace).", 63),
+    podSelector: {
+      type: 'object',
+      description: 'Labels of the peer pods (all pods of the namespace when empty).',
+      additionalProperties: { type: 'string', description: 'Label value.', maxLength: 63 },
+    },
+    cidr: str(
+      'An IP block instead of pods, e.g. 203.0.113.0/24 (outside the cluster: name pods by namespace and podSelector).',
+      64,
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: 'isCIDR(self)',
+            message: 'spec.network.peers[].cidr must be a CIDR such as 203.0.113.0/24',
+          },
+        ],
+      },
+    ),
+    ports: {
+      type: 'array',
+      description: 'TCP ports allowed (all when empty).',
+      maxItems: 32,
+      items: { type: 'integer', description: 'A TCP port.', minimum: 1, maximum: 65535 },
+    },
   },
-  cidr: str('An IP block instead of pods, e.g. 10.0.0.0/8.', 64),
-  ports: {
-    type: 'array',
-    description: 'TCP ports allowed (all when empty).',
-    maxItems: 32,
-    items: { type: 'integer', description: 'A TCP port.', minimum: 1, maximum: 65535 },
+  {
+    'x-kubernetes-validations': [
+      {
+        rule: '!has(self.cidr) || (!has(self.namespace) && !has(self.podSelector))',
+        message:
+          'spec.network.peers[] names either pods (namespace, podSelector) or an IP block (cidr), not both',
+      },
+    ],
   },
-});
+);
 
 export const functionSpec: Schema = obj(
   'FunctionSpec',

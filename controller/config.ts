@@ -152,6 +152,30 @@ export const controllerSpec = {
     description:
       "function pods' longest wait for their NetworkPolicy; past it they fail their init and restart",
   },
+  peerClusterCidrs: {
+    type: 'string',
+    env: 'SLUICE_PEER_CLUSTER_CIDRS',
+    flag: 'peer-cluster-cidrs',
+    default: '',
+    description:
+      "comma-separated ranges of the cluster's own networks (nodes, pods, Services): no cidr peer of a private function may overlap them (nor link-local ranges), unless --peer-allowed-cidrs contains it",
+  },
+  peerAllowedNamespaces: {
+    type: 'string',
+    env: 'SLUICE_PEER_ALLOWED_NAMESPACES',
+    flag: 'peer-allowed-namespaces',
+    default: '',
+    description:
+      "comma-separated namespaces private functions may name as peers although they are the platform's or kube-system",
+  },
+  peerAllowedCidrs: {
+    type: 'string',
+    env: 'SLUICE_PEER_ALLOWED_CIDRS',
+    flag: 'peer-allowed-cidrs',
+    default: '',
+    description:
+      'comma-separated ranges private functions may name as cidr peers although they are link-local or the cluster’s own',
+  },
   trustedImagePrefixes: {
     type: 'string',
     env: 'SLUICE_TRUSTED_IMAGE_PREFIXES',

@@ -4,6 +4,7 @@ import { Counter } from 'prom-client';
 import { runComponent } from '../lib/main.js';
 import type { Logger } from '../lib/log.js';
 import { readInvokeKey } from '../api/invoke-token.js';
+import { LINK_LOCAL_CIDRS } from './function/peers.js';
 import { startHealthServer } from '../lib/health.js';
 import { controllerSpec } from './config.js';
 import { makeKube } from './kube/client.js';
@@ -58,6 +59,15 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
         dnsNamespace: config.dnsNamespace,
         cpuLimitFloorMillis: config.functionCpuLimitFloorMillis,
         trustedImagePrefixes: parseList(config.trustedImagePrefixes),
+        peerPolicy: {
+          deniedNamespaces: [config.podNamespace, 'kube-system'].filter(
+            (ns) => !parseList(config.peerAllowedNamespaces).includes(ns),
+          ),
+          deniedCidrs: [...LINK_LOCAL_CIDRS, ...parseList(config.peerClusterCidrs)],
+          allowedCidrs: parseList(config.peerAllowedCidrs),
+          platformNamespace: config.podNamespace,
+          canaryPort: config.policyCanary ? Number(config.policyCanary.split(':').pop()) : undefined,
+        },
         ...(config.policyCanary
           ? {
               policyWait: {

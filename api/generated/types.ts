@@ -113,7 +113,7 @@ allowInternet?: boolean
 peers?: NetworkPeer[]
 }
 /**
- * A destination a private function may reach.
+ * A destination a private function may reach: pods (namespace and podSelector) or an IP block (cidr). Not allowed unless the cluster admin allows them (chart values functions.network.allowedPeerNamespaces, allowedPeerCidrs): the platform's namespace and kube-system, link-local addresses (169.254.0.0/16 with the cloud metadata service, fe80::/10) and the cluster's own networks (functions.network.clusterCidrs). The API server refuses them; the controller refuses them too (Ready=False, reason PeerNotAllowed).
  */
 export interface NetworkPeer {
 /**
@@ -130,7 +130,7 @@ podSelector?: {
 [k: string]: string
 }
 /**
- * An IP block instead of pods, e.g. 10.0.0.0/8.
+ * An IP block instead of pods, e.g. 203.0.113.0/24 (outside the cluster: name pods by namespace and podSelector).
  */
 cidr?: string
 /**

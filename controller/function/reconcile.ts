@@ -23,6 +23,7 @@ import { canonicalJson } from '../../api/hash.js';
 import type { Kube } from '../kube/client.js';
 import { setCondition } from '../conditions.js';
 import { executionRoleBlocker, type Blocker } from './execution-role.js';
+import { peersBlocker } from './peers.js';
 import { listVersions, ownerRef, publishVersion, versionNumber } from './publish.js';
 import { makeCodeConfigMap } from './resources/configmap.js';
 import { makeDeployment } from './resources/deployment.js';
@@ -233,9 +234,16 @@ export class FunctionReconciler {
         await this.ensureCodeConfigMap(cm);
       }
       problems.push(...(await this.missingDependencies(namespace, a.spec)));
-      const blocker = await this.roleBlocker(namespace, a.version, a.spec, accounts);
+      const blocker =
+        (await this.roleBlocker(namespace, a.version, a.spec, accounts)) ??
+        peersBlocker(
+          namespace,
+          a.spec,
+          this.deps.opts.peerPolicy,
+          a.version === LATEST ? 'spec.network.peers' : `version ${a.version}: spec.snapshot.network.peers`,
+        );
       if (blocker) {
-        // Never run pods as an identity the function may not use: none, rather than the wrong one.
+        // Never run pods as an identity, or with peers, the function may not have: none rather than those.
         problems.push(blocker);
         blocked.set(a.version, blocker);
         if (await kube.delete('apps/v1', 'Deployment', namespace, workloadName(name, a.version)))

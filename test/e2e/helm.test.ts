@@ -365,6 +365,8 @@ describe('the Helm chart on the real cluster', () => {
       `Secret ${SYSTEM_NS}/sluice-invoke-key`,
       `ValidatingAdmissionPolicy /sluice-controller-secrets`,
       `ValidatingAdmissionPolicyBinding /sluice-controller-secrets`,
+      `ValidatingAdmissionPolicy /sluice-function-peers`,
+      `ValidatingAdmissionPolicy /sluice-functionversion-peers`,
     ])
       expect(names).toContain(want);
 

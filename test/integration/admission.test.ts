@@ -4,6 +4,8 @@
  */
 import { ApiException, KubernetesObjectApi, CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderChart } from '../support/helm.js';
+import { until } from '../support/time.js';
 import { startApiServer, type ApiServer } from './support/apiserver.js';
 
 const API = 'sluice.dev/v1alpha1';
@@ -80,5 +82,97 @@ describe('reserved environment variables', () => {
         fn('env-ok', { environment: { NODE_OPTIONS: '--enable-source-maps', TZ: 'Europe/Paris' } }),
       ),
     ).toBeUndefined();
+  });
+});
+
+describe("the chart's admission policy on private functions' peers", () => {
+  const values = [
+    'functions.network.clusterCidrs={10.244.0.0/16,10.96.0.0/12,192.168.1.0/24}',
+    'functions.network.allowedPeerCidrs={10.96.5.0/24}',
+  ];
+
+  beforeAll(async () => {
+    for (const o of renderChart(values, { showOnly: ['templates/admission-policies.yaml'] }))
+      if (o.metadata?.name?.includes('-peers')) await objects.create(o);
+    // In force once it refuses what it forbids.
+    await until(
+      async () => (await refusal(privateFn('probe', [{ namespace: 'kube-system' }]))) !== undefined,
+      'the peers policy to be in force',
+      30_000,
+      250,
+    );
+  });
+
+  const privateFn = (name: string, peers: Record<string, unknown>[], mode = 'private'): KubernetesObject =>
+    fn(name, { network: { mode, peers } });
+
+  it.each([
+    {
+      name: 'the platform’s namespace',
+      peers: [{ namespace: 'sluice-system', podSelector: { 'app.kubernetes.io/name': 'sluice-nats' } }],
+      want: 'spec.network.peers[].namespace: sluice-system is not allowed',
+    },
+    { name: 'kube-system', peers: [{ namespace: 'kube-system' }], want: 'kube-system is not allowed' },
+    {
+      name: 'the cloud metadata service',
+      peers: [{ cidr: '169.254.169.254/32' }],
+      want: 'spec.network.peers[].cidr: 169.254.169.254/32 is not allowed: it overlaps',
+    },
+    { name: 'everything', peers: [{ cidr: '0.0.0.0/0' }], want: '0.0.0.0/0 is not allowed' },
+    { name: 'a node address', peers: [{ cidr: '192.168.1.7/32' }], want: '192.168.1.7/32 is not allowed' },
+    { name: 'IPv6 link-local', peers: [{ cidr: 'fe80::1/128' }], want: 'fe80::1/128 is not allowed' },
+    {
+      name: 'a good peer next to a bad one',
+      peers: [{ namespace: 'billing' }, { cidr: '10.0.0.0/8' }],
+      want: '10.0.0.0/8 is not allowed',
+    },
+  ])('refuses $name, naming the field and what the admin may allow', async ({ peers, want }) => {
+    const message = await refusal(privateFn('peers-bad', peers));
+    expect(message).toContain(want);
+    expect(message).toMatch(/functions\.network\.allowedPeer(Namespaces|Cidrs)/);
+  });
+
+  it.each([
+    {
+      name: 'pods of another namespace',
+      peers: [{ namespace: 'billing', podSelector: { app: 'pg' }, ports: [5432] }],
+    },
+    { name: 'an external range', peers: [{ cidr: '203.0.113.0/24' }] },
+    { name: 'a range the admin allowed', peers: [{ cidr: '10.96.5.10/32' }] },
+  ])('stores $name', async ({ peers }) => {
+    expect(await refusal(privateFn('peers-ok', peers))).toBeUndefined();
+  });
+
+  it('ignores the peers of a public function (it has none)', async () => {
+    expect(
+      await refusal(privateFn('peers-public', [{ namespace: 'kube-system' }], 'public')),
+    ).toBeUndefined();
+  });
+
+  it('checks a FunctionVersion’s snapshot too (tenants may create versions)', async () => {
+    const message = await refusal({
+      apiVersion: API,
+      kind: 'FunctionVersion',
+      metadata: { name: 'sneaky-v1', namespace: NS },
+      spec: {
+        function: 'sneaky',
+        version: '1',
+        snapshot: {
+          runtime: 'nodejs22',
+          code: { inline: 'x' },
+          network: { mode: 'private', peers: [{ namespace: 'kube-system' }] },
+        },
+      },
+    } as KubernetesObject);
+    expect(message).toContain('spec.snapshot.network.peers[].namespace: kube-system is not allowed');
+  });
+});
+
+describe('peer shape (CRD)', () => {
+  it.each([
+    { name: 'a cidr that is not one', peer: { cidr: '10.0.0.0/40' }, want: 'must be a CIDR' },
+    { name: 'pods and a cidr at once', peer: { cidr: '203.0.113.0/24', namespace: 'db' }, want: 'not both' },
+  ])('refuses $name', async ({ peer, want }) => {
+    expect(await refusal(fn('peer-shape', { network: { mode: 'private', peers: [peer] } }))).toContain(want);
   });
 });

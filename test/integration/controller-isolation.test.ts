@@ -256,3 +256,40 @@ describe("the chart's admission policy on the controller's Secret writes", () =>
     expect(Object.keys(victim?.data ?? {})).toEqual(['password']);
   });
 });
+
+describe('private peers', () => {
+  it('runs no pod of a function whose peers name what the platform does not allow, and leaves them out of its policy', async () => {
+    await kube.apply(
+      fn('snoop', {
+        network: {
+          mode: 'private',
+          peers: [
+            { namespace: 'billing', ports: [5432] },
+            { namespace: 'kube-system' },
+            { cidr: '169.254.169.254/32' },
+          ],
+        },
+      }),
+    );
+    await reconciler().reconcile(NS, 'snoop', log);
+    expect(await deployment('snoop')).toBeUndefined();
+    const r = await ready('snoop');
+    expect(r).toMatchObject({ status: 'False', reason: 'PeerNotAllowed' });
+    expect(r?.message).toContain('spec.network.peers[1]: namespace kube-system is not allowed');
+    expect(r?.message).toContain('spec.network.peers[2]: cidr 169.254.169.254/32 overlaps 169.254.0.0/16');
+    const np = await kube.get<V1NetworkPolicy>('networking.k8s.io/v1', 'NetworkPolicy', NS, 'snoop-function');
+    expect(np?.spec?.egress).toHaveLength(3); // DNS, the gateway, billing
+    const peers = JSON.stringify(np?.spec?.egress ?? []);
+    expect(peers).toContain('billing');
+    expect(peers).not.toContain('kube-system"}},"podSelector":{"matchLabels":{}}');
+    expect(peers).not.toContain('169.254.169.254');
+
+    // Fixed: the pods run.
+    await kube.apply(
+      fn('snoop', { network: { mode: 'private', peers: [{ namespace: 'billing', ports: [5432] }] } }),
+    );
+    await reconciler().reconcile(NS, 'snoop', log);
+    expect(await deployment('snoop')).toBeDefined();
+    expect((await ready('snoop'))?.reason).not.toBe('PeerNotAllowed');
+  });
+});

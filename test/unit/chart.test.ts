@@ -208,6 +208,36 @@ describe('helm template', () => {
     expect(find(off, 'Service', 'sluice-policy-canary')).toEqual([]);
   });
 
+  it('refuses private peers in the platform’s namespace, kube-system, link-local and the cluster’s networks, for Functions and FunctionVersions', () => {
+    const ms = template([
+      'functions.network.clusterCidrs={10.244.0.0/16,10.96.0.0/12}',
+      'functions.network.allowedPeerNamespaces={kube-system}',
+      'functions.network.allowedPeerCidrs={10.96.5.0/24}',
+    ]);
+    for (const [name, resource] of [
+      ['sluice-function-peers', 'functions'],
+      ['sluice-functionversion-peers', 'functionversions'],
+    ] as const) {
+      const vap = one(ms, 'ValidatingAdmissionPolicy', name);
+      expect(vap.spec.matchConstraints.resourceRules[0].resources).toEqual([resource]);
+      const vars = Object.fromEntries(
+        (vap.spec.variables as { name: string; expression: string }[]).map((v) => [v.name, v.expression]),
+      );
+      expect(vars.deniedNamespaces).toBe("['sluice-system']");
+      expect(vars.deniedCidrs).toBe("['169.254.0.0/16','fe80::/10','10.244.0.0/16','10.96.0.0/12']");
+      expect(vars.allowedCidrs).toBe("['10.96.5.0/24']");
+      expect(one(ms, 'ValidatingAdmissionPolicyBinding', name).spec.validationActions).toEqual(['Deny']);
+    }
+    const ctl = one(ms, 'Deployment', 'sluice-controller');
+    expect(env(ctl, 'SLUICE_PEER_CLUSTER_CIDRS')).toBe('10.244.0.0/16,10.96.0.0/12');
+    expect(env(ctl, 'SLUICE_PEER_ALLOWED_NAMESPACES')).toBe('kube-system');
+    expect(env(ctl, 'SLUICE_PEER_ALLOWED_CIDRS')).toBe('10.96.5.0/24');
+    // With the platform's namespace allowed, its peers must still keep off the policy canary.
+    const allowPlatform = template(['functions.network.allowedPeerNamespaces={sluice-system}']);
+    const rules = one(allowPlatform, 'ValidatingAdmissionPolicy', 'sluice-function-peers').spec.validations;
+    expect(JSON.stringify(rules)).toContain('!(8070 in p.ports)');
+  });
+
   it('trusts no code image prefix unless the admin lists some (functions.trustedImagePrefixes)', () => {
     const ctl = (values: string[] = []): string | undefined =>
       env(one(template(values), 'Deployment', 'sluice-controller'), 'SLUICE_TRUSTED_IMAGE_PREFIXES');
@@ -323,6 +353,11 @@ describe('values.schema.json', () => {
     ['gateway.resources.requests.cpu=lots', '/gateway/resources/requests/cpu', ''],
     ['functions.trustedImagePrefixes={a b}', '/functions/trustedImagePrefixes/0', 'does not match pattern'],
     ['functions.policyWait.canaryPort=8080', '/functions/policyWait/canaryPort', ''],
+    [
+      'functions.network.clusterCidrs={10.0.0.0}',
+      '/functions/network/clusterCidrs/0',
+      'does not match pattern',
+    ],
     ['functions.policyWait.budgetSeconds=0', '/functions/policyWait/budgetSeconds', 'minimum'],
   ])('rejects %s naming the field', (value, field, message) => {
     for (const cmd of [['template', 'sluice'], ['lint']]) {

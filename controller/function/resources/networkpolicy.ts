@@ -12,6 +12,7 @@ import {
 } from '../../../api/naming.js';
 import type { FunctionSpec } from '../../../api/types.js';
 import type { V1OwnerReference } from '@kubernetes/client-node';
+import { peerProblem } from '../peers.js';
 import type { BuildOptions } from './types.js';
 
 const NS_LABEL = 'kubernetes.io/metadata.name';
@@ -59,8 +60,10 @@ function internetRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
   return { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: opts.privateCidrs } }] };
 }
 
-function peerRules(namespace: string, spec: FunctionSpec): V1NetworkPolicyEgressRule[] {
-  return (spec.network?.peers ?? []).map((p) => {
+/** Rules for the spec's peers; a peer the platform does not allow is left out (and its version runs no pod). */
+function peerRules(namespace: string, spec: FunctionSpec, opts: BuildOptions): V1NetworkPolicyEgressRule[] {
+  const allowed = (spec.network?.peers ?? []).filter((p) => !peerProblem(namespace, p, opts.peerPolicy));
+  return allowed.map((p) => {
     const to: V1NetworkPolicyPeer = p.cidr
       ? { ipBlock: { cidr: p.cidr } }
       : {
@@ -102,7 +105,7 @@ export function makeNetworkPolicy(
   }
   if (mode === 'public') egress.push(internetRule(opts));
   else {
-    egress.push(...peerRules(namespace, spec));
+    egress.push(...peerRules(namespace, spec, opts));
     if (spec.network?.allowInternet) egress.push(internetRule(opts));
   }
   return {

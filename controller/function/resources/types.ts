@@ -1,5 +1,6 @@
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import type { FunctionSpec } from '../../../api/types.js';
+import { LINK_LOCAL_CIDRS, type PeerPolicy } from '../peers.js';
 
 /** Everything a builder needs to render one version of a function: pure data, no clients. */
 export interface VersionPlan {
@@ -41,6 +42,8 @@ export interface BuildOptions {
   dnsNamespace: string;
   /** Private address ranges a public function may not reach. */
   privateCidrs: string[];
+  /** What a private function's peers may name (controller/function/peers.ts). */
+  peerPolicy: PeerPolicy;
   /**
    * Lowest CPU limit of a function's containers (millicores); their request stays proportional
    * to memory. 0: the limit is the proportional share too (strict, as Lambda).
@@ -83,6 +86,12 @@ export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
   dnsPodLabels: { 'k8s-app': 'kube-dns' },
   dnsNamespace: 'kube-system',
   privateCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16'],
+  peerPolicy: {
+    deniedNamespaces: ['sluice-system', 'kube-system'],
+    deniedCidrs: LINK_LOCAL_CIDRS,
+    allowedCidrs: [],
+    platformNamespace: 'sluice-system',
+  },
   cpuLimitFloorMillis: 1000,
   trustedImagePrefixes: [],
 };
