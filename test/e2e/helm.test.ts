@@ -366,6 +366,7 @@ describe('the Helm chart on the real cluster', () => {
       `ValidatingAdmissionPolicy /sluice-controller-secrets`,
       `ValidatingAdmissionPolicyBinding /sluice-controller-secrets`,
       `ValidatingAdmissionPolicy /sluice-function-peers`,
+      `ClusterRole /sluice-tenant-edit`,
       `ValidatingAdmissionPolicy /sluice-functionversion-peers`,
     ])
       expect(names).toContain(want);
