@@ -52,6 +52,14 @@ export const controllerSpec = {
     default: 'app.kubernetes.io/name=sluice-gateway',
     description: 'label selector of gateway pods (function pods accept ingress only from them)',
   },
+  metricsNamespaceSelector: {
+    type: 'string',
+    env: 'SLUICE_METRICS_NAMESPACE_SELECTOR',
+    flag: 'metrics-namespace-selector',
+    default: 'kubernetes.io/metadata.name=monitoring',
+    description:
+      "labels (k=v,...) of the namespaces whose pods may scrape function pods' metrics port (their NetworkPolicy)",
+  },
   dnsSelector: {
     type: 'string',
     env: 'SLUICE_DNS_SELECTOR',

@@ -56,6 +56,7 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
         gatewayPodLabels: parseLabels(config.gatewaySelector),
         ...invokeKey(config.invokeKeyFile, log),
         dnsPodLabels: parseLabels(config.dnsSelector),
+        metricsNamespaceLabels: parseLabels(config.metricsNamespaceSelector),
         dnsNamespace: config.dnsNamespace,
         cpuLimitFloorMillis: config.functionCpuLimitFloorMillis,
         trustedImagePrefixes: parseList(config.trustedImagePrefixes),

@@ -367,6 +367,7 @@ describe('the Helm chart on the real cluster', () => {
       `ValidatingAdmissionPolicyBinding /sluice-controller-secrets`,
       `ValidatingAdmissionPolicy /sluice-function-peers`,
       `ClusterRole /sluice-tenant-edit`,
+      `ValidatingAdmissionPolicy /sluice-function-scaling`,
       `ValidatingAdmissionPolicy /sluice-functionversion-peers`,
     ])
       expect(names).toContain(want);

@@ -2,7 +2,16 @@
  * What the API server itself refuses (CRD validation), against a real kube-apiserver: the rules
  * a tenant cannot get around by writing objects directly.
  */
-import { ApiException, KubernetesObjectApi, CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  ApiException,
+  AppsV1Api,
+  CoreV1Api,
+  KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+  type V1Deployment,
+} from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderChart } from '../support/helm.js';
 import { until } from '../support/time.js';
@@ -174,5 +183,114 @@ describe('peer shape (CRD)', () => {
     { name: 'pods and a cidr at once', peer: { cidr: '203.0.113.0/24', namespace: 'db' }, want: 'not both' },
   ])('refuses $name', async ({ peer, want }) => {
     expect(await refusal(fn('peer-shape', { network: { mode: 'private', peers: [peer] } }))).toContain(want);
+  });
+});
+
+describe("the chart's admission policy on the gateway's and the poller's Deployment writes", () => {
+  let apps: (user: string) => AppsV1Api;
+  const deployment = (
+    name: string,
+    labels: Record<string, string>,
+    selector: Record<string, string>,
+  ): V1Deployment => ({
+    metadata: { name, namespace: NS, labels },
+    spec: {
+      replicas: 0,
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels: selector },
+        spec: { containers: [{ name: 'c', image: 'registry.example/x:1' }] },
+      },
+    },
+  });
+
+  beforeAll(async () => {
+    for (const o of renderChart([], { showOnly: ['templates/admission-policies.yaml'] }))
+      if (o.metadata?.name?.includes('function-scaling')) await objects.create(o);
+    const admin = kas.kubeConfig().makeApiClient(AppsV1Api);
+    await admin.createNamespacedDeployment({
+      namespace: NS,
+      body: deployment(
+        'fn-latest',
+        { 'app.kubernetes.io/managed-by': 'sluice-controller', 'sluice.dev/function': 'fn' },
+        { 'sluice.dev/function': 'fn', 'sluice.dev/version': 'latest' },
+      ),
+    });
+    await admin.createNamespacedDeployment({
+      namespace: NS,
+      body: deployment('shop-db', { app: 'db' }, { app: 'db' }),
+    });
+    apps = (user) => {
+      const kc = kas.kubeConfig();
+      kc.users[0] = { ...kc.users[0]!, impersonateUser: user };
+      return kc.makeApiClient(AppsV1Api);
+    };
+    await until(
+      async () => (await denial(scale(apps(GATEWAY), 'shop-db', 1))) !== undefined,
+      'the scaling policy to be in force',
+      30_000,
+      250,
+    );
+  });
+
+  const GATEWAY = 'system:serviceaccount:sluice-system:sluice-gateway';
+  const POLLER = 'system:serviceaccount:sluice-system:sluice-poller';
+  const scale = (client: AppsV1Api, name: string, replicas: number): Promise<unknown> =>
+    client.patchNamespacedDeploymentScale(
+      { namespace: NS, name, body: { spec: { replicas } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  const patch = (client: AppsV1Api, name: string, body: object): Promise<unknown> =>
+    client.patchNamespacedDeployment(
+      { namespace: NS, name, body },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  /** The API server's message when it refuses; undefined when it accepts. */
+  const denial = async (p: Promise<unknown>): Promise<string | undefined> => {
+    try {
+      await p;
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof ApiException)) throw err;
+      return String(err.body);
+    }
+  };
+
+  it.each([GATEWAY, POLLER])('%s may scale a function’s Deployment', async (user) => {
+    expect(await denial(scale(apps(user), 'fn-latest', 1))).toBeUndefined();
+  });
+
+  it.each([GATEWAY, POLLER])('%s may not scale any other Deployment', async (user) => {
+    expect(await denial(scale(apps(user), 'shop-db', 3))).toContain(
+      'the Sluice gateway and poller scale only the Deployments of functions',
+    );
+  });
+
+  it('the poller may note its decision on a function’s Deployment, and change nothing else there', async () => {
+    const poller = apps(POLLER);
+    expect(
+      await denial(
+        patch(poller, 'fn-latest', { metadata: { annotations: { 'sluice.dev/scale-decision': '{}' } } }),
+      ),
+    ).toBeUndefined();
+    expect(
+      await denial(
+        patch(poller, 'fn-latest', {
+          spec: { template: { spec: { containers: [{ name: 'c', image: 'registry.example/evil:1' }] } } },
+        }),
+      ),
+    ).toContain('change nothing but annotations');
+    expect(
+      await denial(patch(poller, 'fn-latest', { metadata: { labels: { 'sluice.dev/function': 'other' } } })),
+    ).toContain('change nothing but annotations');
+    expect(await denial(patch(poller, 'shop-db', { metadata: { annotations: { x: 'y' } } }))).toContain(
+      'only of one the Sluice controller manages',
+    );
+  });
+
+  it('applies to the platform’s accounts only: a tenant’s own writes are RBAC’s business', async () => {
+    expect(
+      await denial(scale(apps('system:serviceaccount:tenant-a:deployer'), 'shop-db', 2)),
+    ).toBeUndefined();
   });
 });

@@ -107,6 +107,46 @@ describe('helm template', () => {
     expect(find(template(['networkPolicies.enabled=false']), 'NetworkPolicy')).toEqual([]);
   });
 
+  it('lets only the monitoring namespace’s pods reach the metrics ports (platform 9090, NATS 8222, functions 9091)', () => {
+    const ms = template(['networkPolicies.monitoringNamespaceLabels.team=observability']);
+    const monitoring = [
+      {
+        namespaceSelector: {
+          matchLabels: { 'kubernetes.io/metadata.name': 'monitoring', team: 'observability' },
+        },
+      },
+    ];
+    const fromFor = (np: string, port: number): unknown =>
+      (one(ms, 'NetworkPolicy', np).spec.ingress as { from?: unknown; ports: { port: number }[] }[]).find(
+        (r) => r.ports[0]?.port === port,
+      )?.from;
+    for (const name of ['sluice-gateway', 'sluice-controller', 'sluice-poller'])
+      expect(fromFor(name, 9090)).toEqual(monitoring);
+    expect(fromFor('sluice-nats', 8222)).toEqual(monitoring);
+    expect(env(one(ms, 'Deployment', 'sluice-controller'), 'SLUICE_METRICS_NAMESPACE_SELECTOR')).toBe(
+      'kubernetes.io/metadata.name=monitoring,team=observability',
+    );
+  });
+
+  it('confines the gateway’s and the poller’s Deployment writes to functions’ (ValidatingAdmissionPolicy)', () => {
+    const ms = template();
+    const vap = one(ms, 'ValidatingAdmissionPolicy', 'sluice-function-scaling');
+    expect(vap.spec.matchConstraints.resourceRules[0]).toMatchObject({
+      apiGroups: ['apps'],
+      operations: ['UPDATE'],
+      resources: ['deployments', 'deployments/scale'],
+    });
+    expect(vap.spec.matchConditions[0].expression).toContain(
+      "'system:serviceaccount:sluice-system:sluice-gateway'",
+    );
+    expect(vap.spec.matchConditions[0].expression).toContain(
+      "'system:serviceaccount:sluice-system:sluice-poller'",
+    );
+    expect(
+      one(ms, 'ValidatingAdmissionPolicyBinding', 'sluice-function-scaling').spec.validationActions,
+    ).toEqual(['Deny']);
+  });
+
   it('telemetry: OTLP settings for the platform and, through the controller, for function pods', () => {
     const off = template();
     for (const d of find(off, 'Deployment')) expect(env(d, 'OTEL_EXPORTER_OTLP_ENDPOINT')).toBeUndefined();

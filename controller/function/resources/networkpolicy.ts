@@ -78,7 +78,7 @@ function peerRules(namespace: string, spec: FunctionSpec, opts: BuildOptions): V
 
 /**
  * One NetworkPolicy per function (all its versions): ingress only from the platform's gateway
- * pods (in the platform's namespace) on the invoke port (and from metrics scrapers on the runtime's metrics port); egress per network.mode — public: DNS, the gateway and the internet but no private
+ * pods (in the platform's namespace) on the invoke port (and from the monitoring namespace on the runtime's metrics port); egress per network.mode — public: DNS, the gateway and the internet but no private
  * ranges (so no cluster-private peers); private: DNS, the gateway, the listed peers, and the
  * internet only with allowInternet.
  */
@@ -127,7 +127,7 @@ export function makeNetworkPolicy(
           ports: [{ protocol: 'TCP', port: RUNTIME_INVOKE_PORT }],
         },
         {
-          _from: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.metricsScraperLabels } }],
+          _from: [{ namespaceSelector: { matchLabels: opts.metricsNamespaceLabels } }],
           ports: [{ protocol: 'TCP', port: RUNTIME_METRICS_PORT }],
         },
       ],

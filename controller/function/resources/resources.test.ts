@@ -490,7 +490,7 @@ describe('makeNetworkPolicy', () => {
     if (internet) expect(JSON.stringify(rules)).toContain('10.0.0.0/8');
   });
 
-  it('ingress only from the platform namespace’s gateway pods on the invoke port, and from metrics scrapers on the metrics port', () => {
+  it('ingress only from the platform namespace’s gateway pods on the invoke port, and from the monitoring namespace on the metrics port', () => {
     const np = makeNetworkPolicy('ns1', 'hello', plan().spec, owner, opts);
     expect(np.spec?.policyTypes).toEqual(['Ingress', 'Egress']);
     expect(np.spec?.ingress).toEqual([
@@ -504,9 +504,7 @@ describe('makeNetworkPolicy', () => {
         ports: [{ protocol: 'TCP', port: 8080 }],
       },
       {
-        _from: [
-          { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } },
-        ],
+        _from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
         ports: [{ protocol: 'TCP', port: 9091 }],
       },
     ]);

@@ -35,8 +35,11 @@ export interface BuildOptions {
    * `controlPort` on the same pods answers, before any code of the function runs. None: no wait.
    */
   policyWait?: { canary: string; controlPort: number; budgetSeconds: number };
-  /** Labels of the pods that scrape the runtime's metrics port (9091), in any namespace. */
-  metricsScraperLabels: Record<string, string>;
+  /**
+   * Labels of the namespaces whose pods may scrape the runtime's metrics port (9091): the
+   * monitoring namespace. (Any pod elsewhere could carry a Prometheus label.)
+   */
+  metricsNamespaceLabels: Record<string, string>;
   /** Labels and namespace of the cluster DNS pods (egress always allowed there). */
   dnsPodLabels: Record<string, string>;
   dnsNamespace: string;
@@ -82,7 +85,7 @@ export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
   region: 'sluice',
   platformNamespace: 'sluice-system',
   gatewayPodLabels: { 'app.kubernetes.io/name': 'sluice-gateway' },
-  metricsScraperLabels: { 'app.kubernetes.io/name': 'prometheus' },
+  metricsNamespaceLabels: { 'kubernetes.io/metadata.name': 'monitoring' },
   dnsPodLabels: { 'k8s-app': 'kube-dns' },
   dnsNamespace: 'kube-system',
   privateCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16'],
