@@ -1,4 +1,11 @@
-import type { V1Deployment, V1Pod, V1Service, V1ConfigMap, V1ServiceAccount } from '@kubernetes/client-node';
+import {
+  ApiException,
+  type V1Deployment,
+  type V1Pod,
+  type V1Service,
+  type V1ConfigMap,
+  type V1ServiceAccount,
+} from '@kubernetes/client-node';
 import { API_VERSION } from '../../api/schema.js';
 import {
   ACTIVATE_ANNOTATION,
@@ -37,6 +44,15 @@ export interface FunctionReconcilerDeps {
   opts: BuildOptions;
   /** Base URL of function URLs on the gateway (for status.url), e.g. http://sluice-gateway.sluice-system:8080. */
   gatewayUrl: string;
+}
+
+/** The API server's message in a refusal. */
+function apiMessage(err: ApiException<unknown>): string {
+  try {
+    return String((JSON.parse(String(err.body)) as { message?: string }).message ?? err.body);
+  } catch {
+    return String(err.body);
+  }
 }
 
 /** A version that must run, and why. */
@@ -209,11 +225,11 @@ export class FunctionReconciler {
       (a) => a.spec.function === name,
     );
     const active = activeVersions(fn, versions, aliases);
-    // Before any pod that mounts it: the token sluice-runtime expects from the gateway.
-    if (this.deps.opts.invokeKey)
-      await kube.apply(makeInvokeTokenSecret(namespace, name, this.deps.opts.invokeKey, owner));
-
     const problems: { reason: string; message: string }[] = [];
+    // Before any pod that mounts it: the token sluice-runtime expects from the gateway.
+    const tokenProblem = await this.writeInvokeToken(namespace, name, owner);
+    if (tokenProblem) problems.push(tokenProblem);
+
     const deployments = new Map<string, V1Deployment>();
     const blocked = new Map<string, Blocker>();
     const codeMaps = new Set<string>();
@@ -301,6 +317,30 @@ export class FunctionReconciler {
         });
     }
     return out;
+  }
+
+  /**
+   * Writes the function's invoke-token Secret. A Secret of that name the controller did not make
+   * (the admission policy refuses to overwrite it) is reported in Ready, not retried forever.
+   */
+  private async writeInvokeToken(
+    namespace: string,
+    name: string,
+    owner: ReturnType<typeof ownerRef>,
+  ): Promise<Blocker | undefined> {
+    const key = this.deps.opts.invokeKey;
+    if (!key) return undefined;
+    const secret = makeInvokeTokenSecret(namespace, name, key, owner);
+    try {
+      await this.deps.kube.apply(secret);
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof ApiException) || ![403, 409, 422].includes(err.code)) throw err;
+      return {
+        reason: 'InvokeTokenNotWritable',
+        message: `Secret ${namespace}/${secret.metadata?.name} holds this function's invoke token but cannot be written (${apiMessage(err)}); a Secret of that name that Sluice did not create must be removed`,
+      };
+    }
   }
 
   /** Whether a version may run as its execution role (ServiceAccounts read once per reconcile). */

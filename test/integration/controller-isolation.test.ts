@@ -225,6 +225,20 @@ describe("the chart's admission policy on the controller's Secret writes", () =>
     expect(await kube.get('v1', 'Secret', NS, 'sluice-invoke-admitted')).toBeDefined();
   });
 
+  it('reports a token Secret it may not write in Ready, and leaves the Secret as it is', async () => {
+    await kube.apply(fn('victim'));
+    await new FunctionReconciler({
+      kube: asController,
+      opts: { ...DEFAULT_BUILD_OPTIONS, invokeKey: key },
+      gatewayUrl: 'http://gw:8080',
+    }).reconcile(NS, 'victim', log);
+    const r = await ready('victim');
+    expect(r).toMatchObject({ status: 'False', reason: 'InvokeTokenNotWritable' });
+    expect(r?.message).toContain('Secret tenant-a/sluice-invoke-victim');
+    const victim = await kube.get<V1Secret>('v1', 'Secret', NS, 'sluice-invoke-victim');
+    expect(Object.keys(victim?.data ?? {})).toEqual(['password']);
+  });
+
   it.each([
     {
       name: 'any other Secret',
