@@ -233,6 +233,13 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
     },
   );
 
+  // The policy canary closes after the invoke port (hooks run in reverse): a function pod that
+  // finds the canary refused while the invoke port of the same gateway pod still answers takes its
+  // NetworkPolicy for enforced, so the canary must never be the first to go.
+  if (config.policyCanaryPort > 0) {
+    const canary = await startPolicyCanary(config.policyCanaryPort);
+    shutdown.register('policy canary', () => canary.close());
+  }
   await new Promise<void>((resolve, reject) => {
     gateway.server.once('error', reject);
     gateway.server.listen(config.port, '0.0.0.0', () => resolve());
@@ -246,10 +253,6 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
       gateway.server.closeIdleConnections();
     });
   });
-  if (config.policyCanaryPort > 0) {
-    const canary = await startPolicyCanary(config.policyCanaryPort);
-    shutdown.register('policy canary', () => canary.close());
-  }
   if (runner) void runner.run(gateway);
   else log.warn('asynchronous invocation is disabled (--async=false): Event calls are answered 501');
   log.info(
