@@ -281,7 +281,8 @@ describe('functions on the real cluster', () => {
         'jsonpath={.spec.template.spec.containers[0].env}',
       ])
     ).stdout;
-    expect(v1env).toContain('"name":"STAGE","value":"one"');
+    // The function's variables reach sluice-runtime as SLUICE_ENV_<NAME> (the handler sees STAGE).
+    expect(v1env).toContain('"name":"SLUICE_ENV_STAGE","value":"one"');
     const fnStatus = await waitFor('latestVersion 2 in status', async () => {
       const f = await getFn(ns, 'ver');
       return f?.status?.latestVersion === '2' ? f : undefined;
