@@ -16,6 +16,12 @@ export const MANAGED_BY = 'sluice-controller';
 /** Set on a FunctionVersion by the gateway when it is invoked without running pods: run it. */
 export const ACTIVATE_ANNOTATION = 'sluice.dev/activate';
 export const LATEST = '$LATEST';
+/**
+ * On a ServiceAccount: functions may run as it (`spec.executionRole.serviceAccountName`) only when
+ * this annotation is "true" — the opt-in that stands for Lambda's iam:PassRole: being able to
+ * write a Function does not lend its author every identity of the namespace.
+ */
+export const EXECUTION_ROLE_ANNOTATION = 'sluice.dev/execution-role';
 /** Label values cannot hold "$": $LATEST is "latest" in labels and names. */
 export const LATEST_LABEL = 'latest';
 

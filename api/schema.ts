@@ -172,21 +172,43 @@ export const NETWORK_MODES = ['public', 'private'] as const;
 export const STARTING_POSITIONS = ['TRIM_HORIZON', 'LATEST', 'AT_TIMESTAMP'] as const;
 export const RECORD_FORMATS = ['raw', 'sqs'] as const;
 
-/** Environment variables the runtime sets; a function may not override them (as in Lambda). */
+/**
+ * Environment variables the runtime sets; a function may not set them (Lambda's reserved list:
+ * docs configuration-envvars, "Reserved environment variables"). Names with a reserved prefix are
+ * reserved too: the runtime's own settings (SLUICE_*) and Lambda's (AWS_LAMBDA_*, LAMBDA_*).
+ */
 export const RESERVED_ENV = [
   '_HANDLER',
   '_X_AMZN_TRACE_ID',
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
   'AWS_EXECUTION_ENV',
-  'AWS_LAMBDA_FUNCTION_NAME',
-  'AWS_LAMBDA_FUNCTION_MEMORY_SIZE',
-  'AWS_LAMBDA_FUNCTION_VERSION',
-  'AWS_LAMBDA_INITIALIZATION_TYPE',
-  'AWS_LAMBDA_LOG_GROUP_NAME',
-  'AWS_LAMBDA_LOG_STREAM_NAME',
-  'AWS_LAMBDA_RUNTIME_API',
-  'LAMBDA_TASK_ROOT',
-  'LAMBDA_RUNTIME_DIR',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
 ] as const;
+export const RESERVED_ENV_PREFIXES = ['AWS_LAMBDA_', 'LAMBDA_', 'SLUICE_'] as const;
+
+/** Whether a function may not set this environment variable itself (the CRD rejects it). */
+export function isReservedEnv(name: string): boolean {
+  return (
+    (RESERVED_ENV as readonly string[]).includes(name) ||
+    RESERVED_ENV_PREFIXES.some((p) => name.startsWith(p))
+  );
+}
+
+/** CEL: variable `k` is reserved (the same test as isReservedEnv). */
+const RESERVED_ENV_CEL = `(k in [${RESERVED_ENV.map((e) => `'${e}'`).join(', ')}] || ${RESERVED_ENV_PREFIXES.map(
+  (p) => `k.startsWith('${p}')`,
+).join(' || ')})`;
+const RESERVED_ENV_TEXT = `${RESERVED_ENV.join(', ')} and names starting with ${RESERVED_ENV_PREFIXES.join(', ')}`;
+
+/**
+ * Names of Functions become DNS-1035 labels: the names of their Deployments and Services
+ * (`<name>-latest`, shortened with a hash when long) and the values of the `sluice.dev/function`
+ * label on them and their pods (at most 63 characters).
+ */
+export const FUNCTION_NAME_PATTERN = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
 
 const code = obj(
   'FunctionCode',
@@ -217,21 +239,45 @@ const code = obj(
   },
 );
 
-const peer = obj('NetworkPeer', 'A destination a private function may reach.', {
-  namespace: str("Namespace of the peer pods (default: the function's namespace).", 63),
-  podSelector: {
-    type: 'object',
-    description: 'Labels of the peer pods (all pods of the namespace when empty).',
-    additionalProperties: { type: 'string', description: 'Label value.', maxLength: 63 },
+const peer = obj(
+  'NetworkPeer',
+  "A destination a private function may reach: pods (namespace and podSelector) or an IP block (cidr). Not allowed unless the cluster admin allows them (chart values functions.network.allowedPeerNamespaces, allowedPeerCidrs): the platform's namespace and kube-system, link-local addresses (169.254.0.0/16 with the cloud metadata service, fe80::/10) and the cluster's own networks (functions.network.clusterCidrs). The API server refuses them; the controller refuses them too (Ready=False, reason PeerNotAllowed).",
+  {
+    namespace: str("Namespace of the peer pods (default: the function's namespace).", 63),
+    podSelector: {
+      type: 'object',
+      description: 'Labels of the peer pods (all pods of the namespace when empty).',
+      additionalProperties: { type: 'string', description: 'Label value.', maxLength: 63 },
+    },
+    cidr: str(
+      'An IP block instead of pods, e.g. 203.0.113.0/24 (outside the cluster: name pods by namespace and podSelector).',
+      64,
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: 'isCIDR(self)',
+            message: 'spec.network.peers[].cidr must be a CIDR such as 203.0.113.0/24',
+          },
+        ],
+      },
+    ),
+    ports: {
+      type: 'array',
+      description: 'TCP ports allowed (all when empty).',
+      maxItems: 32,
+      items: { type: 'integer', description: 'A TCP port.', minimum: 1, maximum: 65535 },
+    },
   },
-  cidr: str('An IP block instead of pods, e.g. 10.0.0.0/8.', 64),
-  ports: {
-    type: 'array',
-    description: 'TCP ports allowed (all when empty).',
-    maxItems: 32,
-    items: { type: 'integer', description: 'A TCP port.', minimum: 1, maximum: 65535 },
+  {
+    'x-kubernetes-validations': [
+      {
+        rule: '!has(self.cidr) || (!has(self.namespace) && !has(self.podSelector))',
+        message:
+          'spec.network.peers[] names either pods (namespace, podSelector) or an IP block (cidr), not both',
+      },
+    ],
   },
-});
+);
 
 export const functionSpec: Schema = obj(
   'FunctionSpec',
@@ -281,14 +327,14 @@ export const functionSpec: Schema = obj(
     ),
     environment: {
       type: 'object',
-      description:
-        'Environment variables for the function. Names the runtime sets itself (AWS_LAMBDA_*, _HANDLER, LAMBDA_TASK_ROOT, …) are reserved.',
+      description: `Environment variables for the function. Reserved (the runtime sets them; rejected here): ${RESERVED_ENV_TEXT}.`,
       maxProperties: 256,
       additionalProperties: { type: 'string', description: 'Value.', maxLength: 32768 },
       'x-kubernetes-validations': [
         {
-          rule: `self.all(k, !(k in [${RESERVED_ENV.map((e) => `'${e}'`).join(', ')}]))`,
-          message: `spec.environment must not set reserved variables (${RESERVED_ENV.join(', ')})`,
+          rule: `self.all(k, !${RESERVED_ENV_CEL})`,
+          message: `spec.environment must not set reserved variables (${RESERVED_ENV_TEXT})`,
+          messageExpression: `'spec.environment.' + self.filter(k, ${RESERVED_ENV_CEL})[0] + ' is reserved: spec.environment must not set reserved variables (${RESERVED_ENV_TEXT})'`,
         },
         {
           rule: "self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$'))",
@@ -300,7 +346,10 @@ export const functionSpec: Schema = obj(
       'ExecutionRole',
       'The identity the function runs as: what it may call. No Kubernetes API token is mounted when unset.',
       {
-        serviceAccountName: str("A ServiceAccount in the function's namespace.", 253),
+        serviceAccountName: str(
+          "A ServiceAccount in the function's namespace that opted in to being an execution role: annotated sluice.dev/execution-role: \"true\" (its owner's grant, as Lambda's iam:PassRole; kubectl annotate serviceaccount NAME sluice.dev/execution-role=true). No pod of the function runs as any other: Ready is False with reason ExecutionRoleNotAllowed (or ServiceAccountNotFound) until it does.",
+          253,
+        ),
       },
     ),
     network: obj(
@@ -754,6 +803,13 @@ export const KINDS: Kind[] = [
     description: 'A function: code and configuration ($LATEST), run on demand with Lambda semantics.',
     spec: functionSpec,
     status: functionStatus,
+    rootValidations: [
+      {
+        rule: `self.metadata.name.size() <= 63 && self.metadata.name.matches('${FUNCTION_NAME_PATTERN}')`,
+        message:
+          'metadata.name must be a DNS label of at most 63 characters (lower-case letters, digits and "-", starting with a letter, ending with a letter or digit): it names the Deployments and Services of the function and labels its pods',
+      },
+    ],
     columns: [
       { name: 'Runtime', type: 'string', jsonPath: '.spec.runtime' },
       {

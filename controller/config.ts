@@ -60,6 +60,14 @@ export const controllerSpec = {
     default: 'app.kubernetes.io/name=sluice-gateway',
     description: 'label selector of gateway pods (function pods accept ingress only from them)',
   },
+  metricsNamespaceSelector: {
+    type: 'string',
+    env: 'SLUICE_METRICS_NAMESPACE_SELECTOR',
+    flag: 'metrics-namespace-selector',
+    default: 'kubernetes.io/metadata.name=monitoring',
+    description:
+      "labels (k=v,...) of the namespaces whose pods may scrape function pods' metrics port (their NetworkPolicy)",
+  },
   dnsSelector: {
     type: 'string',
     env: 'SLUICE_DNS_SELECTOR',
@@ -122,6 +130,75 @@ export const controllerSpec = {
     default: 1000,
     description:
       'lowest CPU limit of function pods (millicores): they may use idle CPU up to it, e.g. while starting; their request (their share when CPUs are contended) stays proportional to memory. 0: limit = that share',
+  },
+  invokeKeyFile: {
+    type: 'string',
+    env: 'SLUICE_INVOKE_KEY_FILE',
+    flag: 'invoke-key-file',
+    default: '',
+    description:
+      "the platform's invoke key (the chart mounts Secret sluice-invoke-key): each function gets its invoke token in a Secret mounted into sluice-runtime, which then accepts calls only with it; none when empty",
+  },
+  policyCanary: {
+    type: 'string',
+    env: 'SLUICE_POLICY_CANARY',
+    flag: 'policy-canary',
+    default: '',
+    pattern: /^([^:\s]+:\d{1,5})?$/,
+    patternHint: 'host:port, or empty',
+    description:
+      "the gateway pods' NetworkPolicy canary (a headless Service of them and the canary port, e.g. sluice-policy-canary.sluice-system.svc:8070): function pods run no code until their policy denies it (runtime/policy-wait.ts); no wait when empty",
+  },
+  policyControlPort: {
+    type: 'int',
+    env: 'SLUICE_POLICY_CONTROL_PORT',
+    flag: 'policy-control-port',
+    min: 0,
+    max: 65535,
+    default: 8080,
+    description: "a port of the same pods every function policy allows (the gateway's invoke port)",
+  },
+  policyWaitSeconds: {
+    type: 'int',
+    env: 'SLUICE_POLICY_WAIT_SECONDS',
+    flag: 'policy-wait-seconds',
+    min: 1,
+    max: 600,
+    default: 60,
+    description:
+      "function pods' longest wait for their NetworkPolicy; past it they fail their init and restart",
+  },
+  peerClusterCidrs: {
+    type: 'string',
+    env: 'SLUICE_PEER_CLUSTER_CIDRS',
+    flag: 'peer-cluster-cidrs',
+    default: '',
+    description:
+      "comma-separated ranges of the cluster's own networks (nodes, pods, Services): no cidr peer of a private function may overlap them (nor link-local ranges), unless --peer-allowed-cidrs contains it",
+  },
+  peerAllowedNamespaces: {
+    type: 'string',
+    env: 'SLUICE_PEER_ALLOWED_NAMESPACES',
+    flag: 'peer-allowed-namespaces',
+    default: '',
+    description:
+      "comma-separated namespaces private functions may name as peers although they are the platform's or kube-system",
+  },
+  peerAllowedCidrs: {
+    type: 'string',
+    env: 'SLUICE_PEER_ALLOWED_CIDRS',
+    flag: 'peer-allowed-cidrs',
+    default: '',
+    description:
+      'comma-separated ranges private functions may name as cidr peers although they are link-local or the cluster’s own',
+  },
+  trustedImagePrefixes: {
+    type: 'string',
+    env: 'SLUICE_TRUSTED_IMAGE_PREFIXES',
+    flag: 'trusted-image-prefixes',
+    default: '',
+    description:
+      'comma-separated image name prefixes pulled IfNotPresent (e.g. registry.example.com/platform/); every other code.image is pulled Always, so a pod cannot run an image another tenant left on the node without its own pull credentials',
   },
   functionOtlpEndpoint: {
     type: 'string',

@@ -10,7 +10,7 @@ import { CustomObjectsApi, AppsV1Api, CoreV1Api } from '@kubernetes/client-node'
 import type { Counter } from 'prom-client';
 import { GROUP, VERSION } from '../api/schema.js';
 import { LABELS, MANAGED_BY } from '../api/naming.js';
-import type { AliasResource, FunctionVersionResource } from '../api/types.js';
+import type { AliasResource, FunctionResource, FunctionVersionResource } from '../api/types.js';
 import type { Logger } from '../lib/log.js';
 import { describeError } from '../lib/errors.js';
 import { makeKey, parseKey, WorkQueue } from './workqueue.js';
@@ -73,6 +73,17 @@ export class Controller {
     if (ns && fn) this.queue.add(makeKey('Function', ns, fn));
   }
 
+  /** Enqueues the functions of a namespace that name a ServiceAccount as their (or a version's) role. */
+  private functionsRunningAs(ns: string | undefined, sa: string | undefined): void {
+    if (!ns || !sa) return;
+    const list = (kind: string): readonly KubernetesObject[] =>
+      this.informers.find((i) => i.kind === kind)?.informer.list(ns) ?? [];
+    for (const f of list('Function') as readonly FunctionResource[])
+      if (f.spec?.executionRole?.serviceAccountName === sa) this.fnKey(ns, f.metadata.name);
+    for (const v of list('FunctionVersion') as readonly FunctionVersionResource[])
+      if (v.spec?.snapshot?.executionRole?.serviceAccountName === sa) this.fnKey(ns, v.spec.function);
+  }
+
   async start(): Promise<void> {
     const { kc, namespace } = this.deps;
     const custom = kc.makeApiClient(CustomObjectsApi);
@@ -132,6 +143,17 @@ export class Controller {
           : core.listPodForAllNamespaces({ labelSelector: podSel }),
       podSel,
       byFunctionLabel,
+    );
+    // An execution role granted or withdrawn (sluice.dev/execution-role) changes which pods may run.
+    this.watch(
+      'ServiceAccount',
+      `/api/v1${ns}/serviceaccounts`,
+      () =>
+        namespace
+          ? core.listNamespacedServiceAccount({ namespace })
+          : core.listServiceAccountForAllNamespaces(),
+      undefined,
+      (o) => this.functionsRunningAs(o.metadata?.namespace, o.metadata?.name),
     );
     await Promise.all(this.informers.map((i) => i.informer.start()));
     this.synced = true;

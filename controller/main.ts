@@ -3,6 +3,9 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { addressPolicyFromConfig } from '../api/destinations.js';
 import { Counter } from 'prom-client';
 import { runComponent } from '../lib/main.js';
+import type { Logger } from '../lib/log.js';
+import { readInvokeKey } from '../api/invoke-token.js';
+import { LINK_LOCAL_CIDRS } from './function/peers.js';
 import { startHealthServer } from '../lib/health.js';
 import { controllerSpec } from './config.js';
 import { makeKube } from './kube/client.js';
@@ -10,7 +13,21 @@ import { FunctionReconciler } from './function/reconcile.js';
 import { AliasReconciler } from './alias/reconcile.js';
 import { Controller } from './controller.js';
 import { LeaderElector } from './leader.js';
-import { DEFAULT_BUILD_OPTIONS, functionTelemetry, parseLabels } from './function/resources/types.js';
+import {
+  DEFAULT_BUILD_OPTIONS,
+  functionTelemetry,
+  parseLabels,
+  parseList,
+} from './function/resources/types.js';
+
+/** The platform's invoke key, when configured (function pods then accept only their token). */
+function invokeKey(file: string, log: Logger): { invokeKey?: Buffer } {
+  if (!file) {
+    log.warn('no invoke key configured: function pods will accept calls from any pod that reaches them');
+    return {};
+  }
+  return { invokeKey: readInvokeKey(file) };
+}
 
 await runComponent('sluice-controller', controllerSpec, async ({ config, log, registry, shutdown }) => {
   const kc = new KubeConfig();
@@ -37,10 +54,32 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
         ...DEFAULT_BUILD_OPTIONS,
         runtimeImages: { nodejs22: config.runtimeImageNodejs22, nodejs24: config.runtimeImageNodejs24 },
         region: config.region,
+        platformNamespace: config.podNamespace,
         gatewayPodLabels: parseLabels(config.gatewaySelector),
+        ...invokeKey(config.invokeKeyFile, log),
         dnsPodLabels: parseLabels(config.dnsSelector),
+        metricsNamespaceLabels: parseLabels(config.metricsNamespaceSelector),
         dnsNamespace: config.dnsNamespace,
         cpuLimitFloorMillis: config.functionCpuLimitFloorMillis,
+        trustedImagePrefixes: parseList(config.trustedImagePrefixes),
+        peerPolicy: {
+          deniedNamespaces: [config.podNamespace, 'kube-system'].filter(
+            (ns) => !parseList(config.peerAllowedNamespaces).includes(ns),
+          ),
+          deniedCidrs: [...LINK_LOCAL_CIDRS, ...parseList(config.peerClusterCidrs)],
+          allowedCidrs: parseList(config.peerAllowedCidrs),
+          platformNamespace: config.podNamespace,
+          canaryPort: config.policyCanary ? Number(config.policyCanary.split(':').pop()) : undefined,
+        },
+        ...(config.policyCanary
+          ? {
+              policyWait: {
+                canary: config.policyCanary,
+                controlPort: config.policyControlPort,
+                budgetSeconds: config.policyWaitSeconds,
+              },
+            }
+          : {}),
         ...functionTelemetry(config),
       },
     }),

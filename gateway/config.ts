@@ -207,6 +207,24 @@ export const gatewaySpec = {
     default: 60,
     description: 'time allowed to receive a whole request (head and body)',
   },
+  invokeKeyFile: {
+    type: 'string',
+    env: 'SLUICE_INVOKE_KEY_FILE',
+    flag: 'invoke-key-file',
+    default: '',
+    description:
+      "the platform's invoke key (the chart mounts Secret sluice-invoke-key): each call to a function pod carries that function's token, derived from it; none when empty (pods without a token accept any caller)",
+  },
+  policyCanaryPort: {
+    type: 'int',
+    env: 'SLUICE_POLICY_CANARY_PORT',
+    flag: 'policy-canary-port',
+    min: 0,
+    max: 65535,
+    default: 0,
+    description:
+      "port of the NetworkPolicy canary: a listener that accepts and closes every connection; function pods' policies deny it, so a function pod that can connect knows its policy is not in force yet (0: none)",
+  },
   drainSeconds: {
     type: 'int',
     env: 'SLUICE_DRAIN_SECONDS',

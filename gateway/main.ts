@@ -18,6 +18,8 @@ import { LambdaError } from './errors.js';
 import { buildGateway, DEFAULT_SETTINGS, type Gateway } from './gateway.js';
 import { makeDeadLetterAuthorizer } from './handlers/dead-letters.js';
 import { HttpPodClient } from './invoke/pod-client.js';
+import { startPolicyCanary } from './policy-canary.js';
+import { invokeToken, readInvokeKey } from '../api/invoke-token.js';
 import { startWatch } from './kube/watch.js';
 import { KubePeers } from './limits/kube-peers.js';
 import { StaticPeers } from './limits/limiter.js';
@@ -140,6 +142,16 @@ class AsyncRunner {
   }
 }
 
+/** Each call's invoke token from the platform key, or none (pods then need none either). */
+function invokeTokens(file: string, log: Logger): ((namespace: string, fn: string) => string) | undefined {
+  if (!file) {
+    log.warn('no invoke key configured: calls to function pods carry no invoke token');
+    return undefined;
+  }
+  const key = readInvokeKey(file);
+  return (namespace, fn) => invokeToken(key, namespace, fn);
+}
+
 await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry, telemetry, shutdown }) => {
   // In a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config.
   const kc = new KubeConfig();
@@ -167,7 +179,7 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
     }),
   });
   const auth = new GatewayAuthenticator({ tokens, keys });
-  const pods = new HttpPodClient();
+  const pods = new HttpPodClient(undefined, undefined, invokeTokens(config.invokeKeyFile, log));
   const runner = config.async ? new AsyncRunner({ kc, config, auth, registry, telemetry, log }) : undefined;
   // Hooks run in reverse order of registration: the HTTP server drains first, then the async
   // dispatcher stops, then pod connections and NATS close, then the watches.
@@ -233,6 +245,13 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
     },
   );
 
+  // The policy canary closes after the invoke port (hooks run in reverse): a function pod that
+  // finds the canary refused while the invoke port of the same gateway pod still answers takes its
+  // NetworkPolicy for enforced, so the canary must never be the first to go.
+  if (config.policyCanaryPort > 0) {
+    const canary = await startPolicyCanary(config.policyCanaryPort);
+    shutdown.register('policy canary', () => canary.close());
+  }
   await new Promise<void>((resolve, reject) => {
     gateway.server.once('error', reject);
     gateway.server.listen(config.port, '0.0.0.0', () => resolve());

@@ -88,6 +88,30 @@ describe('resolveSettings', () => {
     expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
   });
 
+  it('gives the handler the SLUICE_ENV_* variables under their own names; sluice-runtime keeps none of them', () => {
+    const s = settings({
+      SLUICE_FUNCTION_NAME: 'f',
+      SLUICE_ENV_NODE_OPTIONS: '--enable-source-maps',
+      SLUICE_ENV_BUCKET: 'images',
+      SLUICE_ENV_: 'no name',
+    });
+    expect(s.functionEnv).toEqual({ NODE_OPTIONS: '--enable-source-maps', BUCKET: 'images' });
+    expect(functionProcessEnv(s, '127.0.0.1:9001')).toMatchObject({
+      NODE_OPTIONS: '--enable-source-maps',
+      BUCKET: 'images',
+    });
+  });
+
+  it.each([
+    { name: 'Lambda reserved name', key: 'AWS_LAMBDA_LOG_LEVEL', value: 'DEBUG' },
+    { name: 'trace header', key: '_X_AMZN_TRACE_ID', value: 'Root=1-spoofed' },
+    { name: 'execution-role credentials', key: 'AWS_SECRET_ACCESS_KEY', value: 'stolen' },
+    { name: 'runtime setting', key: 'LAMBDA_RUNTIME_DIR', value: '/tmp/evil' },
+  ])('never passes a reserved variable of the function through: $name', ({ key, value }) => {
+    const s = settings({ SLUICE_FUNCTION_NAME: 'f', [`SLUICE_ENV_${key}`]: value, [key]: value });
+    expect(functionProcessEnv(s, '127.0.0.1:9001')[key]).not.toBe(value);
+  });
+
   it('sets no AWS_EXECUTION_ENV for provided', () => {
     const s = settings({ SLUICE_FUNCTION_NAME: 'f', SLUICE_RUNTIME: 'provided' });
     expect(functionProcessEnv(s, '127.0.0.1:9001').AWS_EXECUTION_ENV).toBeUndefined();

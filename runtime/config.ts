@@ -131,6 +131,53 @@ export const runtimeSpec = {
     flag: 'node-binary',
     description: 'node executable for the built-in client [default: the one running sluice-runtime]',
   },
+  invokeTokenFile: {
+    type: 'string',
+    env: 'SLUICE_INVOKE_TOKEN_FILE',
+    flag: 'invoke-token-file',
+    default: '',
+    description:
+      "file holding this function's invoke token (the controller mounts it): the invoke endpoint answers 403 to calls without it; no check when empty",
+  },
+  policyCanary: {
+    type: 'string',
+    env: 'SLUICE_POLICY_CANARY',
+    flag: 'policy-canary',
+    default: '',
+    pattern: /^([^:\s]+:\d{1,5})?$/,
+    patternHint: 'host:port, or empty',
+    description:
+      "host:port every function NetworkPolicy denies but that listens (the gateway's canary port; the host a headless Service of the gateway pods): before anything of the function runs, sluice-runtime waits until it cannot connect there, i.e. until the pod's policy is in force; no wait when empty",
+  },
+  policyControlPort: {
+    type: 'int',
+    env: 'SLUICE_POLICY_CONTROL_PORT',
+    flag: 'policy-control-port',
+    min: 0,
+    max: 65535,
+    default: 0,
+    description:
+      "a port of the canary's pods that every function NetworkPolicy allows (the gateway's invoke port), probed on the same pod address: a refused canary counts only while it answers (0: the canary alone decides)",
+  },
+  policyWaitSeconds: {
+    type: 'int',
+    env: 'SLUICE_POLICY_WAIT_SECONDS',
+    flag: 'policy-wait-seconds',
+    min: 1,
+    max: 600,
+    default: 60,
+    description:
+      'longest wait for the NetworkPolicy; past it sluice-runtime exits (status 3) rather than run the function unprotected',
+  },
+  policyProbeTimeoutMs: {
+    type: 'int',
+    env: 'SLUICE_POLICY_PROBE_TIMEOUT_MS',
+    flag: 'policy-probe-timeout-ms',
+    min: 50,
+    max: 10000,
+    default: 500,
+    description: 'a connection to the canary unanswered for this long counts as denied (CNIs that drop)',
+  },
   freezeIdle: {
     type: 'bool',
     env: 'SLUICE_FREEZE_IDLE',
@@ -167,6 +214,13 @@ export interface RuntimeSettings {
   functionEnv: Record<string, string>;
 }
 
+/**
+ * The controller passes each of the function's variables as `SLUICE_ENV_<NAME>` (so none is an
+ * environment variable of sluice-runtime itself, e.g. NODE_OPTIONS); the handler's process gets
+ * them as `NAME`.
+ */
+export const FUNCTION_ENV_PREFIX = 'SLUICE_ENV_';
+
 /** Variables of sluice-runtime that are not the function's own. */
 function isPlatformVariable(key: string): boolean {
   return (
@@ -194,6 +248,10 @@ export function resolveSettings(
   }
   const functionEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && !isPlatformVariable(k)) functionEnv[k] = v;
+  for (const [k, v] of Object.entries(env)) {
+    const name = k.slice(FUNCTION_ENV_PREFIX.length);
+    if (v !== undefined && k.startsWith(FUNCTION_ENV_PREFIX) && name) functionEnv[name] = v;
+  }
   const instance = (env.HOSTNAME ?? hostname()).replace(/[^A-Za-z0-9-]/g, '');
   return {
     functionName: c.functionName,

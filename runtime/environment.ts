@@ -66,7 +66,10 @@ type Outcome =
 /** One life of the runtime process, from its start to a reset. */
 interface Generation {
   proc: RuntimeProcess | undefined;
+  /** The start of its init: the process's start, less the wait for the NetworkPolicy (the pod's first). */
   startedAt: number;
+  /** The wait before this generation could start (the pod's first generation only). */
+  waitedMs: number;
   initDoneAt?: number;
   failure?: InitFailure;
   /** True once an invocation has reported this generation's init (its cold start). */
@@ -146,6 +149,8 @@ export class Environment {
   private current: Invocation | undefined;
   private firstInit: Promise<void> | undefined;
   private closed = false;
+  /** The pod's wait for its NetworkPolicy, counted into the first generation's init (its cold start). */
+  private startupWaitMs = 0;
   /** Claimed by the pool for one invocation. */
   busy = false;
   /** True once the first init attempt has finished, whatever its outcome. */
@@ -165,8 +170,13 @@ export class Environment {
     return this.gen !== undefined && this.gen.initDoneAt !== undefined && !this.gen.failure;
   }
 
-  /** Starts the first init without an invocation (the pod becomes ready when it has finished). */
-  start(): Promise<void> {
+  /**
+   * Starts the first init without an invocation (the pod becomes ready when it has finished).
+   * `waitedMs`: how long the pod waited before anything of the function could run (its
+   * NetworkPolicy); it is part of that first init, as Lambda counts the sandbox's setup.
+   */
+  start(waitedMs = 0): Promise<void> {
+    this.startupWaitMs = waitedMs;
     this.firstInit ??= this.prewarm().then(() => {
       this.ready = true;
     });
@@ -177,9 +187,12 @@ export class Environment {
 
   private newGeneration(eager: boolean): Generation {
     const d = deferred();
+    const waitedMs = this.startupWaitMs;
+    this.startupWaitMs = 0;
     const gen: Generation = {
       proc: undefined,
-      startedAt: Date.now(),
+      startedAt: Date.now() - waitedMs,
+      waitedMs,
       consumed: false,
       initLog: this.log.open(),
       initSettled: d.promise,
@@ -198,7 +211,7 @@ export class Environment {
 
   private attachProcess(gen: Generation, proc: RuntimeProcess): void {
     gen.proc = proc;
-    gen.startedAt = proc.startedAt;
+    gen.startedAt = proc.startedAt - gen.waitedMs;
     // The built-in client shares sluice-runtime's container, so its memory size is enforced here;
     // a custom runtime's container has its own memory limit.
     const watch = setInterval(() => {

@@ -8,9 +8,11 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
+import { INVOKE_TOKEN_HEADER } from '../api/invoke-token.js';
 import { inSpan, ShuttingDownError, type InFlight, type Logger } from '../lib/index.js';
 import { invokedArn, type RuntimeSettings } from './config.js';
 import type { InvokeRequest, InvokeResult } from './environment.js';
+import type { InvokeAuth } from './invoke-auth.js';
 import {
   isValidQualifier,
   MAX_PAYLOAD_BYTES,
@@ -33,6 +35,8 @@ export interface InvokeDeps {
   metrics: RuntimeMetrics;
   tracer: Tracer;
   log: Logger;
+  /** Who may call (the gateway, with this function's token); the probes stay open. */
+  auth: InvokeAuth;
 }
 
 const INVOKE_PATH = /^\/2015-03-31\/functions\/[^/]+\/invocations$/;
@@ -246,6 +250,15 @@ export function makeInvokeHandler(deps: InvokeDeps): (req: IncomingMessage, res:
     if (req.method === 'GET' && url.pathname === '/readyz') {
       const ready = deps.pool.ready && !deps.inFlight.isClosed;
       return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
+    }
+    if (!deps.auth.allows(header(req, INVOKE_TOKEN_HEADER))) {
+      // A pod labelled like the gateway, a neighbour that got past the NetworkPolicy: no token, no call.
+      req.resume();
+      return sendServiceError(
+        res,
+        new ServiceError(403, 'AccessDeniedException', `${INVOKE_TOKEN_HEADER} is missing or wrong`),
+        '',
+      );
     }
     if (req.method === 'POST' && INVOKE_PATH.test(url.pathname)) {
       withSpan(deps, req, () => invoke(deps, req, res, url)).catch((err: unknown) => {

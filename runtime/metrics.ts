@@ -21,6 +21,7 @@ export class RuntimeMetrics implements EnvironmentObserver {
   private readonly concurrent: Gauge<string>;
   private readonly outcomes: Counter<string>;
   private readonly throttles: Counter<string>;
+  private readonly policyWaits: Histogram<string>;
 
   constructor(
     registry: Registry,
@@ -65,7 +66,19 @@ export class RuntimeMetrics implements EnvironmentObserver {
       labelNames: names,
       registers: [registry],
     });
+    this.policyWaits = new Histogram({
+      name: 'sluice_policy_wait_seconds',
+      help: "Time a pod's sluice-runtime waited for the pod's NetworkPolicy to be in force before running any function code (part of the first Init Duration)",
+      labelNames: [...names, 'result'],
+      buckets: [0, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 120, 300],
+      registers: [registry],
+    });
     this.concurrent.set({ ...labels }, 0);
+  }
+
+  /** Once per pod start: how long the NetworkPolicy took (`enforced`) or that it never came (`exhausted`). */
+  policyWait(seconds: number, result: 'enforced' | 'exhausted'): void {
+    this.policyWaits.observe({ ...this.labels, result }, seconds);
   }
 
   invocation(r: InvokeResult): void {

@@ -27,8 +27,9 @@ export class EnvironmentPool {
     return this.environments.length;
   }
 
-  start(): Promise<void> {
-    return Promise.all(this.environments.map((e) => e.start())).then(() => undefined);
+  /** The first init of every environment; `waitedMs` (the NetworkPolicy wait) counts into each. */
+  start(waitedMs = 0): Promise<void> {
+    return Promise.all(this.environments.map((e) => e.start(waitedMs))).then(() => undefined);
   }
 
   async close(): Promise<void> {

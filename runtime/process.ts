@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
+import { isReservedEnv } from '../api/schema.js';
 import type { RuntimeSettings } from './config.js';
 import type { FunctionLog } from './function-log.js';
 import { isAlive, peakRssBytes, processStartMs, rssBytes } from './proc.js';
@@ -47,7 +48,10 @@ export function nodeMemoryArgs(memoryMB: number): string[] {
   return [`--max-semi-space-size=${semiSpace}`, `--max-old-space-size=${memoryMB - newSpace}`];
 }
 
-/** The environment variables a function process gets: its own, then the reserved ones on top. */
+/**
+ * The environment variables a function process gets: its own without reserved names (the API
+ * server rejects those in a spec; an image's own ENV may still carry some), then the runtime's.
+ */
 export function functionProcessEnv(s: RuntimeSettings, runtimeApi: string): Record<string, string> {
   const reserved: Record<string, string> = {
     AWS_LAMBDA_FUNCTION_NAME: s.functionName,
@@ -67,9 +71,7 @@ export function functionProcessEnv(s: RuntimeSettings, runtimeApi: string): Reco
     NODE_PATH: `/opt/nodejs/node_modules:${s.taskRoot}/node_modules:${s.taskRoot}`,
   };
   if (s.runtime !== 'provided') reserved.AWS_EXECUTION_ENV = `AWS_Lambda_${s.runtime}.x`;
-  const env = { ...s.functionEnv };
-  for (const k of Object.keys(env))
-    if (k.startsWith('AWS_LAMBDA_') || k === '_X_AMZN_TRACE_ID') delete env[k];
+  const env = Object.fromEntries(Object.entries(s.functionEnv).filter(([k]) => !isReservedEnv(k)));
   return { ...env, ...reserved };
 }
 

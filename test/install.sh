@@ -65,6 +65,16 @@ spec:
   done
   printf '%s\n' "$manifests" | "$KUBECTL" apply --server-side --force-conflicts -f - >/dev/null
   args+=(--set nats.persistence.storageClassName=sluice-local)
+  # No registry: images are imported into the node (localhost/...), so code images there are
+  # trusted (pulled IfNotPresent); anywhere else a tenant's code.image is pulled Always.
+  args+=(--set 'functions.trustedImagePrefixes={localhost/}')
+  # The cluster's own networks (nodes, pods, Services): private functions' cidr peers may not
+  # overlap them (test/cluster/lib.sh for the local cluster; kind's defaults and Docker network).
+  if [ -n "${SLUICE_CLUSTER_KIND:-}" ]; then
+    args+=(--set 'functions.network.clusterCidrs={10.244.0.0/16,10.96.0.0/12,172.18.0.0/16}')
+  else
+    args+=(--set 'functions.network.clusterCidrs={10.244.0.0/16,10.96.0.0/16,10.254.0.1/32}')
+  fi
 fi
 echo "install: helm upgrade --install sluice (namespace $ns; waits for every component to be Ready)"
 "$HELM" upgrade --install sluice charts/sluice --namespace "$ns" --create-namespace \

@@ -40,7 +40,7 @@ timeoutSeconds?: number
  */
 ephemeralStorageMB?: number
 /**
- * Environment variables for the function. Names the runtime sets itself (AWS_LAMBDA_*, _HANDLER, LAMBDA_TASK_ROOT, …) are reserved.
+ * Environment variables for the function. Reserved (the runtime sets them; rejected here): _HANDLER, _X_AMZN_TRACE_ID, AWS_REGION, AWS_DEFAULT_REGION, AWS_EXECUTION_ENV, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and names starting with AWS_LAMBDA_, LAMBDA_, SLUICE_.
  */
 environment?: {
 /**
@@ -89,7 +89,7 @@ name: string
  */
 export interface ExecutionRole {
 /**
- * A ServiceAccount in the function's namespace.
+ * A ServiceAccount in the function's namespace that opted in to being an execution role: annotated sluice.dev/execution-role: "true" (its owner's grant, as Lambda's iam:PassRole; kubectl annotate serviceaccount NAME sluice.dev/execution-role=true). No pod of the function runs as any other: Ready is False with reason ExecutionRoleNotAllowed (or ServiceAccountNotFound) until it does.
  */
 serviceAccountName?: string
 }
@@ -113,7 +113,7 @@ allowInternet?: boolean
 peers?: NetworkPeer[]
 }
 /**
- * A destination a private function may reach.
+ * A destination a private function may reach: pods (namespace and podSelector) or an IP block (cidr). Not allowed unless the cluster admin allows them (chart values functions.network.allowedPeerNamespaces, allowedPeerCidrs): the platform's namespace and kube-system, link-local addresses (169.254.0.0/16 with the cloud metadata service, fe80::/10) and the cluster's own networks (functions.network.clusterCidrs). The API server refuses them; the controller refuses them too (Ready=False, reason PeerNotAllowed).
  */
 export interface NetworkPeer {
 /**
@@ -130,7 +130,7 @@ podSelector?: {
 [k: string]: string
 }
 /**
- * An IP block instead of pods, e.g. 10.0.0.0/8.
+ * An IP block instead of pods, e.g. 203.0.113.0/24 (outside the cluster: name pods by namespace and podSelector).
  */
 cidr?: string
 /**

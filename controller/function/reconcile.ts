@@ -1,4 +1,11 @@
-import type { V1Deployment, V1Pod, V1Service, V1ConfigMap, V1ServiceAccount } from '@kubernetes/client-node';
+import {
+  ApiException,
+  type V1Deployment,
+  type V1Pod,
+  type V1Service,
+  type V1ConfigMap,
+  type V1ServiceAccount,
+} from '@kubernetes/client-node';
 import { API_VERSION } from '../../api/schema.js';
 import {
   ACTIVATE_ANNOTATION,
@@ -24,10 +31,13 @@ import { canonicalJson } from '../../api/hash.js';
 import type { Kube } from '../kube/client.js';
 import { setCondition } from '../conditions.js';
 import { destinationFunctions, destinationsCondition, type DestinationsCondition } from './destinations.js';
+import { executionRoleBlocker, type Blocker } from './execution-role.js';
+import { peersBlocker } from './peers.js';
 import { listVersions, ownerRef, publishVersion, versionNumber } from './publish.js';
 import { makeCodeConfigMap } from './resources/configmap.js';
 import { makeDeployment } from './resources/deployment.js';
 import { makeNetworkPolicy } from './resources/networkpolicy.js';
+import { makeInvokeTokenSecret } from './resources/secret.js';
 import { makeService } from './resources/service.js';
 import type { BuildOptions, VersionPlan } from './resources/types.js';
 
@@ -38,6 +48,15 @@ export interface FunctionReconcilerDeps {
   gatewayUrl: string;
   /** The destination address rules with the cluster's ranges (default: the contract's defaults). */
   destinationAddresses?: AddressCheck;
+}
+
+/** The API server's message in a refusal. */
+function apiMessage(err: ApiException<unknown>): string {
+  try {
+    return String((JSON.parse(String(err.body)) as { message?: string }).message ?? err.body);
+  } catch {
+    return String(err.body);
+  }
 }
 
 /** A version that must run, and why. */
@@ -210,10 +229,15 @@ export class FunctionReconciler {
       (a) => a.spec.function === name,
     );
     const active = activeVersions(fn, versions, aliases);
-
     const problems: { reason: string; message: string }[] = [];
+    // Before any pod that mounts it: the token sluice-runtime expects from the gateway.
+    const tokenProblem = await this.writeInvokeToken(namespace, name, owner);
+    if (tokenProblem) problems.push(tokenProblem);
+
     const deployments = new Map<string, V1Deployment>();
+    const blocked = new Map<string, Blocker>();
     const codeMaps = new Set<string>();
+    const accounts = new Map<string, V1ServiceAccount | undefined>();
     for (const a of active) {
       const plan: VersionPlan = {
         namespace,
@@ -230,7 +254,24 @@ export class FunctionReconciler {
         await this.ensureCodeConfigMap(cm);
       }
       problems.push(...(await this.missingDependencies(namespace, a.spec)));
-      deployments.set(a.version, await this.applyDeployment(plan, a.spec, log));
+      const blocker =
+        (await this.roleBlocker(namespace, a.version, a.spec, accounts)) ??
+        peersBlocker(
+          namespace,
+          a.spec,
+          this.deps.opts.peerPolicy,
+          a.version === LATEST ? 'spec.network.peers' : `version ${a.version}: spec.snapshot.network.peers`,
+        );
+      if (blocker) {
+        // Never run pods as an identity, or with peers, the function may not have: none rather than those.
+        problems.push(blocker);
+        blocked.set(a.version, blocker);
+        if (await kube.delete('apps/v1', 'Deployment', namespace, workloadName(name, a.version)))
+          log.info(
+            { version: a.version, reason: blocker.reason },
+            'removed the deployment of a blocked version',
+          );
+      } else deployments.set(a.version, await this.applyDeployment(plan, a.spec, log));
       await kube.apply<V1Service>(makeService(plan));
     }
     await kube.apply(makeNetworkPolicy(namespace, name, fn.spec, owner, this.deps.opts));
@@ -241,7 +282,7 @@ export class FunctionReconciler {
     const podIssue = podProblem(pods);
     if (podIssue) problems.push(podIssue);
     await this.writeStatus(fn, versions, latest, problems, await this.destinations(fn));
-    await this.writeVersionStatuses(versions, active, deployments);
+    await this.writeVersionStatuses(versions, active, deployments, blocked);
   }
 
   /** The DestinationsValid condition: the contract, and whether `function:` destinations exist. */
@@ -290,14 +331,49 @@ export class FunctionReconciler {
           message: `spec.code.configMap: ConfigMap ${namespace}/${spec.code.configMap.name} does not exist`,
         });
     }
-    const sa = spec.executionRole?.serviceAccountName;
-    if (sa && !(await kube.get<V1ServiceAccount>('v1', 'ServiceAccount', namespace, sa))) {
-      out.push({
-        reason: 'ServiceAccountNotFound',
-        message: `spec.executionRole.serviceAccountName: ServiceAccount ${namespace}/${sa} does not exist`,
-      });
-    }
     return out;
+  }
+
+  /**
+   * Writes the function's invoke-token Secret. A Secret of that name the controller did not make
+   * (the admission policy refuses to overwrite it) is reported in Ready, not retried forever.
+   */
+  private async writeInvokeToken(
+    namespace: string,
+    name: string,
+    owner: ReturnType<typeof ownerRef>,
+  ): Promise<Blocker | undefined> {
+    const key = this.deps.opts.invokeKey;
+    if (!key) return undefined;
+    const secret = makeInvokeTokenSecret(namespace, name, key, owner);
+    try {
+      await this.deps.kube.apply(secret);
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof ApiException) || ![403, 409, 422].includes(err.code)) throw err;
+      return {
+        reason: 'InvokeTokenNotWritable',
+        message: `Secret ${namespace}/${secret.metadata?.name} holds this function's invoke token but cannot be written (${apiMessage(err)}); a Secret of that name that Sluice did not create must be removed`,
+      };
+    }
+  }
+
+  /** Whether a version may run as its execution role (ServiceAccounts read once per reconcile). */
+  private async roleBlocker(
+    namespace: string,
+    version: string,
+    spec: FunctionSpec,
+    accounts: Map<string, V1ServiceAccount | undefined>,
+  ): Promise<Blocker | undefined> {
+    const role = spec.executionRole?.serviceAccountName;
+    if (role === undefined) return undefined;
+    if (!accounts.has(role))
+      accounts.set(role, await this.deps.kube.get<V1ServiceAccount>('v1', 'ServiceAccount', namespace, role));
+    const field =
+      version === LATEST
+        ? 'spec.executionRole.serviceAccountName'
+        : `version ${version}: spec.snapshot.executionRole.serviceAccountName`;
+    return executionRoleBlocker(namespace, role, accounts.get(role), field);
   }
 
   /**
@@ -417,27 +493,31 @@ export class FunctionReconciler {
     versions: FunctionVersionResource[],
     active: ActiveVersion[],
     deployments: Map<string, V1Deployment>,
+    blocked: Map<string, Blocker>,
   ): Promise<void> {
     for (const v of versions) {
       const isActive = active.some((a) => a.version === v.spec.version);
       const d = deployments.get(v.spec.version);
       const replicas = d?.spec?.replicas ?? 0;
       const ready = d?.status?.readyReplicas ?? 0;
+      const blocker = blocked.get(v.spec.version);
       const conditions = setCondition(
         v.status?.conditions,
-        isActive
-          ? {
-              type: 'Ready',
-              status: 'True',
-              reason: ready > 0 ? 'Running' : 'ScaledToZero',
-              message: `${ready} of ${replicas} pods ready`,
-            }
-          : {
-              type: 'Ready',
-              status: 'True',
-              reason: 'Inactive',
-              message: 'published; no alias points to it, so no pods run',
-            },
+        blocker
+          ? { type: 'Ready', status: 'False', ...blocker }
+          : isActive
+            ? {
+                type: 'Ready',
+                status: 'True',
+                reason: ready > 0 ? 'Running' : 'ScaledToZero',
+                message: `${ready} of ${replicas} pods ready`,
+              }
+            : {
+                type: 'Ready',
+                status: 'True',
+                reason: 'Inactive',
+                message: 'published; no alias points to it, so no pods run',
+              },
         v.metadata.generation,
       );
       const status: FunctionVersionStatus = {

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Activator } from '../activation/activator.js';
 import { FunctionResolver, MemoryCatalog } from '../catalog/catalog.js';
 import { parseFunctionRef } from '../arn.js';
-import { FunctionNotReadyError, ThrottledError } from '../errors.js';
+import { FunctionNotReadyError, LambdaError, ThrottledError } from '../errors.js';
 import { GatewayMetrics } from '../metrics.js';
 import { EndpointTable, workloadKey } from '../routing/router.js';
 import { FakeScaler, fnResource, silentLogger } from '../testing/fakes.js';
@@ -17,13 +17,15 @@ import {
   type PodResponse,
 } from './pod-client.js';
 
-type Behaviour = 'ok' | 'busy' | 'unreachable' | 'timeout' | 'lost' | 'function-error';
+type Behaviour = 'ok' | 'busy' | 'unreachable' | 'timeout' | 'lost' | 'function-error' | 'denied';
 
 class ScriptedPods implements PodClient {
   calls: string[] = [];
+  requests: PodRequest[] = [];
   constructor(private readonly byAddress: Record<string, Behaviour>) {}
-  invoke(address: string, _req: PodRequest): Promise<PodResponse> {
+  invoke(address: string, req: PodRequest): Promise<PodResponse> {
     this.calls.push(address);
+    this.requests.push(req);
     const ok = (body: string, headers: Record<string, string> = {}): Promise<PodResponse> =>
       Promise.resolve({ status: 200, headers, body: Buffer.from(body) });
     switch (this.byAddress[address] ?? 'ok') {
@@ -46,6 +48,12 @@ class ScriptedPods implements PodClient {
         return Promise.reject(new PodTimeoutError('slow'));
       case 'lost':
         return Promise.reject(new PodConnectionLostError('reset'));
+      case 'denied':
+        return Promise.resolve({
+          status: 403,
+          headers: { 'x-amzn-errortype': 'AccessDeniedException' },
+          body: Buffer.from('{"Type":"User","message":"x-sluice-invoke-token is missing or wrong"}'),
+        });
     }
   }
 }
@@ -147,6 +155,19 @@ describe('Dispatcher', () => {
       expect(r.timedOut).toBe(timedOut);
     },
   );
+
+  it('names the function in each pod request, so the pod client signs it with that function’s token', async () => {
+    const { send, client } = setup({ 'a:1': 'ok' });
+    await send();
+    expect(client.requests.map((r) => r.function)).toEqual([{ namespace: 'default', name: 'f' }]);
+  });
+
+  it('a pod refusing the invoke token is a platform fault (500 ServiceException), not the caller’s 403', async () => {
+    const { send } = setup({ 'a:1': 'denied' });
+    const err = await send().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LambdaError);
+    expect(err).toMatchObject({ status: 500, code: 'ServiceException' });
+  });
 
   it('holds a call while the function scales from zero, then sends it', async () => {
     const { send, client } = setup({ 'late:1': 'ok' }, { ready: [] });

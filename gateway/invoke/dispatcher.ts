@@ -92,6 +92,14 @@ function syntheticError(errorType: string, errorMessage: string, timedOut: boole
 }
 
 function fromPod(res: PodResponse): InvokeResult {
+  if (res.status === 403 && header(res.headers, 'x-amzn-errortype') === 'AccessDeniedException') {
+    // The pod did not take this gateway's invoke token: a platform fault, not the caller's.
+    throw new LambdaError(
+      500,
+      'ServiceException',
+      "the function's pod refused the gateway's invoke token (a platform invoke key that differs between the gateway and the controller)",
+    );
+  }
   if (res.status !== 200) {
     // The runtime refused the call (a 4xx/5xx service error): pass its error through.
     let message = `the function's runtime answered ${res.status}`;
@@ -196,8 +204,14 @@ export class Dispatcher {
     const labels = { namespace: target.namespace, function: target.function, version: target.version };
     this.opts.metrics.concurrent.inc(labels);
     try {
-      const res = await this.opts.pods.invoke(address, req, timeoutMs + this.opts.podTimeoutSlackMs);
+      const res = await this.opts.pods.invoke(
+        address,
+        { ...req, function: { namespace: target.namespace, name: target.function } },
+        timeoutMs + this.opts.podTimeoutSlackMs,
+      );
       if (isBusy(res)) return 'retry';
+      if (res.status === 403)
+        this.opts.log.error({ address, status: res.status }, 'a function pod refused the invoke token');
       return fromPod(res);
     } catch (err) {
       if (err instanceof PodUnreachableError) {

@@ -1,4 +1,5 @@
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { INVOKE_TOKEN_HEADER } from '../../api/invoke-token.js';
 import { RUNTIME_INVOKE_PATH } from '../../api/naming.js';
 import { SluiceError } from '../../lib/index.js';
 
@@ -9,7 +10,12 @@ export interface PodRequest {
   body: Buffer;
   /** Headers for the runtime: request id, log type, client context, trace context. */
   headers: Record<string, string>;
+  /** The function called: its pods accept only that function's invoke token. */
+  function?: { namespace: string; name: string };
 }
+
+/** A function's invoke token (api/invoke-token.ts `invokeToken` under the platform's key). */
+export type InvokeTokens = (namespace: string, fn: string) => string;
 
 export interface PodResponse {
   status: number;
@@ -51,6 +57,8 @@ export class HttpPodClient implements PodClient {
   constructor(
     private readonly maxResponseBytes = 7 * 1024 * 1024,
     agent?: Agent,
+    /** Signs each call for the function's pods; without it calls carry no token. */
+    private readonly tokens?: InvokeTokens,
   ) {
     this.agent =
       agent ?? new Agent({ keepAlive: true, keepAliveMsecs: 10_000, maxFreeSockets: 64, scheduling: 'lifo' });
@@ -79,6 +87,9 @@ export class HttpPodClient implements PodClient {
             ...req.headers,
             'content-type': req.headers['content-type'] ?? 'application/json',
             'content-length': String(req.body.length),
+            ...(this.tokens && req.function
+              ? { [INVOKE_TOKEN_HEADER]: this.tokens(req.function.namespace, req.function.name) }
+              : {}),
           },
         },
         (res) => {

@@ -13,7 +13,7 @@ import { KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject } f
  * controllers: objects are stored and served exactly as on a cluster. Sluice's CRDs are
  * installed. Binaries come from the local cluster's cache (`make cluster-up` builds them).
  */
-function binary(prefix: string, name: string): string {
+export function binary(prefix: string, name: string): string {
   const cache = path.join(homedir(), '.cache', 'sluice', 'bin');
   if (existsSync(cache)) {
     for (const d of readdirSync(cache)
@@ -48,7 +48,8 @@ export class ApiServer {
     private readonly token: string,
   ) {}
 
-  static async start(): Promise<ApiServer> {
+  /** `authorizationMode: 'RBAC'` for tests of who may do what (the admin token is in system:masters). */
+  static async start(opts: { authorizationMode?: 'AlwaysAllow' | 'RBAC' } = {}): Promise<ApiServer> {
     const dir = mkdtempSync(path.join(tmpdir(), 'sluice-kas-'));
     const procs: ChildProcess[] = [];
     try {
@@ -101,7 +102,7 @@ export class ApiServer {
           '--token-auth-file',
           path.join(dir, 'tokens.csv'),
           '--authorization-mode',
-          'AlwaysAllow',
+          opts.authorizationMode ?? 'AlwaysAllow',
           '--service-cluster-ip-range',
           '10.96.0.0/24',
           '--disable-admission-plugins',

@@ -15,6 +15,8 @@ import path from 'node:path';
 import { buildRuntime, startRuntime } from '../integration/runtime-harness.js';
 import { apply, cluster, createNamespace, forward, kubectl, waitFor } from '../e2e/support/kube.js';
 import type { FunctionResource } from '../../api/types.js';
+import { INVOKE_TOKEN_HEADER } from '../../api/invoke-token.js';
+import { invokeTokenOf } from '../e2e/support/pod.js';
 
 const WARM_CALLS = Number(process.env.SLUICE_BENCH_WARM_CALLS ?? 2000);
 const COLD_RUNS = Number(process.env.SLUICE_BENCH_COLD_RUNS ?? 10);
@@ -108,6 +110,8 @@ async function clusterColdStarts(): Promise<Record<string, number | string>> {
         50,
       );
       const fwd = await forward(`${ip}:8080`);
+      // The function's invoke token, as the gateway sends it (the controller wrote it before the pod).
+      const token = await invokeTokenOf(ns.name, name);
       try {
         await waitFor(
           `first successful invocation of ${name}`,
@@ -115,6 +119,7 @@ async function clusterColdStarts(): Promise<Record<string, number | string>> {
             const r = await fetch(`${fwd.base}/2015-03-31/functions/function/invocations`, {
               method: 'POST',
               body: '{"n":1}',
+              headers: { [INVOKE_TOKEN_HEADER]: token },
             }).catch(() => undefined);
             return r?.status === 200 && !r.headers.get('x-amz-function-error') ? true : undefined;
           },

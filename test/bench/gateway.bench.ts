@@ -24,6 +24,8 @@ import { Watch, type V1EndpointSlice } from '@kubernetes/client-node';
 import { fnManifest, forwardGateway, serviceAccountToken, waitReady } from '../e2e/support/gateway.js';
 import { apply, cluster, createNamespace, forward, kubectl, waitFor } from '../e2e/support/kube.js';
 import { freePort } from '../support/net.js';
+import { INVOKE_TOKEN_HEADER } from '../../api/invoke-token.js';
+import { invokeTokenOf } from '../e2e/support/pod.js';
 
 const CALLS = Number(process.env.SLUICE_BENCH_GW_CALLS ?? 3000);
 const ROUNDS = Number(process.env.SLUICE_BENCH_GW_ROUNDS ?? 6);
@@ -101,7 +103,10 @@ async function batch(
 }
 
 /** Debian's nginx in the foreground with its own config, pid, log and temp paths. */
-async function startNginx(upstream: string): Promise<{ base: string; stop: () => Promise<void> }> {
+async function startNginx(
+  upstream: string,
+  headers: Record<string, string>,
+): Promise<{ base: string; stop: () => Promise<void> }> {
   const which = spawnSync('sh', ['-c', 'command -v nginx || ls /usr/sbin/nginx'], { encoding: 'utf8' });
   const bin = which.stdout.trim().split('\n')[0];
   if (!bin) throw new Error('nginx not found: apt-get install -y nginx');
@@ -142,7 +147,9 @@ http {
     'nginx to listen',
     async () => {
       if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}`);
-      const ok = await fetch(`${base}${POD_PATH}`, { method: 'POST', body: BODY }).catch(() => undefined);
+      const ok = await fetch(`${base}${POD_PATH}`, { method: 'POST', body: BODY, headers }).catch(
+        () => undefined,
+      );
       return ok?.status === 200 ? true : undefined;
     },
     10_000,
@@ -386,13 +393,15 @@ try {
   stops.push(gw.stop);
   const pod = await forward(`${ip}:8080`);
   stops.push(pod.stop);
-  const nginx = await startNginx(new URL(pod.base).host);
+  // Straight to the pod (and through nginx): with the function's invoke token, as the gateway sends it.
+  const podHeaders = { [INVOKE_TOKEN_HEADER]: await invokeTokenOf(ns.name, 'warm') };
+  const nginx = await startNginx(new URL(pod.base).host, podHeaders);
   stops.push(nginx.stop);
   const gwPath = `/2015-03-31/functions/${ns.name}:function:warm/invocations`;
   const targets: Target[] = [
     { name: 'gateway', base: gw.base, path: gwPath, headers: { authorization: `Bearer ${token}` } },
-    { name: 'direct', base: pod.base, path: POD_PATH, headers: {} },
-    { name: 'nginx', base: nginx.base, path: POD_PATH, headers: {} },
+    { name: 'direct', base: pod.base, path: POD_PATH, headers: podHeaders },
+    { name: 'nginx', base: nginx.base, path: POD_PATH, headers: podHeaders },
   ];
   await waitFor('the gateway to answer for warm', async () => {
     const r = await fetch(`${gw.base}${gwPath}`, {

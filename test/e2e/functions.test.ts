@@ -8,7 +8,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { FunctionResource, FunctionVersionResource, AliasResource } from '../../api/types.js';
 import { publishVersion } from '../../controller/function/publish.js';
 import { makeKube } from '../../controller/kube/client.js';
-import { podInvoker, type Invoker } from './support/pod.js';
+import { invokeTokenOf, podInvoker, type Invoker } from './support/pod.js';
 import { apply, cluster, createNamespace, dumpNamespace, kubectl, waitFor } from './support/kube.js';
 
 const API = 'sluice.dev/v1alpha1';
@@ -74,7 +74,7 @@ async function readyPod(ns: string, fn: string, version = 'latest'): Promise<V1P
 }
 
 async function podInvokerOf(ns: string, fn: string, stops: (() => Promise<void>)[]): Promise<Invoker> {
-  return podInvoker((await readyPod(ns, fn)).status?.podIP, stops);
+  return podInvoker((await readyPod(ns, fn)).status?.podIP, stops, await invokeTokenOf(ns, fn));
 }
 
 describe('functions on the real cluster', () => {
@@ -281,7 +281,8 @@ describe('functions on the real cluster', () => {
         'jsonpath={.spec.template.spec.containers[0].env}',
       ])
     ).stdout;
-    expect(v1env).toContain('"name":"STAGE","value":"one"');
+    // The function's variables reach sluice-runtime as SLUICE_ENV_<NAME> (the handler sees STAGE).
+    expect(v1env).toContain('"name":"SLUICE_ENV_STAGE","value":"one"');
     const fnStatus = await waitFor('latestVersion 2 in status', async () => {
       const f = await getFn(ns, 'ver');
       return f?.status?.latestVersion === '2' ? f : undefined;

@@ -214,6 +214,12 @@ describe('the Helm chart on the real cluster', () => {
     ]);
     expect(ctr.code, ctr.out).toBe(0);
     const podsBefore = new Set((await platformPods()).map((p) => p.name));
+    // The platform's invoke key: an upgrade keeps it (lookup), or every function pod would refuse the new gateways.
+    const invokeKey = async (): Promise<string | undefined> =>
+      (await cluster().core.readNamespacedSecret({ namespace: SYSTEM_NS, name: 'sluice-invoke-key' })).data
+        ?.key;
+    const keyBefore = await invokeKey();
+    expect(keyBefore).toBeTruthy();
 
     const ok = (): InvocationRecord[] =>
       (collector?.of(okSubject) ?? []).filter((r) => ((r.requestPayload as { id?: number }).id ?? -1) >= 0);
@@ -263,7 +269,8 @@ describe('the Helm chart on the real cluster', () => {
       60_000,
     );
 
-    // Functions kept running: a sync call on the new gateways.
+    // Functions kept running: a sync call on the new gateways, whose invoke key is the same.
+    expect(await invokeKey()).toBe(keyBefore);
     expect(await syncCall('after-upgrade')).toEqual({ done: 'after-upgrade' });
 
     await waitFor(
@@ -318,7 +325,7 @@ describe('the Helm chart on the real cluster', () => {
     dumpOnFailure();
     // Everything of the release, by UID (a reinstall makes new objects, never the same UIDs).
     const KINDS =
-      'deployments,statefulsets,services,serviceaccounts,configmaps,roles,rolebindings,poddisruptionbudgets,networkpolicies,clusterroles,clusterrolebindings,pods';
+      'deployments,statefulsets,services,serviceaccounts,configmaps,secrets,roles,rolebindings,poddisruptionbudgets,networkpolicies,clusterroles,clusterrolebindings,validatingadmissionpolicies,validatingadmissionpolicybindings,pods';
     const platformObjects = async (): Promise<Map<string, string>> => {
       const r = await kubectl([
         'get',
@@ -355,6 +362,13 @@ describe('the Helm chart on the real cluster', () => {
       `Role ${SYSTEM_NS}/sluice-controller-leader-election`,
       `RoleBinding ${SYSTEM_NS}/sluice-gateway-access-keys`,
       `PodDisruptionBudget ${SYSTEM_NS}/sluice-gateway`,
+      `Secret ${SYSTEM_NS}/sluice-invoke-key`,
+      `ValidatingAdmissionPolicy /sluice-controller-secrets`,
+      `ValidatingAdmissionPolicyBinding /sluice-controller-secrets`,
+      `ValidatingAdmissionPolicy /sluice-function-peers`,
+      `ClusterRole /sluice-tenant-edit`,
+      `ValidatingAdmissionPolicy /sluice-function-scaling`,
+      `ValidatingAdmissionPolicy /sluice-functionversion-peers`,
     ])
       expect(names).toContain(want);
 

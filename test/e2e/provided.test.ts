@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import type { V1Pod } from '@kubernetes/client-node';
 import type { FunctionResource } from '../../api/types.js';
 import { apply, cluster, createNamespace, dumpNamespace, kubectl, script, waitFor } from './support/kube.js';
-import { podInvoker, type Invoker } from './support/pod.js';
+import { invokeTokenOf, podInvoker, type Invoker } from './support/pod.js';
 
 const API = 'sluice.dev/v1alpha1';
 const FN = 'ric';
@@ -89,7 +89,7 @@ describe('runtime: provided with aws-lambda-ric in a custom image', () => {
       LAMBDA_TASK_ROOT: '/var/task',
     });
 
-    invoke = await podInvoker(pod.status?.podIP, stops);
+    invoke = await podInvoker(pod.status?.podIP, stops, await invokeTokenOf(ns, FN));
 
     const r = await invoke({ hello: 'ric' }, { 'x-amz-request-id': 'ric-e2e-1', 'x-amz-log-type': 'Tail' });
     expect(r.status).toBe(200);

@@ -1,29 +1,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse } from 'yaml';
 import { ROOT } from '../../api/paths.js';
+import { findHelm } from '../support/helm.js';
 
 const CHART = join(ROOT, 'charts/sluice');
 const MONITORING = 'monitoring.coreos.com/v1';
 
-/** helm: $HELM, else the one the build caches (test/cluster/build.sh, `make tools`). Never skipped. */
-function findHelm(): string {
-  if (process.env.HELM && existsSync(process.env.HELM)) return process.env.HELM;
-  const bin = join(homedir(), '.cache/sluice/bin');
-  const cached = existsSync(bin)
-    ? readdirSync(bin)
-        .filter((d) => d.startsWith('helm-') && existsSync(join(bin, d, 'helm')))
-        .sort()
-        .reverse()
-    : [];
-  if (cached[0]) return join(bin, cached[0], 'helm');
-  throw new Error(
-    `helm not found: set $HELM or build it with \`make tools\` (test/cluster/build.sh caches it under ${bin}/helm-*/helm)`,
-  );
-}
 const HELM = findHelm();
 
 type Manifest = {
@@ -201,7 +188,7 @@ describe('helm template', () => {
       (one(ms, 'NetworkPolicy', name).spec.ingress as { ports: { port: number }[] }[]).map((r) =>
         r.ports.map((p) => p.port),
       );
-    expect(ports('sluice-gateway')).toEqual([[8080], [9090]]);
+    expect(ports('sluice-gateway')).toEqual([[8080], [8070], [9090]]);
     expect(ports('sluice-controller')).toEqual([[8081], [9090]]);
     expect(ports('sluice-poller')).toEqual([[8081], [9090]]);
     expect(ports('sluice-nats')).toEqual([[4222], [6222], [8222]]);
@@ -211,6 +198,46 @@ describe('helm template', () => {
     ]);
     for (const np of find(ms, 'NetworkPolicy')) expect(np.spec.policyTypes).toEqual(['Ingress']);
     expect(find(template(['networkPolicies.enabled=false']), 'NetworkPolicy')).toEqual([]);
+  });
+
+  it('lets only the monitoring namespace’s pods reach the metrics ports (platform 9090, NATS 8222, functions 9091)', () => {
+    const ms = template(['networkPolicies.monitoringNamespaceLabels.team=observability']);
+    const monitoring = [
+      {
+        namespaceSelector: {
+          matchLabels: { 'kubernetes.io/metadata.name': 'monitoring', team: 'observability' },
+        },
+      },
+    ];
+    const fromFor = (np: string, port: number): unknown =>
+      (one(ms, 'NetworkPolicy', np).spec.ingress as { from?: unknown; ports: { port: number }[] }[]).find(
+        (r) => r.ports[0]?.port === port,
+      )?.from;
+    for (const name of ['sluice-gateway', 'sluice-controller', 'sluice-poller'])
+      expect(fromFor(name, 9090)).toEqual(monitoring);
+    expect(fromFor('sluice-nats', 8222)).toEqual(monitoring);
+    expect(env(one(ms, 'Deployment', 'sluice-controller'), 'SLUICE_METRICS_NAMESPACE_SELECTOR')).toBe(
+      'kubernetes.io/metadata.name=monitoring,team=observability',
+    );
+  });
+
+  it('confines the gateway’s and the poller’s Deployment writes to functions’ (ValidatingAdmissionPolicy)', () => {
+    const ms = template();
+    const vap = one(ms, 'ValidatingAdmissionPolicy', 'sluice-function-scaling');
+    expect(vap.spec.matchConstraints.resourceRules[0]).toMatchObject({
+      apiGroups: ['apps'],
+      operations: ['UPDATE'],
+      resources: ['deployments', 'deployments/scale'],
+    });
+    expect(vap.spec.matchConditions[0].expression).toContain(
+      "'system:serviceaccount:sluice-system:sluice-gateway'",
+    );
+    expect(vap.spec.matchConditions[0].expression).toContain(
+      "'system:serviceaccount:sluice-system:sluice-poller'",
+    );
+    expect(
+      one(ms, 'ValidatingAdmissionPolicyBinding', 'sluice-function-scaling').spec.validationActions,
+    ).toEqual(['Deny']);
   });
 
   it('telemetry: OTLP settings for the platform and, through the controller, for function pods', () => {
@@ -231,6 +258,126 @@ describe('helm template', () => {
     expect(env(ctl, 'SLUICE_FUNCTION_OTLP_ENDPOINT')).toBe('http://otel-collector.observability:4318');
     expect(env(ctl, 'SLUICE_OTLP_COLLECTOR_NAMESPACE')).toBe('observability');
     expect(env(ctl, 'SLUICE_OTLP_COLLECTOR_SELECTOR')).toBe('app=otel-collector');
+  });
+
+  it('makes a random invoke key and gives it to the gateway and the controller only', () => {
+    const ms = template();
+    const secret = one(ms, 'Secret', 'sluice-invoke-key');
+    const key = Buffer.from(secret.data?.key ?? '', 'base64').toString();
+    expect(key).toMatch(/^[A-Za-z0-9]{64}$/);
+    expect(
+      Buffer.from(
+        template().find((m) => m.kind === 'Secret' && m.metadata.name === 'sluice-invoke-key')?.data?.key ??
+          '',
+        'base64',
+      ).toString(),
+    ).not.toBe(key);
+    const checksum = createHash('sha256')
+      .update(secret.data?.key ?? '')
+      .digest('hex')
+      .slice(0, 16);
+    const mounts = (d: Manifest): string[] =>
+      (d.spec.template.spec.volumes ?? [])
+        .filter((v: { secret?: { secretName: string } }) => v.secret?.secretName === 'sluice-invoke-key')
+        .map((v: { name: string }) => v.name);
+    for (const name of ['sluice-gateway', 'sluice-controller']) {
+      const d = one(ms, 'Deployment', name);
+      expect(env(d, 'SLUICE_INVOKE_KEY_FILE')).toBe('/var/run/sluice/invoke-key/key');
+      expect(mounts(d)).toEqual(['invoke-key']);
+      expect(d.spec.template.spec.containers[0].volumeMounts).toContainEqual({
+        name: 'invoke-key',
+        mountPath: '/var/run/sluice/invoke-key',
+        readOnly: true,
+      });
+      // A new key (rotation) rolls them.
+      expect(d.spec.template.metadata.annotations['checksum/invoke-key']).toBe(checksum);
+    }
+    expect(mounts(one(ms, 'Deployment', 'sluice-poller'))).toEqual([]);
+    // Upgrades keep the key: the template reads the existing Secret first.
+    expect(readFileSync(join(CHART, 'templates/_helpers.tpl'), 'utf8')).toContain(
+      'lookup "v1" "Secret" .Release.Namespace "sluice-invoke-key"',
+    );
+  });
+
+  it('confines the controller’s Secret writes to invoke tokens (ValidatingAdmissionPolicy)', () => {
+    const ms = template();
+    const vap = one(ms, 'ValidatingAdmissionPolicy', 'sluice-controller-secrets');
+    expect(vap.spec.matchConditions[0].expression).toBe(
+      "request.userInfo.username == 'system:serviceaccount:sluice-system:sluice-controller'",
+    );
+    expect(vap.spec.failurePolicy).toBe('Fail');
+    expect(one(ms, 'ValidatingAdmissionPolicyBinding', 'sluice-controller-secrets').spec).toEqual({
+      policyName: 'sluice-controller-secrets',
+      validationActions: ['Deny'],
+    });
+  });
+
+  it('policy before code, on by default: the gateway’s canary, its headless Service, the controller’s settings', () => {
+    const ms = template();
+    const gw = one(ms, 'Deployment', 'sluice-gateway');
+    expect(env(gw, 'SLUICE_POLICY_CANARY_PORT')).toBe('8070');
+    expect(gw.spec.template.spec.containers[0].ports).toContainEqual({ name: 'canary', containerPort: 8070 });
+    const svc = one(ms, 'Service', 'sluice-policy-canary');
+    expect(svc.spec.clusterIP).toBe('None');
+    expect(svc.spec.selector).toEqual({
+      'app.kubernetes.io/name': 'sluice-gateway',
+      'app.kubernetes.io/instance': 'sluice',
+    });
+    expect(svc.spec.ports.map((p: { port: number }) => p.port)).toEqual([8070, 8080]);
+    const ctl = one(ms, 'Deployment', 'sluice-controller');
+    expect(env(ctl, 'SLUICE_POLICY_CANARY')).toBe('sluice-policy-canary.sluice-system.svc:8070');
+    expect(env(ctl, 'SLUICE_POLICY_CONTROL_PORT')).toBe('8080');
+    expect(env(ctl, 'SLUICE_POLICY_WAIT_SECONDS')).toBe('60');
+    // Only the function pods' own policies may refuse the canary: the gateway's admits every pod.
+    const ingress = one(ms, 'NetworkPolicy', 'sluice-gateway').spec.ingress as {
+      from?: unknown;
+      ports: { port: number }[];
+    }[];
+    expect(ingress.find((r) => r.ports[0]?.port === 8070)?.from).toBeUndefined();
+
+    const off = template(['functions.policyWait.enabled=false']);
+    expect(env(one(off, 'Deployment', 'sluice-controller'), 'SLUICE_POLICY_CANARY')).toBeUndefined();
+    expect(env(one(off, 'Deployment', 'sluice-gateway'), 'SLUICE_POLICY_CANARY_PORT')).toBeUndefined();
+    expect(find(off, 'Service', 'sluice-policy-canary')).toEqual([]);
+  });
+
+  it('refuses private peers in the platform’s namespace, kube-system, link-local and the cluster’s networks, for Functions and FunctionVersions', () => {
+    const ms = template([
+      'functions.network.clusterCidrs={10.244.0.0/16,10.96.0.0/12}',
+      'functions.network.allowedPeerNamespaces={kube-system}',
+      'functions.network.allowedPeerCidrs={10.96.5.0/24}',
+    ]);
+    for (const [name, resource] of [
+      ['sluice-function-peers', 'functions'],
+      ['sluice-functionversion-peers', 'functionversions'],
+    ] as const) {
+      const vap = one(ms, 'ValidatingAdmissionPolicy', name);
+      expect(vap.spec.matchConstraints.resourceRules[0].resources).toEqual([resource]);
+      const vars = Object.fromEntries(
+        (vap.spec.variables as { name: string; expression: string }[]).map((v) => [v.name, v.expression]),
+      );
+      expect(vars.deniedNamespaces).toBe("['sluice-system']");
+      expect(vars.deniedCidrs).toBe("['169.254.0.0/16','fe80::/10','10.244.0.0/16','10.96.0.0/12']");
+      expect(vars.allowedCidrs).toBe("['10.96.5.0/24']");
+      expect(one(ms, 'ValidatingAdmissionPolicyBinding', name).spec.validationActions).toEqual(['Deny']);
+    }
+    const ctl = one(ms, 'Deployment', 'sluice-controller');
+    expect(env(ctl, 'SLUICE_PEER_CLUSTER_CIDRS')).toBe('10.244.0.0/16,10.96.0.0/12');
+    expect(env(ctl, 'SLUICE_PEER_ALLOWED_NAMESPACES')).toBe('kube-system');
+    expect(env(ctl, 'SLUICE_PEER_ALLOWED_CIDRS')).toBe('10.96.5.0/24');
+    // With the platform's namespace allowed, its peers must still keep off the policy canary.
+    const allowPlatform = template(['functions.network.allowedPeerNamespaces={sluice-system}']);
+    const rules = one(allowPlatform, 'ValidatingAdmissionPolicy', 'sluice-function-peers').spec.validations;
+    expect(JSON.stringify(rules)).toContain('!(8070 in p.ports)');
+  });
+
+  it('trusts no code image prefix unless the admin lists some (functions.trustedImagePrefixes)', () => {
+    const ctl = (values: string[] = []): string | undefined =>
+      env(one(template(values), 'Deployment', 'sluice-controller'), 'SLUICE_TRUSTED_IMAGE_PREFIXES');
+    expect(ctl()).toBe('');
+    expect(ctl(['functions.trustedImagePrefixes={localhost/,registry.example.com/platform/}'])).toBe(
+      'localhost/,registry.example.com/platform/',
+    );
   });
 
   it('uses an external NATS instead of the StatefulSet with nats.externalUrl', () => {
@@ -337,6 +484,14 @@ describe('values.schema.json', () => {
     ['monitoring.rules.enable=true', '/monitoring/rules', "additional properties 'enable' not allowed"],
     ['monitoring.platform.interval=soon', '/monitoring/platform/interval', ''],
     ['gateway.resources.requests.cpu=lots', '/gateway/resources/requests/cpu', ''],
+    ['functions.trustedImagePrefixes={a b}', '/functions/trustedImagePrefixes/0', 'does not match pattern'],
+    ['functions.policyWait.canaryPort=8080', '/functions/policyWait/canaryPort', ''],
+    [
+      'functions.network.clusterCidrs={10.0.0.0}',
+      '/functions/network/clusterCidrs/0',
+      'does not match pattern',
+    ],
+    ['functions.policyWait.budgetSeconds=0', '/functions/policyWait/budgetSeconds', 'minimum'],
   ])('rejects %s naming the field', (value, field, message) => {
     for (const cmd of [['template', 'sluice'], ['lint']]) {
       const r = helm([...cmd, CHART, '--set', value]);

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { ROOT } from '../../api/paths.js';
+import { renderChart } from '../support/helm.js';
 
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
 const load = (component: string): Rule[] =>
@@ -17,14 +19,9 @@ describe.each(['controller', 'gateway', 'poller'])('%s ClusterRole', (component)
   });
   it('cannot read secrets cluster-wide or change RBAC', () => {
     const resources = r.flatMap((x) => x.resources);
-    for (const forbidden of [
-      'secrets',
-      'clusterroles',
-      'roles',
-      'rolebindings',
-      'clusterrolebindings',
-      'nodes',
-    ]) {
+    const secretVerbs = r.filter((x) => x.resources.includes('secrets')).flatMap((x) => x.verbs);
+    for (const read of ['get', 'list', 'watch']) expect(secretVerbs).not.toContain(read);
+    for (const forbidden of ['clusterroles', 'roles', 'rolebindings', 'clusterrolebindings', 'nodes']) {
       expect(resources).not.toContain(forbidden);
     }
     expect(r.flatMap((x) => x.verbs)).not.toContain('escalate');
@@ -39,10 +36,16 @@ describe('controller ClusterRole', () => {
     }
   });
 
-  it('cannot touch secrets, RBAC or anything it does not manage', () => {
+  it("writes Secrets (functions' invoke tokens) but can never read or delete one", () => {
+    const secretRules = rules.filter((r) => r.resources.includes('secrets'));
+    expect(secretRules.map((r) => [r.apiGroups, r.resources, [...r.verbs].sort()])).toEqual([
+      [[''], ['secrets'], ['create', 'patch']],
+    ]);
+  });
+
+  it('cannot touch RBAC or anything it does not manage', () => {
     const resources = rules.flatMap((r) => r.resources);
     for (const forbidden of [
-      'secrets',
       'clusterroles',
       'roles',
       'rolebindings',
@@ -84,5 +87,48 @@ describe('controller ClusterRole', () => {
       (r) => r.apiGroups.includes('sluice.dev') && r.resources.includes('functions'),
     );
     expect(fnRules.flatMap((r) => r.verbs).sort()).toEqual(['get', 'list', 'watch']);
+  });
+});
+
+describe('tenant ClusterRoles (aggregated into admin, edit and view)', () => {
+  const roles = renderChart([], { showOnly: ['templates/tenant-rbac.yaml'] }) as (KubernetesObject & {
+    rules: Rule[];
+  })[];
+  const role = (name: string): KubernetesObject & { rules: Rule[] } => {
+    const r = roles.find((x) => x.metadata?.name === `sluice-tenant-${name}`);
+    expect(r, name).toBeDefined();
+    return r!;
+  };
+  const KINDS = ['functions', 'functionversions', 'aliases', 'eventsourcemappings'];
+
+  it.each([
+    {
+      name: 'admin',
+      verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+    },
+    {
+      name: 'edit',
+      verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+    },
+    { name: 'view', verbs: ['get', 'list', 'watch'] },
+  ])(
+    '$name: Sluice’s four kinds with $verbs.length verbs, aggregated into Kubernetes’ $name',
+    ({ name, verbs }) => {
+      const r = role(name);
+      expect(r.metadata?.labels?.[`rbac.authorization.k8s.io/aggregate-to-${name}`]).toBe('true');
+      expect(r.rules).toHaveLength(1);
+      expect(r.rules[0]?.apiGroups).toEqual(['sluice.dev']);
+      expect([...(r.rules[0]?.resources ?? [])].sort()).toEqual([...KINDS].sort());
+      expect([...(r.rules[0]?.verbs ?? [])].sort()).toEqual(verbs);
+    },
+  );
+
+  it('grant no wildcard, no status subresource, nothing outside sluice.dev', () => {
+    for (const r of roles)
+      for (const rule of r.rules) {
+        for (const v of [...rule.apiGroups, ...rule.resources, ...rule.verbs]) expect(v).not.toContain('*');
+        expect(rule.resources.filter((x) => x.includes('/'))).toEqual([]);
+        expect(rule.apiGroups).toEqual(['sluice.dev']);
+      }
   });
 });

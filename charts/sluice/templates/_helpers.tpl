@@ -72,3 +72,29 @@ old release's values and would otherwise leave these empty.
 {{- define "sluice.blockedCidrs" -}}
 {{- join "," (dig "blockedCidrs" (list "10.0.0.0/8" "172.16.0.0/12" "192.168.0.0/16" "100.64.0.0/10") (.Values.destinations | default dict)) -}}
 {{- end -}}
+
+{{/* The invoke key (base64): the existing Secret's on upgrades, a new random one on install. */}}
+{{- define "sluice.invokeKey" -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace "sluice-invoke-key" -}}
+{{- if and $existing $existing.data (index $existing.data "key") -}}
+{{ index $existing.data "key" }}
+{{- else -}}
+{{- /* Memoised: every template of one render sees the same key. */ -}}
+{{- if not .Values._invokeKey -}}{{- $_ := set .Values "_invokeKey" (randAlphaNum 64 | b64enc) -}}{{- end -}}
+{{ .Values._invokeKey }}
+{{- end -}}
+{{- end }}
+
+{{/* Pod template annotation: a changed invoke key rolls the pods that read it. */}}
+{{- define "sluice.invokeKeyChecksum" -}}
+checksum/invoke-key: {{ include "sluice.invokeKey" . | sha256sum | trunc 16 | quote }}
+{{- end }}
+
+{{/* The invoke key's volume and mount (gateway, controller). */}}
+{{- define "sluice.invokeKeyVolume" -}}
+- name: invoke-key
+  secret: { secretName: sluice-invoke-key, defaultMode: 0440 }
+{{- end }}
+{{- define "sluice.invokeKeyMount" -}}
+- { name: invoke-key, mountPath: /var/run/sluice/invoke-key, readOnly: true }
+{{- end }}

@@ -16,8 +16,10 @@ import {
   workloadName,
   workloadSelector,
 } from '../../../api/naming.js';
+import { isReservedEnv } from '../../../api/schema.js';
+import { INVOKE_TOKEN_DIR, INVOKE_TOKEN_FILE, invokeTokenSecretName } from '../../../api/invoke-token.js';
 import { INLINE_CODE_KEY, inlineCodeFile } from './configmap.js';
-import { runtimeImageFor, type BuildOptions, type VersionPlan } from './types.js';
+import { imagePullPolicy, runtimeImageFor, type BuildOptions, type VersionPlan } from './types.js';
 
 /** Lambda's ratio: 1769 MB of memory buys one vCPU. */
 export const MB_PER_VCPU = 1769;
@@ -93,8 +95,63 @@ function runtimeEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
     SLUICE_CONCURRENCY: s.scaling?.concurrencyPerPod ?? 1,
     SLUICE_REGION: opts.region,
     SLUICE_METRICS_PORT: RUNTIME_METRICS_PORT,
+    SLUICE_INVOKE_TOKEN_FILE: opts.invokeKey ? INVOKE_TOKEN_FILE : undefined,
+    ...policyWaitEnv(opts),
     ...telemetryEnv(plan, opts),
   });
+}
+
+function policyWaitEnv(opts: BuildOptions): Record<string, string | number> {
+  const w = opts.policyWait;
+  if (!w) return {};
+  return {
+    SLUICE_POLICY_CANARY: w.canary,
+    SLUICE_POLICY_CONTROL_PORT: w.controlPort,
+    SLUICE_POLICY_WAIT_SECONDS: w.budgetSeconds,
+  };
+}
+
+/**
+ * A Node.js runtime with a code image runs the function's own build of sluice-runtime, which
+ * cannot be trusted to wait for the NetworkPolicy: the platform's runtime image does it first, as
+ * an init container (the kubelet starts the function's container only once it exits 0).
+ */
+function policyWaitInit(plan: VersionPlan, opts: BuildOptions): V1Container[] {
+  const s = plan.spec;
+  if (!opts.policyWait || s.runtime === 'provided' || !s.code.image) return [];
+  const image = runtimeImageFor(opts.runtimeImages, s.runtime);
+  return [
+    {
+      name: 'sluice-policy-wait',
+      image,
+      imagePullPolicy: imagePullPolicy(image, opts),
+      args: ['/app/dist/runtime/policy-main.js'],
+      env: env(policyWaitEnv(opts)),
+      resources: limits(SIDECAR_MEMORY_MB, opts.cpuLimitFloorMillis),
+      securityContext: restricted,
+      terminationMessagePolicy: 'FallbackToLogsOnError',
+    },
+  ];
+}
+
+/**
+ * The function's invoke token, for sluice-runtime's container only (never a custom runtime's):
+ * read-only, readable by the pod's group.
+ */
+function tokenVolume(
+  plan: VersionPlan,
+  opts: BuildOptions,
+): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  if (!opts.invokeKey) return { volumes: [], mounts: [] };
+  return {
+    volumes: [
+      {
+        name: 'invoke-token',
+        secret: { secretName: invokeTokenSecretName(plan.functionName), defaultMode: 0o440 },
+      },
+    ],
+    mounts: [{ name: 'invoke-token', mountPath: INVOKE_TOKEN_DIR, readOnly: true }],
+  };
 }
 
 /** OTel settings of sluice-runtime: spans named after the function, exported to the platform's collector. */
@@ -115,11 +172,46 @@ function telemetryEnv(plan: VersionPlan, opts: BuildOptions): Record<string, str
   };
 }
 
-/** The function's own environment: for the built-in runtime passed through sluice-runtime to the handler's process. */
-function functionEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
+/**
+ * The function's own variables for the built-in runtime's container: each as
+ * `SLUICE_ENV_<NAME>`, which sluice-runtime hands to the handler's process as `NAME`. So none of
+ * them is an environment variable of sluice-runtime itself: NODE_OPTIONS, LD_PRELOAD and the like
+ * cannot run code inside it (before its policy check, beside its invoke token).
+ */
+export const FUNCTION_ENV_PREFIX = 'SLUICE_ENV_';
+
+/** The spec's variables without reserved names (rejected by the API server; dropped for specs stored before that rule). */
+function userEnv(plan: VersionPlan): V1EnvVar[] {
+  return Object.entries(plan.spec.environment ?? {})
+    .filter(([name]) => !isReservedEnv(name))
+    .map(([name, value]) => ({ name, value }));
+}
+
+/** One variable per name, the last one of each name kept (as the kubelet would; apply rejects duplicates). */
+export function lastWins(vars: V1EnvVar[]): V1EnvVar[] {
+  const last = new Map(vars.map((v, i) => [v.name, i]));
+  return vars.filter((v, i) => last.get(v.name) === i);
+}
+
+/**
+ * The environment of the container the function's code runs in, the platform's values last: a
+ * reserved name in the spec (which the API server rejects already) can never replace them.
+ */
+function containerEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
   const s = plan.spec;
-  const user = Object.entries(s.environment ?? {}).map(([name, value]) => ({ name, value }));
-  if (s.runtime !== 'provided') return user;
+  // TZ is not reserved (Lambda's list): a function may set its own.
+  if (s.runtime === 'provided')
+    return lastWins([...env({ TZ: ':UTC' }), ...userEnv(plan), ...reservedEnv(plan, opts)]);
+  // A code image is the function's own build of the runtime image: its variables as they are.
+  const own = s.code.image
+    ? userEnv(plan)
+    : userEnv(plan).map((e) => ({ ...e, name: `${FUNCTION_ENV_PREFIX}${e.name}` }));
+  return lastWins([...own, ...runtimeEnv(plan, opts)]);
+}
+
+/** Lambda's reserved variables for a custom runtime's container (the built-in runtime sets its own). */
+function reservedEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
+  const s = plan.spec;
   const qualifier = plan.version === LATEST ? undefined : plan.version;
   return [
     ...env({
@@ -132,12 +224,10 @@ function functionEnv(plan: VersionPlan, opts: BuildOptions): V1EnvVar[] {
       AWS_DEFAULT_REGION: opts.region,
       _HANDLER: s.handler ?? 'index.handler',
       LAMBDA_TASK_ROOT: '/var/task',
-      TZ: ':UTC',
       SLUICE_FUNCTION_ARN: functionArn(opts.region, plan.namespace, plan.functionName, qualifier),
     }),
     // One stream per execution environment: the pod's name (Runtime Interface Clients require it).
     { name: 'AWS_LAMBDA_LOG_STREAM_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    ...user,
   ];
 }
 
@@ -189,6 +279,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
   const memoryMB = s.memoryMB ?? 128;
   const timeout = s.timeoutSeconds ?? 3;
   const { volumes, mounts } = codeVolume(plan);
+  const token = tokenVolume(plan, opts);
   const tmp: V1Volume = { name: 'tmp', emptyDir: { sizeLimit: `${s.ephemeralStorageMB ?? 512}Mi` } };
   const tmpMount: V1VolumeMount = { name: 'tmp', mountPath: '/tmp' };
   const provided = s.runtime === 'provided';
@@ -197,8 +288,8 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
   const runtime: V1Container = {
     name: provided ? 'sluice-runtime' : 'function',
     image: runtimeImage,
-    imagePullPolicy: 'IfNotPresent',
-    env: provided ? runtimeEnv(plan, opts) : [...runtimeEnv(plan, opts), ...functionEnv(plan, opts)],
+    imagePullPolicy: imagePullPolicy(runtimeImage, opts),
+    env: provided ? runtimeEnv(plan, opts) : containerEnv(plan, opts),
     ports: [
       { name: 'http', containerPort: RUNTIME_INVOKE_PORT, protocol: 'TCP' },
       { name: 'metrics', containerPort: RUNTIME_METRICS_PORT, protocol: 'TCP' },
@@ -207,7 +298,9 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
       ? limits(SIDECAR_MEMORY_MB, opts.cpuLimitFloorMillis)
       : limits(memoryMB, opts.cpuLimitFloorMillis, RUNTIME_OVERHEAD_MB),
     securityContext: restricted,
-    volumeMounts: [tmpMount, ...mounts],
+    volumeMounts: [tmpMount, ...mounts, ...token.mounts],
+    // Why it stopped (e.g. its NetworkPolicy never came into force) shows in the pod's status.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
     ...probes('http'),
   };
   const containers: V1Container[] = provided ? [] : [runtime];
@@ -215,8 +308,8 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
     containers.push({
       name: 'function',
       image: s.code.image,
-      imagePullPolicy: 'IfNotPresent',
-      env: functionEnv(plan, opts),
+      imagePullPolicy: imagePullPolicy(s.code.image ?? '', opts),
+      env: containerEnv(plan, opts),
       resources: limits(memoryMB, opts.cpuLimitFloorMillis),
       securityContext: restricted,
       volumeMounts: [tmpMount],
@@ -227,6 +320,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
     // provided: sluice-runtime is a native sidecar (an init container that keeps running), so the
     // kubelet starts the custom runtime only once the Runtime API listens (startupProbe): a
     // custom runtime that cannot connect at start exits, and its restarts would back off.
+    // The sidecar serves /healthz only once the pod's NetworkPolicy is in force (its budget).
     ...(provided
       ? {
           initContainers: [
@@ -236,15 +330,17 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
               startupProbe: {
                 httpGet: { path: '/healthz', port: 'http' as never },
                 periodSeconds: 1,
-                failureThreshold: 120,
+                failureThreshold: Math.max(120, (opts.policyWait?.budgetSeconds ?? 0) + 60),
                 timeoutSeconds: 1,
               },
             },
           ],
         }
-      : {}),
+      : policyWaitInit(plan, opts).length
+        ? { initContainers: policyWaitInit(plan, opts) }
+        : {}),
     containers,
-    volumes: [tmp, ...volumes],
+    volumes: [tmp, ...volumes, ...token.volumes],
     serviceAccountName: role ?? 'default',
     automountServiceAccountToken: role !== undefined,
     enableServiceLinks: false,

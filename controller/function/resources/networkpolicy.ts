@@ -12,6 +12,7 @@ import {
 } from '../../../api/naming.js';
 import type { FunctionSpec } from '../../../api/types.js';
 import type { V1OwnerReference } from '@kubernetes/client-node';
+import { peerProblem } from '../peers.js';
 import type { BuildOptions } from './types.js';
 
 const NS_LABEL = 'kubernetes.io/metadata.name';
@@ -39,20 +40,30 @@ function dnsRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
   };
 }
 
-/** Functions may call the gateway (other functions, destinations), wherever it runs. */
-function gatewayRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
+/**
+ * The platform's gateway pods: their labels in the platform's namespace only. A pod anywhere else
+ * carrying the same labels (any tenant may label its pods so) is not the gateway.
+ */
+function gatewayPeer(opts: BuildOptions): V1NetworkPolicyPeer {
   return {
-    to: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.gatewayPodLabels } }],
-    ports: [{ protocol: 'TCP', port: 8080 }],
+    namespaceSelector: { matchLabels: { [NS_LABEL]: opts.platformNamespace } },
+    podSelector: { matchLabels: opts.gatewayPodLabels },
   };
+}
+
+/** Functions may call the gateway (other functions, destinations). */
+function gatewayRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
+  return { to: [gatewayPeer(opts)], ports: [{ protocol: 'TCP', port: 8080 }] };
 }
 
 function internetRule(opts: BuildOptions): V1NetworkPolicyEgressRule {
   return { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: opts.privateCidrs } }] };
 }
 
-function peerRules(namespace: string, spec: FunctionSpec): V1NetworkPolicyEgressRule[] {
-  return (spec.network?.peers ?? []).map((p) => {
+/** Rules for the spec's peers; a peer the platform does not allow is left out (and its version runs no pod). */
+function peerRules(namespace: string, spec: FunctionSpec, opts: BuildOptions): V1NetworkPolicyEgressRule[] {
+  const allowed = (spec.network?.peers ?? []).filter((p) => !peerProblem(namespace, p, opts.peerPolicy));
+  return allowed.map((p) => {
     const to: V1NetworkPolicyPeer = p.cidr
       ? { ipBlock: { cidr: p.cidr } }
       : {
@@ -66,8 +77,8 @@ function peerRules(namespace: string, spec: FunctionSpec): V1NetworkPolicyEgress
 }
 
 /**
- * One NetworkPolicy per function (all its versions): ingress only from the gateway on the invoke
- * port (and from metrics scrapers on the runtime's metrics port); egress per network.mode — public: DNS, the gateway and the internet but no private
+ * One NetworkPolicy per function (all its versions): ingress only from the platform's gateway
+ * pods (in the platform's namespace) on the invoke port (and from the monitoring namespace on the runtime's metrics port); egress per network.mode — public: DNS, the gateway and the internet but no private
  * ranges (so no cluster-private peers); private: DNS, the gateway, the listed peers, and the
  * internet only with allowInternet.
  */
@@ -94,7 +105,7 @@ export function makeNetworkPolicy(
   }
   if (mode === 'public') egress.push(internetRule(opts));
   else {
-    egress.push(...peerRules(namespace, spec));
+    egress.push(...peerRules(namespace, spec, opts));
     if (spec.network?.allowInternet) egress.push(internetRule(opts));
   }
   return {
@@ -112,11 +123,11 @@ export function makeNetworkPolicy(
       policyTypes: ['Ingress', 'Egress'],
       ingress: [
         {
-          _from: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.gatewayPodLabels } }],
+          _from: [gatewayPeer(opts)],
           ports: [{ protocol: 'TCP', port: RUNTIME_INVOKE_PORT }],
         },
         {
-          _from: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.metricsScraperLabels } }],
+          _from: [{ namespaceSelector: { matchLabels: opts.metricsNamespaceLabels } }],
           ports: [{ protocol: 'TCP', port: RUNTIME_METRICS_PORT }],
         },
       ],

@@ -5,11 +5,14 @@ import { makeDeployment, cpuMillis, cpuQuantity } from './deployment.js';
 import { makeService } from './service.js';
 import { makeNetworkPolicy } from './networkpolicy.js';
 import { inlineCodeFile, makeCodeConfigMap } from './configmap.js';
+import { makeInvokeTokenSecret } from './secret.js';
+import { invokeToken } from '../../../api/invoke-token.js';
 import {
   DEFAULT_BUILD_OPTIONS,
   endpointPort,
   functionTelemetry,
   parseLabels,
+  type BuildOptions,
   type VersionPlan,
 } from './types.js';
 
@@ -212,9 +215,234 @@ describe('makeDeployment', () => {
     expect(envOf(d.spec?.template.spec?.containers[0])).toMatchObject({
       SLUICE_FUNCTION_VERSION: '3',
       SLUICE_TIMEOUT_SECONDS: '30',
-      A: '1',
+      SLUICE_ENV_A: '1',
     });
     expect(d.spec?.template.spec?.terminationGracePeriodSeconds).toBe(35);
+  });
+});
+
+describe('invoke token', () => {
+  const keyed = { ...opts, invokeKey: Buffer.from('k'.repeat(64)) };
+  const holders = (spec: Partial<FunctionSpec>, o: BuildOptions = keyed): string[] => {
+    const pod = makeDeployment(plan(spec, { codeConfigMap: undefined }), o, 0).spec?.template.spec;
+    return [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])]
+      .filter((c) => c.volumeMounts?.some((m) => m.name === 'invoke-token' && m.readOnly))
+      .filter((c) => envOf(c).SLUICE_INVOKE_TOKEN_FILE === '/var/run/sluice/invoke/token')
+      .map((c) => c.name);
+  };
+
+  it.each([
+    { name: 'built-in runtime: its one container, sluice-runtime', spec: {}, want: ['function'] },
+    {
+      name: 'custom runtime: the sluice-runtime sidecar, never the custom container',
+      spec: { runtime: 'provided', code: { image: 'r/custom:1' } },
+      want: ['sluice-runtime'],
+    },
+  ])('$name', ({ spec, want }) => {
+    expect(holders(spec as Partial<FunctionSpec>)).toEqual(want);
+  });
+
+  it('is the function’s own Secret, readable by the pod’s group only', () => {
+    const pod = makeDeployment(plan(), keyed, 0).spec?.template.spec;
+    expect(pod?.volumes?.find((v) => v.name === 'invoke-token')?.secret).toEqual({
+      secretName: 'sluice-invoke-hello',
+      defaultMode: 0o440,
+    });
+  });
+
+  it('without a platform key: no token, no check', () => {
+    expect(holders({}, opts)).toEqual([]);
+    const env = envOf(makeDeployment(plan(), opts, 0).spec?.template.spec?.containers[0]);
+    expect(env.SLUICE_INVOKE_TOKEN_FILE).toBeUndefined();
+  });
+
+  it('the Secret holds HMAC-SHA256(key, "invoke:NAMESPACE/NAME") and belongs to the Function', () => {
+    const secret = makeInvokeTokenSecret('ns1', 'hello', keyed.invokeKey, owner);
+    expect(secret.metadata).toMatchObject({
+      name: 'sluice-invoke-hello',
+      namespace: 'ns1',
+      ownerReferences: [owner],
+    });
+    expect(Buffer.from(secret.data?.token ?? '', 'base64').toString()).toBe(
+      invokeToken(keyed.invokeKey, 'ns1', 'hello'),
+    );
+    expect(Object.keys(secret.data ?? {})).toEqual(['token']);
+  });
+});
+
+describe('policy before code', () => {
+  const waiting: BuildOptions = {
+    ...opts,
+    policyWait: {
+      canary: 'sluice-policy-canary.sluice-system.svc:8070',
+      controlPort: 8080,
+      budgetSeconds: 45,
+    },
+  };
+  const pod = (spec: Partial<FunctionSpec>, o = waiting) =>
+    makeDeployment(plan(spec, { codeConfigMap: undefined }), o, 0).spec?.template.spec;
+  const policyEnv = {
+    SLUICE_POLICY_CANARY: 'sluice-policy-canary.sluice-system.svc:8070',
+    SLUICE_POLICY_CONTROL_PORT: '8080',
+    SLUICE_POLICY_WAIT_SECONDS: '45',
+  };
+
+  it('built-in runtime: sluice-runtime waits before it starts the handler; no extra container', () => {
+    const p = pod({});
+    expect(p?.initContainers).toBeUndefined();
+    expect(envOf(p?.containers[0])).toMatchObject(policyEnv);
+    expect(p?.containers[0]?.terminationMessagePolicy).toBe('FallbackToLogsOnError');
+  });
+
+  it('custom runtime: the sidecar waits before it serves /healthz, which holds the custom container back', () => {
+    const p = pod({ runtime: 'provided', code: { image: 'r/custom:1' } });
+    expect(envOf(p?.initContainers?.[0])).toMatchObject(policyEnv);
+    expect(Object.keys(envOf(p?.containers[0])).filter((k) => k.startsWith('SLUICE_POLICY'))).toEqual([]);
+    // Its startup probe outlasts the budget.
+    expect(p?.initContainers?.[0]?.startupProbe?.failureThreshold).toBeGreaterThanOrEqual(45 + 60);
+  });
+
+  it('a Node.js code image (the tenant’s own build of sluice-runtime): the platform’s image waits first, as an init container', () => {
+    const p = pod({ code: { image: 'registry.example/team/code:1' } });
+    expect(p?.initContainers?.map((c) => [c.name, c.image, c.args, c.restartPolicy])).toEqual([
+      [
+        'sluice-policy-wait',
+        'localhost/sluice/runtime-nodejs22:dev',
+        ['/app/dist/runtime/policy-main.js'],
+        undefined,
+      ],
+    ]);
+    expect(envOf(p?.initContainers?.[0])).toEqual(policyEnv);
+    expect(p?.initContainers?.[0]?.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+    });
+  });
+
+  it('no canary configured: no wait', () => {
+    const p = pod({ code: { image: 'registry.example/team/code:1' } }, opts);
+    expect(p?.initContainers).toBeUndefined();
+    expect(envOf(p?.containers[0]).SLUICE_POLICY_CANARY).toBeUndefined();
+  });
+
+  it.each([
+    { name: 'public', spec: {} },
+    { name: 'private', spec: { network: { mode: 'private' } } },
+    { name: 'private with internet', spec: { network: { mode: 'private', allowInternet: true } } },
+  ])(
+    '$name: the gateway pods are reachable on the invoke port only, never on the canary port',
+    ({ spec }) => {
+      const egress = makeNetworkPolicy(
+        'ns1',
+        'hello',
+        plan(spec as Partial<FunctionSpec>).spec,
+        owner,
+        waiting,
+      ).spec?.egress;
+      const toPlatform = (egress ?? []).filter((r) =>
+        (r.to ?? []).some(
+          (p) => p.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'sluice-system',
+        ),
+      );
+      expect(toPlatform.map((r) => r.ports?.map((p) => p.port))).toEqual([[8080]]);
+      for (const r of egress ?? [])
+        for (const p of r.to ?? [])
+          if (p.ipBlock)
+            expect(p.ipBlock.except).toEqual(
+              expect.arrayContaining(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16']),
+            );
+    },
+  );
+});
+
+describe('image pull policy', () => {
+  const trusted = { ...opts, trustedImagePrefixes: ['registry.example.com/platform/', 'localhost/'] };
+  const policies = (spec: Partial<FunctionSpec>, o = opts): string[] => {
+    const pod = makeDeployment(plan(spec, { codeConfigMap: undefined }), o, 0).spec?.template.spec;
+    return [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])].map(
+      (c) => `${c.name}=${c.imagePullPolicy}`,
+    );
+  };
+
+  it.each([
+    { name: 'built-in runtime: the platform image', spec: {}, o: opts, want: ['function=IfNotPresent'] },
+    {
+      name: 'a tenant code image: Always (the kubelet checks this pod may pull it)',
+      spec: { code: { image: 'registry.example.com/team-b/secret:1' } },
+      o: opts,
+      want: ['function=Always'],
+    },
+    {
+      name: 'a custom runtime image: Always, its sidecar (the platform image) not',
+      spec: { runtime: 'provided', code: { image: 'registry.example.com/team-b/custom:1' } },
+      o: opts,
+      want: ['sluice-runtime=IfNotPresent', 'function=Always'],
+    },
+    {
+      name: 'an image under a trusted prefix',
+      spec: { runtime: 'provided', code: { image: 'localhost/sluice/custom-runtime-example:dev' } },
+      o: trusted,
+      want: ['sluice-runtime=IfNotPresent', 'function=IfNotPresent'],
+    },
+    {
+      name: 'a prefix is matched as written: another repository that merely starts alike is not trusted',
+      spec: { code: { image: 'registry.example.com/platform-evil/x:1' } },
+      o: trusted,
+      want: ['function=Always'],
+    },
+  ])('$name', ({ spec, o, want }) => {
+    expect(policies(spec as Partial<FunctionSpec>, o)).toEqual(want);
+  });
+});
+
+describe('function environment', () => {
+  const names = (c: { env?: { name: string }[] } | undefined): string[] => (c?.env ?? []).map((e) => e.name);
+
+  it("built-in runtime: the function's variables reach sluice-runtime only as SLUICE_ENV_*, never as its own", () => {
+    const d = makeDeployment(
+      plan({ environment: { NODE_OPTIONS: '--require /var/task/x.js', A: '1' } }),
+      opts,
+      0,
+    );
+    const c = d.spec?.template.spec?.containers[0];
+    expect(envOf(c)).toMatchObject({
+      SLUICE_ENV_NODE_OPTIONS: '--require /var/task/x.js',
+      SLUICE_ENV_A: '1',
+    });
+    expect(names(c)).not.toContain('NODE_OPTIONS');
+    expect(names(c)).not.toContain('A');
+  });
+
+  it.each([
+    { name: 'built-in runtime', spec: {}, container: 'function' },
+    {
+      name: 'Node.js code image',
+      spec: { code: { image: 'registry.example/code:1' } },
+      container: 'function',
+    },
+    {
+      name: 'custom runtime',
+      spec: { runtime: 'provided', code: { image: 'registry.example/custom:1' } },
+      container: 'function',
+    },
+  ])("$name: the platform's variables come last and once, whatever the spec holds", ({ spec, container }) => {
+    // Reserved names the API server rejects; a spec stored before that rule must still lose.
+    const environment = {
+      SLUICE_FUNCTION_NAMESPACE: 'victim',
+      SLUICE_FUNCTION_NAME: 'other',
+      AWS_LAMBDA_FUNCTION_NAME: 'other',
+      _HANDLER: 'evil.handler',
+    };
+    const d = makeDeployment(
+      plan({ ...(spec as Partial<FunctionSpec>), environment }, { codeConfigMap: undefined }),
+      opts,
+      0,
+    );
+    const c = d.spec?.template.spec?.containers.find((x) => x.name === container);
+    const list = names(c);
+    expect(new Set(list).size).toBe(list.length);
+    const env = envOf(c);
+    for (const [k, v] of Object.entries(environment)) expect(env[k], k).not.toBe(v);
   });
 });
 
@@ -262,18 +490,21 @@ describe('makeNetworkPolicy', () => {
     if (internet) expect(JSON.stringify(rules)).toContain('10.0.0.0/8');
   });
 
-  it('ingress only from gateway pods on the invoke port, and from metrics scrapers on the metrics port', () => {
+  it('ingress only from the platform namespace’s gateway pods on the invoke port, and from the monitoring namespace on the metrics port', () => {
     const np = makeNetworkPolicy('ns1', 'hello', plan().spec, owner, opts);
     expect(np.spec?.policyTypes).toEqual(['Ingress', 'Egress']);
     expect(np.spec?.ingress).toEqual([
       {
-        _from: [{ namespaceSelector: {}, podSelector: { matchLabels: opts.gatewayPodLabels } }],
+        _from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sluice-system' } },
+            podSelector: { matchLabels: opts.gatewayPodLabels },
+          },
+        ],
         ports: [{ protocol: 'TCP', port: 8080 }],
       },
       {
-        _from: [
-          { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } },
-        ],
+        _from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
         ports: [{ protocol: 'TCP', port: 9091 }],
       },
     ]);
