@@ -1,9 +1,10 @@
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventAcceptor } from '../../gateway/async/accept.js';
 import { FakeInvoker } from '../../gateway/async/fake-invoker.js';
 import { Subjects } from '../../gateway/async/naming.js';
+import { DLQ_H } from '../../gateway/async/event.js';
 import type { InvocationRecord } from '../../gateway/async/records.js';
 import { NatsServer } from './support/nats.js';
 import {
@@ -44,6 +45,31 @@ afterAll(async () => {
 
 /** Waits of 30 + 30 + 90 + 30 s (scaled), a server restart and 3000 events. */
 const TEST_TIMEOUT = budget(240_000);
+
+interface DeadLetter {
+  reason: string;
+  condition: string;
+  record: InvocationRecord;
+}
+
+/** Reads the dead-letter stream's messages, each call only the ones written since the last. */
+function deadLetterReader(jsm: JetStreamManager, stream: string): () => Promise<DeadLetter[]> {
+  const all: DeadLetter[] = [];
+  let next = 1;
+  return async () => {
+    const last = (await jsm.streams.info(stream)).state.last_seq;
+    for (; next <= last; next++) {
+      const m = await jsm.streams.getMessage(stream, { seq: next }).catch(() => null);
+      if (!m) continue;
+      all.push({
+        reason: m.header.get(DLQ_H.reason),
+        condition: m.header.get(DLQ_H.condition),
+        record: m.json<InvocationRecord>(),
+      });
+    }
+    return all;
+  };
+}
 
 describe('faults', { timeout: TEST_TIMEOUT }, () => {
   it('dispatcher killed and nats-server restarted mid-run: every accepted event is accounted for', async () => {
@@ -126,18 +152,34 @@ describe('faults', { timeout: TEST_TIMEOUT }, () => {
     await server.restart(SIGNAL, 3000);
 
     await producing;
+    // An event is accounted for by its record at its destination or — when the destination could
+    // not be reached within the delivery's retries (the server was down), as documented — by its
+    // dead letter, which carries the same record and says so.
+    const deadLetters = deadLetterReader(second.jsm, 'FAULTS_DLQ');
+    let dead: DeadLetter[] = [];
     const seen = (): InvocationRecord[] => [
       ...collector!.of('results.faults.ok'),
       ...collector!.of('results.faults.failed'),
+      ...dead.map((d) => d.record),
     ];
-    const accountedFor = (): number => {
+    const accountedFor = async (): Promise<number> => {
+      dead = await deadLetters();
       const ids = new Set(seen().map((r) => r.requestContext.requestId));
       return [...accepted.values()].filter((id) => ids.has(id)).length;
     };
+    const missing = (): string => {
+      const ids = new Set(seen().map((r) => r.requestContext.requestId));
+      return [...accepted.entries()]
+        .filter(([, id]) => !ids.has(id))
+        .slice(0, 10)
+        .map(([n, id]) => `event ${n} (${id}): ${invoker.callsOf('faults', 'work', id)} calls`)
+        .join('; ');
+    };
+    let counted = 0;
     await waitFor(
-      () => accountedFor() === TOTAL,
+      async () => (counted = await accountedFor()) === TOTAL,
       90_000,
-      () => `${accountedFor()} of ${TOTAL} accounted for`,
+      () => `${counted} of ${TOTAL} accounted for; missing: ${missing()}`,
     );
     // No late duplicate can come any more: every event is acknowledged (the work-queue stream is
     // empty, no retry scheduled) and none is being dispatched; the dead dispatcher's connection is
@@ -147,9 +189,18 @@ describe('faults', { timeout: TEST_TIMEOUT }, () => {
       30_000,
       () => 'every event acknowledged and none in flight',
     );
-    const records = (await collector.stored())
-      .filter((s) => s.subject === 'results.faults.ok' || s.subject === 'results.faults.failed')
-      .map((s) => s.record);
+    dead = await deadLetters();
+    for (const d of dead) {
+      // Only an unreachable destination puts a record here (both destinations are set).
+      expect(d.reason, `dead letter ${d.record.requestContext.requestId}`).toBe('DestinationDeliveryFailed');
+      expect(d.condition).toBe(d.record.requestContext.condition);
+    }
+    const records = [
+      ...(await collector.stored())
+        .filter((s) => s.subject === 'results.faults.ok' || s.subject === 'results.faults.failed')
+        .map((s) => s.record),
+      ...dead.map((d) => d.record),
+    ];
 
     const byId = new Map<string, InvocationRecord[]>();
     for (const r of records)
@@ -180,6 +231,7 @@ describe('faults', { timeout: TEST_TIMEOUT }, () => {
       restartSignal: SIGNAL,
       duplicateRecords,
       duplicateRuns,
+      deadLettersForUnreachableDestination: dead.length,
     };
     console.log(`faults: ${JSON.stringify(report)}`);
     // Duplicate runs are allowed (at-least-once) but bounded: each fault can re-run only events
