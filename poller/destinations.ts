@@ -1,6 +1,6 @@
-import type { JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { SluiceError, ValidationError } from '../lib/errors.js';
+import { withTenant, type TenantNats } from '../lib/nats/tenants.js';
 import type { Invoker } from './invoker.js';
 
 /** A destination URI could not take a record; the caller retries later. */
@@ -42,13 +42,14 @@ export function parseDestination(uri: string): ParsedDestination {
 
 /**
  * The poller's destination sender (the gateway's async destinations live in the gateway process;
- * this one is small and self-contained): NATS subjects through JetStream (the subject must be
- * captured by a stream, so the record is stored), functions as `Event` invocations through the
+ * this one is small and self-contained): NATS subjects through JetStream in the mapping's own
+ * namespace account (the subject must be captured by a stream of that namespace, so the record
+ * is stored; no other account is reachable), functions as `Event` invocations through the
  * gateway, HTTP endpoints by POST (2xx accepts).
  */
 export class DestinationSender implements Destinations {
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly tenants: TenantNats,
     private readonly invoker: Invoker,
     private readonly httpTimeoutMs = 10_000,
   ) {}
@@ -61,7 +62,9 @@ export class DestinationSender implements Destinations {
         const h = natsHeaders();
         h.set('Content-Type', 'application/json');
         try {
-          await this.js.publish(dest.subject, body, { msgID: opts.dedupId, headers: h });
+          await withTenant(this.tenants, opts.namespace, ({ js }) =>
+            js.publish(dest.subject, body, { msgID: opts.dedupId, headers: h }),
+          );
         } catch (cause) {
           throw new DestinationError(`publishing to ${dest.subject} failed`, { cause });
         }

@@ -1,15 +1,16 @@
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import type { JetStreamClient } from '@nats-io/jetstream';
 import { ValidationError, type Logger } from '../../lib/index.js';
+import { withTenant, type TenantNats } from '../../lib/nats/tenants.js';
 import type { EventAcceptor } from './accept.js';
 import { AsyncPayloadTooLargeError, DestinationDeliveryError, InvalidDestinationError } from './errors.js';
 import type { Condition } from './records.js';
 
 /**
  * Success and failure destinations: `function:NAME[:QUALIFIER]` (an async invoke of a function
- * in the same namespace with the record as its event), `nats:SUBJECT` (a JetStream publish: a
- * stream must bind the subject, otherwise the delivery fails — a core publish could be lost
- * without anyone knowing), `http(s)://URL` (a POST of the record as JSON).
+ * in the same namespace with the record as its event), `nats:SUBJECT` (a JetStream publish in the
+ * function's own namespace account: a stream of that namespace must bind the subject, otherwise
+ * the delivery fails — a core publish could be lost without anyone knowing; no other account, the
+ * platform's included, is reachable), `http(s)://URL` (a POST of the record as JSON).
  */
 export type Destination =
   | { kind: 'function'; name: string; qualifier?: string; uri: string }
@@ -73,7 +74,8 @@ export const DEFAULT_DELIVERY: DeliveryPolicy = {
 };
 
 export interface DestinationDeps {
-  js: JetStreamClient;
+  /** Namespaces' own accounts: `nats:` records are published in the function's. */
+  tenants: TenantNats;
   acceptor: EventAcceptor;
   /** Whether a function exists (a destination function that does not is a failed delivery). */
   functionExists: (namespace: string, name: string, qualifier?: string) => boolean;
@@ -184,11 +186,13 @@ export class Destinations {
     h.set('Content-Type', 'application/json');
     if (ctx.traceparent) h.set('traceparent', ctx.traceparent);
     try {
-      await this.deps.js.publish(dest.subject, record, {
-        msgID: `rec:${ctx.deliveryId}`,
-        headers: h,
-        timeout: this.policy.natsTimeoutMs,
-      });
+      await withTenant(this.deps.tenants, ctx.namespace, ({ js }) =>
+        js.publish(dest.subject, record, {
+          msgID: `rec:${ctx.deliveryId}`,
+          headers: h,
+          timeout: this.policy.natsTimeoutMs,
+        }),
+      );
     } catch (err) {
       const msg = (err as Error).message;
       if (/no responders|503|not enabled/i.test(msg)) {

@@ -4,7 +4,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../lib/index.js';
+import type { TenantNats } from '../../lib/nats/tenants.js';
 import { EventAcceptor } from './accept.js';
+import { BacklogGuard, DEFAULT_BACKLOG_LIMIT, streamBacklogCounter, type BacklogLimit } from './backlog.js';
 import { AsyncDispatcher, DEFAULT_DISPATCHER_SETTINGS, type DispatcherSettings } from './dispatcher.js';
 import { Destinations, type DeliveryPolicy } from './destinations.js';
 import { DeadLetterQueue } from './dlq.js';
@@ -15,7 +17,10 @@ import { AsyncStreams, DEFAULT_STREAM_SETTINGS, type StreamSettings } from './st
 import { AsyncFunctionWatcher, type FunctionWatchSource } from './watcher.js';
 
 export interface AsyncPipelineOptions {
+  /** The platform account (the pipeline's streams). */
   nc: NatsConnection;
+  /** Namespaces' own accounts, where `nats:` destinations are published. */
+  tenants: TenantNats;
   invoker: FunctionInvoker;
   /** Function objects (list+watch); the pipeline makes and removes consumers from them. */
   source: FunctionWatchSource;
@@ -26,6 +31,8 @@ export interface AsyncPipelineOptions {
   streams?: Partial<StreamSettings>;
   dispatcher?: Partial<Omit<DispatcherSettings, 'region' | 'streamName' | 'subjects' | 'ackMarginSeconds'>>;
   delivery?: DeliveryPolicy;
+  /** Per-function backlog limit at accept (429 beyond it); default 10,000 events. */
+  backlogLimit?: Partial<BacklogLimit>;
   /** Whether `function:` destinations exist; default: the watched Function objects (qualifiers not checked). */
   functionExists?: (namespace: string, name: string, qualifier?: string) => boolean;
   authorize?: DeadLetterRouterDeps['authorize'];
@@ -73,7 +80,12 @@ export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipelin
   }
   const metrics = new AsyncMetrics(o.registry);
   const subjects = streamSettings.subjects;
-  const acceptor = new EventAcceptor({ js, subjects, metrics });
+  const backlog = new BacklogGuard({
+    counter: streamBacklogCounter(jsm, streamSettings.streamName, subjects),
+    limit: { ...DEFAULT_BACKLOG_LIMIT, ...o.backlogLimit },
+    metrics,
+  });
+  const acceptor = new EventAcceptor({ js, subjects, metrics, backlog });
   const dlq = new DeadLetterQueue({
     js,
     jsm,
@@ -86,7 +98,7 @@ export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipelin
   // The watcher knows which functions exist; it is built after the dispatcher it feeds.
   const known: { watcher?: AsyncFunctionWatcher } = {};
   const destinations = new Destinations({
-    js,
+    tenants: o.tenants,
     acceptor,
     functionExists: o.functionExists ?? ((ns, name) => known.watcher?.has(ns, name) ?? false),
     reservedPrefix: subjects.prefix,

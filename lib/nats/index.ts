@@ -6,3 +6,4 @@ export * from './server-config.js';
 export * from './accounts.js';
 export * from './connect.js';
 export * from './tenants.js';
+export * from './kube-accounts.js';

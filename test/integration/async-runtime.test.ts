@@ -57,7 +57,7 @@ afterAll(async () => {
 
 describe('with the real runtime', () => {
   it('retries function errors and timeouts, dead-letters them, and redrives them once fixed', async () => {
-    p = await startPipeline(server.url, {
+    p = await startPipeline(server, {
       id: 'rt',
       invoker: new HttpFunctionInvoker({ baseUrl: rt.url('') }),
       functions: [
@@ -68,7 +68,7 @@ describe('with the real runtime', () => {
         }),
       ],
     });
-    results = await RecordCollector.start(p.nc);
+    results = await RecordCollector.start(await server.connectTenant('team-a'));
     const api = await serveRouter(p.router);
     closers.push(() => api.close());
     const ids: string[] = [];

@@ -28,9 +28,12 @@ const cleanups: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
   server = await NatsServer.start();
-  const p = await startPipeline(server.url, { id: 'collector', invoker: new FakeInvoker(), functions: [] });
+  const p = await startPipeline(server, { id: 'collector', invoker: new FakeInvoker(), functions: [] });
   open.push(p);
-  results = await RecordCollector.start(p.nc);
+  // nats: records land in the function's namespace account: read them there, as each namespace.
+  results = await RecordCollector.start(
+    await Promise.all(['shop', 'age', 'zero', 'dl', 'd'].map((ns) => server.connectTenant(ns))),
+  );
 });
 afterAll(async () => {
   results?.stop();
@@ -81,7 +84,7 @@ async function acceptMany(
 describe('accept', () => {
   it('stores the event before resolving, de-duplicates by Idempotency-Key, rejects oversized payloads', async () => {
     const invoker = new FakeInvoker();
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'acc',
       invoker,
       functions: [fnResource('acc', 'echo'), fnResource('acc', 'other')],
@@ -160,7 +163,7 @@ describe('1,000 events with a known failing subset (maxRetryAttempts 1)', () => 
       const n = numberOf(req);
       return failing(n) ? FakeInvoker.error('OrderError', `order ${n} is bad`) : FakeInvoker.ok(req, { n });
     });
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'thousand',
       invoker,
       functions: [
@@ -251,7 +254,7 @@ describe('maximum event age', () => {
       kind: 'throttled',
       reason: 'ReservedFunctionConcurrentInvocationLimitExceeded',
     }));
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'age',
       invoker,
       dispatcher: { backoff: { throttleBaseMs: 200, throttleCapMs: 800, jitter: 0 } },
@@ -290,7 +293,7 @@ describe('maximum event age', () => {
 
   it('a function error whose retry would outlive the event expires with the last error in the record', async () => {
     const invoker = new FakeInvoker(() => FakeInvoker.error('Flaky', 'try later'));
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'age2',
       invoker,
       functions: [
@@ -321,7 +324,7 @@ describe('maximum event age', () => {
 describe('reserved concurrency 0', () => {
   it('never invokes; ZeroReservedConcurrency records with count 0 and no response', async () => {
     const invoker = new FakeInvoker();
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'zero',
       invoker,
       functions: [
@@ -357,7 +360,7 @@ describe('isolation', () => {
       return FakeInvoker.ok(req);
     });
     invoker.recordCalls = false;
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'iso',
       invoker,
       functions: [
@@ -395,7 +398,7 @@ describe('dead letters', () => {
         ? FakeInvoker.error('Broken', `cannot handle ${numberOf(req)}`)
         : FakeInvoker.ok(req, { fixed: numberOf(req) }),
     );
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'dlq',
       invoker,
       functions: [
@@ -509,7 +512,7 @@ describe('destinations', () => {
           ? FakeInvoker.error()
           : FakeInvoker.ok(req, { n: numberOf(req) }),
     );
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'dest',
       invoker,
       functions: [
@@ -584,7 +587,7 @@ describe('destinations', () => {
 
 describe('consumers follow the functions', () => {
   it('creates a consumer per function with the right limits, updates and deletes it', async () => {
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'cons',
       invoker: new FakeInvoker(),
       functions: [
@@ -632,7 +635,7 @@ describe('tracing', () => {
     propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
     try {
       const invoker = new FakeInvoker();
-      const p = await pipeline(server.url, {
+      const p = await pipeline(server, {
         id: 'trace',
         invoker,
         tracer: provider.getTracer('sluice-gateway'),

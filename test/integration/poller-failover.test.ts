@@ -5,7 +5,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { esm, until } from '../../poller/testing/kit.js';
 import { FunctionServer, PollerProcess } from '../../poller/testing/processes.js';
@@ -24,7 +24,8 @@ const procs: PollerProcess[] = [];
 
 beforeAll(async () => {
   server = await NatsServer.start();
-  nc = await connect({ servers: server.url });
+  // The tests' streams are made and fed as the namespace `shop` (where the mappings live).
+  nc = await server.connectTenant('shop');
   js = jetstream(nc);
   jsm = await jetstreamManager(nc);
   fn = await FunctionServer.start();
@@ -41,7 +42,17 @@ afterAll(async () => {
 });
 
 async function poller(mapping: ReturnType<typeof esm>, identity: string): Promise<PollerProcess> {
-  const p = await PollerProcess.start({ natsUrl: server.url, mapping, invokeUrl: fn.url, identity });
+  const p = await PollerProcess.start({
+    natsUrl: server.url,
+    nats: {
+      creds: await server.creds('poller'),
+      platformSigner: server.keys.platformSigner,
+      accounts: Object.fromEntries(server.directory.entries),
+    },
+    mapping,
+    invokeUrl: fn.url,
+    identity,
+  });
   procs.push(p);
   return p;
 }

@@ -52,7 +52,7 @@ let kit: Kit;
 
 beforeAll(async () => {
   server = await NatsServer.start();
-  kit = await makeKit(server.url);
+  kit = await makeKit(server);
 });
 
 afterAll(async () => {
@@ -94,6 +94,7 @@ describe('autoscaling phases', () => {
       target: deployment,
       demand: new JetStreamDemand({
         jsm: kit.jsm,
+        tenants: kit.tenants,
         mappings: () => [m],
         resolve: () => [{ version: '$LATEST', weight: 1 }],
         inflight: () => new Map([['shop/worker/$LATEST', invoker.inFlight]]),
@@ -149,6 +150,7 @@ describe('autoscaling phases', () => {
       target: deployment,
       demand: new JetStreamDemand({
         jsm: kit.jsm,
+        tenants: kit.tenants,
         mappings: () => [m],
         resolve: () => [{ version: '$LATEST', weight: 1 }],
         inflight: () => new Map(),
