@@ -1,13 +1,21 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import path from 'node:path';
+import { connect } from '@nats-io/transport-node';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import { runComponent } from '../lib/main.js';
+import type { Logger } from '../lib/log.js';
+import type { Shutdown } from '../lib/shutdown.js';
 import { startHealthServer } from '../lib/health.js';
-import { controllerSpec } from './config.js';
-import { makeKube } from './kube/client.js';
+import { controllerSpec, type ControllerConfig } from './config.js';
+import { makeKube, type Kube } from './kube/client.js';
 import { FunctionReconciler } from './function/reconcile.js';
 import { AliasReconciler } from './alias/reconcile.js';
-import { Controller } from './controller.js';
+import { Controller, type NatsCaches } from './controller.js';
+import { credsFileAuth } from '../lib/nats/connect.js';
+import { NatsAccountOps } from './natsaccount/nats.js';
+import { NatsAccountReconciler, type ControllerNatsKeys } from './natsaccount/reconcile.js';
 import { LeaderElector } from './leader.js';
 import { DEFAULT_BUILD_OPTIONS, functionTelemetry, parseLabels } from './function/resources/types.js';
 
@@ -21,7 +29,9 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
     labelNames: ['kind', 'result'] as const,
     registers: [registry],
   });
+  const natsAccounts = config.natsUrl ? await natsAccountsOf(config, kube, log, shutdown) : undefined;
   const controller = new Controller({
+    ...(natsAccounts ? { natsAccounts } : {}),
     kc,
     log,
     reconcileTotal,
@@ -84,3 +94,47 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
     'sluice-controller started',
   );
 });
+
+/** One NATS account per namespace: the SYS connection (kept open, reconnecting) and the reconciler. */
+async function natsAccountsOf(
+  config: ControllerConfig,
+  kube: Kube,
+  log: Logger,
+  shutdown: Shutdown,
+): Promise<(caches: NatsCaches) => NatsAccountReconciler> {
+  const key = (f: string): string => readFileSync(path.join(config.natsKeysDir, f), 'utf8').trim();
+  const keys: ControllerNatsKeys = {
+    operatorSigner: key('operator-signer'),
+    tenantMaster: key('tenant-master'),
+    tenantSigner: key('tenant-signer'),
+    platformSignerPublic: key('platform-signer-public'),
+  };
+  const sys = await connect({
+    servers: config.natsUrl,
+    name: 'sluice-controller',
+    maxReconnectAttempts: -1,
+    waitOnFirstConnect: true,
+    ...credsFileAuth(config.natsCreds),
+  });
+  shutdown.register('nats', () => sys.drain());
+  const accounts = new NatsAccountOps(sys, keys, config.natsUrl);
+  log.info({ natsUrl: config.natsUrl }, 'managing one NATS account per namespace');
+  return (caches) =>
+    new NatsAccountReconciler({
+      kube,
+      accounts,
+      keys,
+      limits: {
+        diskStorage: config.natsTenantDiskBytes,
+        memoryStorage: config.natsTenantMemoryBytes,
+        streams: config.natsTenantStreams,
+        consumers: config.natsTenantConsumers,
+        maxAckPending: -1,
+      },
+      budget: { diskStorage: config.natsBudgetDiskBytes, memoryStorage: config.natsBudgetMemoryBytes },
+      tenantUrl: config.natsTenantUrl,
+      releaseNamespace: config.podNamespace,
+      configMapName: config.natsAccountsConfigMap,
+      ...caches,
+    });
+}
