@@ -61,6 +61,10 @@ export interface NatsServerOptions {
   maxPayload?: string;
   /** max_file_store (default 4GB). */
   maxFileStore?: string;
+  /** The installation's keys (default: new ones). */
+  keys?: NatsKeys;
+  /** The operator-mode config text to use, `RESOLVER_DIR` standing for the resolver directory (default: generated from the keys). */
+  authConfig?: string;
 }
 
 export type PlatformRole = 'admin' | 'gateway' | 'poller' | 'controller';
@@ -103,7 +107,8 @@ export class NatsServer {
     const dir = mkdtempSync(path.join(tmpdir(), 'sluice-nats-'));
     try {
       const port = await freePort();
-      const keys = generateKeys();
+      const keys = o.keys ?? generateKeys();
+      const resolverDir = path.join(dir, 'jwt');
       const configFile = path.join(dir, 'nats.conf');
       writeFileSync(
         configFile,
@@ -115,7 +120,8 @@ export class NatsServer {
           `  max_memory_store: 64MB`,
           `  max_file_store: ${o.maxFileStore ?? '4GB'}`,
           `}`,
-          await serverAuthConfig(keys, { resolverDir: path.join(dir, 'jwt') }),
+          o.authConfig?.replaceAll('RESOLVER_DIR', resolverDir) ??
+            (await serverAuthConfig(keys, { resolverDir })),
         ].join('\n'),
       );
       const s = new NatsServer(dir, port, configFile, keys);
