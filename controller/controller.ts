@@ -209,18 +209,22 @@ export class Controller {
     });
   }
 
-  private resyncAll(): void {
-    if (this.nats) {
-      const nsInformer = this.informers.find((i) => i.kind === 'Namespace')?.informer;
-      for (const o of nsInformer?.list() ?? []) {
-        const n = o.metadata?.name;
-        if (n && (!this.deps.namespace || n === this.deps.namespace))
-          this.queue.add(makeKey('NatsAccount', n, ''));
-      }
-      void this.nats
-        .known()
-        .then((names) => names.forEach((n) => this.queue.add(makeKey('NatsAccount', n, ''))));
+  /** Looks at every namespace's NATS account again (after NATS came back: it may have lost them). */
+  resyncNatsAccounts(): void {
+    if (!this.nats) return;
+    const nsInformer = this.informers.find((i) => i.kind === 'Namespace')?.informer;
+    for (const o of nsInformer?.list() ?? []) {
+      const n = o.metadata?.name;
+      if (n && (!this.deps.namespace || n === this.deps.namespace))
+        this.queue.add(makeKey('NatsAccount', n, ''));
     }
+    void this.nats
+      .known()
+      .then((names) => names.forEach((n) => this.queue.add(makeKey('NatsAccount', n, ''))));
+  }
+
+  private resyncAll(): void {
+    this.resyncNatsAccounts();
     for (const { kind, informer } of this.informers) {
       if (kind !== 'Function' && kind !== 'Alias') continue;
       for (const o of informer.list()) {

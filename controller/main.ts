@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Counter } from 'prom-client';
 import { runComponent } from '../lib/main.js';
@@ -29,7 +29,8 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
     labelNames: ['kind', 'result'] as const,
     registers: [registry],
   });
-  const natsAccounts = config.natsUrl ? await natsAccountsOf(config, kube, log, shutdown) : undefined;
+  const nats = config.natsUrl ? await natsAccountsOf(config, kube, log, shutdown) : undefined;
+  const natsAccounts = nats?.reconciler;
   const controller = new Controller({
     ...(natsAccounts ? { natsAccounts } : {}),
     kc,
@@ -54,6 +55,12 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
     }),
     aliases: new AliasReconciler(kube),
   });
+  if (nats) {
+    // A NATS server that restarted without its resolver directory (emptyDir) lost the accounts.
+    void (async () => {
+      for await (const s of nats.sys.status()) if (s.type === 'reconnect') controller.resyncNatsAccounts();
+    })();
+  }
   const health = await startHealthServer(config.healthPort, () => controller.hasSynced || !leading);
   shutdown.register('health server', () => new Promise<void>((r) => health.close(() => r())));
   let leading = false;
@@ -101,7 +108,7 @@ async function natsAccountsOf(
   kube: Kube,
   log: Logger,
   shutdown: Shutdown,
-): Promise<(caches: NatsCaches) => NatsAccountReconciler> {
+): Promise<{ sys: NatsConnection; reconciler: (caches: NatsCaches) => NatsAccountReconciler }> {
   const key = (f: string): string => readFileSync(path.join(config.natsKeysDir, f), 'utf8').trim();
   const keys: ControllerNatsKeys = {
     operatorSigner: key('operator-signer'),
@@ -119,7 +126,7 @@ async function natsAccountsOf(
   shutdown.register('nats', () => sys.drain());
   const accounts = new NatsAccountOps(sys, keys, config.natsUrl);
   log.info({ natsUrl: config.natsUrl }, 'managing one NATS account per namespace');
-  return (caches) =>
+  const reconciler = (caches: NatsCaches): NatsAccountReconciler =>
     new NatsAccountReconciler({
       kube,
       accounts,
@@ -137,4 +144,5 @@ async function natsAccountsOf(
       configMapName: config.natsAccountsConfigMap,
       ...caches,
     });
+  return { sys, reconciler };
 }
