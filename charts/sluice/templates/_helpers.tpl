@@ -80,5 +80,6 @@ capabilities:
 {{/* The volume of a component's NATS Secret (sluice-nats-<component>). */}}
 {{- define "sluice.natsVolume" -}}
 - name: nats-creds
-  secret: { secretName: sluice-nats-{{ . }}, defaultMode: 0444 }
+  # 292 = 0444: readable by the non-root user of the pod (no fsGroup).
+  secret: { secretName: sluice-nats-{{ . }}, defaultMode: 292 }
 {{- end -}}
