@@ -215,3 +215,30 @@ describe('tenant storage limits', () => {
     expect(ack.stream).toBe('SLUICE_ASYNC');
   });
 });
+
+describe('the platform’s connections into namespaces’ accounts', () => {
+  it('one per namespace, shared, closed when idle, reopened on demand; none without an account', async () => {
+    await server.tenant('pool-a');
+    const pool = server.tenantConnections('pool-test', 1000);
+    try {
+      const a1 = await pool.acquire('pool-a');
+      const a2 = await pool.acquire('pool-a');
+      expect(a2.nc).toBe(a1.nc);
+      expect(pool.open).toEqual(['pool-a']);
+      a1.release();
+      a2.release();
+      await until(() => pool.open.length === 0, 'the idle connection closed', 10_000);
+      await until(() => a1.nc.isClosed(), 'the connection closed');
+      const again = await pool.acquire('pool-a');
+      expect(again.nc).not.toBe(a1.nc);
+      expect(again.nc.isClosed()).toBe(false);
+      again.release();
+      await expect(pool.acquire('no-such-namespace')).rejects.toMatchObject({
+        name: 'AccountNotReadyError',
+        reason: 'NatsAccountNotReady',
+      });
+    } finally {
+      await pool.close();
+    }
+  });
+});
