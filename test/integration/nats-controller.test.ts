@@ -12,6 +12,11 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventSourceMappingResource, FunctionResource } from '../../api/types.js';
+import { Counter, Registry } from 'prom-client';
+import { AliasReconciler } from '../../controller/alias/reconcile.js';
+import { Controller } from '../../controller/controller.js';
+import { FunctionReconciler } from '../../controller/function/reconcile.js';
+import { DEFAULT_BUILD_OPTIONS } from '../../controller/function/resources/types.js';
 import { makeKube, type Kube } from '../../controller/kube/client.js';
 import { NatsAccountOps } from '../../controller/natsaccount/nats.js';
 import { NatsAccountReconciler } from '../../controller/natsaccount/reconcile.js';
@@ -233,5 +238,54 @@ describe('NATS accounts per namespace', () => {
       () => !existsSync(path.join(nats.dir, 'js', 'jetstream', account)),
       'the account store directory removed',
     );
+  });
+
+  it('the running controller (informers, work queue) reacts to a new mapping and to the namespace going', async () => {
+    const kc = kas.kubeConfig();
+    const controller = new Controller({
+      kc,
+      log,
+      reconcileTotal: new Counter({
+        name: 'sluice_reconcile_total',
+        help: 'h',
+        labelNames: ['kind', 'result'],
+        registers: [new Registry()],
+      }),
+      workers: 2,
+      resyncSeconds: 300,
+      namespace: '',
+      functions: new FunctionReconciler({ kube, opts: DEFAULT_BUILD_OPTIONS, gatewayUrl: 'http://gw:8080' }),
+      aliases: new AliasReconciler(kube),
+      natsAccounts: (caches) =>
+        new NatsAccountReconciler({
+          kube,
+          accounts: new NatsAccountOps(sys, nats.keys, nats.url),
+          keys: { ...nats.keys, platformSignerPublic: publicKeyOf(nats.keys.platformSigner) },
+          limits: LIMITS,
+          budget: { diskStorage: 10 * LIMITS.diskStorage, memoryStorage: 0 },
+          tenantUrl: nats.url,
+          releaseNamespace: RELEASE,
+          configMapName: 'sluice-nats-accounts',
+          ...caches,
+        }),
+    });
+    await controller.start();
+    try {
+      await namespace('delta');
+      expect(await secret('delta')).toBeUndefined();
+      await queueMapping('delta', 'JOBS');
+      await until(async () => (await secret('delta')) !== undefined, 'Secret delta/sluice-nats', 30_000);
+      const creds = (await secret('delta'))?.creds ?? '';
+      await (await connectWith(creds)).close();
+      await core.deleteNamespace({ name: 'delta' });
+      await core.replaceNamespaceFinalize({
+        name: 'delta',
+        body: { metadata: { name: 'delta' }, spec: { finalizers: [] } },
+      });
+      await until(async () => !(await entries()).has('delta'), 'the account of delta removed', 30_000);
+      await expect(connectWith(creds)).rejects.toThrow(/Authorization Violation|Expired/i);
+    } finally {
+      await controller.stop();
+    }
   });
 });
