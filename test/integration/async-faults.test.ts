@@ -61,7 +61,10 @@ describe('faults', () => {
     const first = await start();
     pipelines.push(first);
 
-    const collectorConn = await server.connectTenant('faults');
+    const collectorConn = await server.connectTenant('faults', {
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
     conns.push(collectorConn);
     collector = await RecordCollector.start(collectorConn);
     const producerConn = await connectNats(server, 'faults');
