@@ -29,7 +29,7 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
     labelNames: ['kind', 'result'] as const,
     registers: [registry],
   });
-  const nats = config.natsUrl ? await natsAccountsOf(config, kube, log, shutdown) : undefined;
+  const nats = config.natsUrl ? natsAccountsOf(config, kube, log, shutdown) : undefined;
   const natsAccounts = nats?.reconciler;
   const controller = new Controller({
     ...(natsAccounts ? { natsAccounts } : {}),
@@ -57,9 +57,10 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
   });
   if (nats) {
     // A NATS server that restarted without its resolver directory (emptyDir) lost the accounts.
-    void (async () => {
-      for await (const s of nats.sys.status()) if (s.type === 'reconnect') controller.resyncNatsAccounts();
-    })();
+    void nats.connected.then(async (sys) => {
+      controller.resyncNatsAccounts();
+      for await (const s of sys.status()) if (s.type === 'reconnect') controller.resyncNatsAccounts();
+    });
   }
   const health = await startHealthServer(config.healthPort, () => controller.hasSynced || !leading);
   shutdown.register('health server', () => new Promise<void>((r) => health.close(() => r())));
@@ -102,13 +103,17 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
   );
 });
 
-/** One NATS account per namespace: the SYS connection (kept open, reconnecting) and the reconciler. */
-async function natsAccountsOf(
+/**
+ * One NATS account per namespace: the SYS connection and the reconciler. The connection is made in
+ * the background (reconnecting forever), so the controller starts — and reconciles functions —
+ * while NATS is not up yet; until it is, account reconciles fail and are retried.
+ */
+function natsAccountsOf(
   config: ControllerConfig,
   kube: Kube,
   log: Logger,
   shutdown: Shutdown,
-): Promise<{ sys: NatsConnection; reconciler: (caches: NatsCaches) => NatsAccountReconciler }> {
+): { connected: Promise<NatsConnection>; reconciler: (caches: NatsCaches) => NatsAccountReconciler } {
   const key = (f: string): string => readFileSync(path.join(config.natsKeysDir, f), 'utf8').trim();
   const keys: ControllerNatsKeys = {
     operatorSigner: key('operator-signer'),
@@ -116,15 +121,32 @@ async function natsAccountsOf(
     tenantSigner: key('tenant-signer'),
     platformSignerPublic: key('platform-signer-public'),
   };
-  const sys = await connect({
+  const connected = connect({
     servers: config.natsUrl,
     name: 'sluice-controller',
     maxReconnectAttempts: -1,
     waitOnFirstConnect: true,
     ...credsFileAuth(config.natsCreds),
   });
-  shutdown.register('nats', () => sys.drain());
-  const accounts = new NatsAccountOps(sys, keys, config.natsUrl);
+  let sys: NatsConnection | undefined;
+  void connected.then(
+    (nc) => {
+      sys = nc;
+      log.info('connected to NATS (system account)');
+    },
+    (err: unknown) => log.error({ err }, 'connecting to NATS failed'),
+  );
+  shutdown.register('nats', async () => {
+    if (sys && !sys.isClosed()) await sys.drain();
+  });
+  const accounts = new NatsAccountOps(
+    () => {
+      if (!sys) throw new Error('not connected to NATS yet');
+      return sys;
+    },
+    keys,
+    config.natsUrl,
+  );
   log.info({ natsUrl: config.natsUrl }, 'managing one NATS account per namespace');
   const reconciler = (caches: NatsCaches): NatsAccountReconciler =>
     new NatsAccountReconciler({
@@ -144,5 +166,5 @@ async function natsAccountsOf(
       configMapName: config.natsAccountsConfigMap,
       ...caches,
     });
-  return { sys, reconciler };
+  return { connected, reconciler };
 }

@@ -7,21 +7,26 @@ import type { AccountOps } from './reconcile.js';
 
 /** AccountOps over the controller's SYS connection; `verify` connects as the account's user. */
 export class NatsAccountOps implements AccountOps {
-  private readonly admin: AccountAdmin;
+  private readonly sys: () => NatsConnection;
 
+  /** `sys`: the SYS connection, or a getter that throws while it is not connected yet. */
   constructor(
-    sys: NatsConnection,
-    keys: Pick<NatsKeys, 'operatorSigner'>,
+    sys: NatsConnection | (() => NatsConnection),
+    private readonly keys: Pick<NatsKeys, 'operatorSigner'>,
     private readonly servers: string,
   ) {
-    this.admin = new AccountAdmin(sys, keys);
+    this.sys = typeof sys === 'function' ? sys : () => sys;
   }
 
-  ensure(account: string, jwt: string): Promise<boolean> {
+  private get admin(): AccountAdmin {
+    return new AccountAdmin(this.sys(), this.keys);
+  }
+
+  async ensure(account: string, jwt: string): Promise<boolean> {
     return this.admin.ensure(account, jwt);
   }
 
-  remove(account: string): Promise<void> {
+  async remove(account: string): Promise<void> {
     return this.admin.remove(account);
   }
 
