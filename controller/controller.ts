@@ -6,22 +6,30 @@ import {
   type Informer,
   type ObjectCache,
 } from '@kubernetes/client-node';
-import { CustomObjectsApi, AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { CustomObjectsApi, AppsV1Api, CoreV1Api, type V1Namespace } from '@kubernetes/client-node';
 import type { Counter } from 'prom-client';
 import { GROUP, VERSION } from '../api/schema.js';
 import { LABELS, MANAGED_BY } from '../api/naming.js';
-import type { AliasResource, FunctionResource, FunctionVersionResource } from '../api/types.js';
+import type {
+  AliasResource,
+  EventSourceMappingResource,
+  FunctionResource,
+  FunctionVersionResource,
+} from '../api/types.js';
 import type { Logger } from '../lib/log.js';
 import { describeError } from '../lib/errors.js';
 import { makeKey, parseKey, WorkQueue } from './workqueue.js';
 import type { FunctionReconciler } from './function/reconcile.js';
 import type { AliasReconciler } from './alias/reconcile.js';
+import type { NatsAccountReconciler } from './natsaccount/reconcile.js';
 
 export interface ControllerDeps {
   kc: KubeConfig;
   log: Logger;
   functions: FunctionReconciler;
   aliases: AliasReconciler;
+  /** NATS accounts per namespace (absent: the platform runs without them). */
+  natsAccounts?: (caches: NatsCaches) => NatsAccountReconciler;
   reconcileTotal: Counter<'kind' | 'result'>;
   workers: number;
   resyncSeconds: number;
@@ -30,6 +38,13 @@ export interface ControllerDeps {
 }
 
 type Lister<T extends KubernetesObject> = () => Promise<KubernetesListObject<T>>;
+
+/** What the NATS account reconciler reads from the controller's informers. */
+export interface NatsCaches {
+  namespace(name: string): V1Namespace | undefined;
+  functions(namespace: string): FunctionResource[];
+  mappings(namespace: string): EventSourceMappingResource[];
+}
 
 /**
  * Wiring only: informers on the kinds that affect a function feed one work queue keyed by
@@ -44,6 +59,7 @@ export class Controller {
   }[] = [];
   private resync: NodeJS.Timeout | undefined;
   private synced = false;
+  private nats: NatsAccountReconciler | undefined;
 
   constructor(private readonly deps: ControllerDeps) {
     this.queue = new WorkQueue((key, log) => this.dispatch(key, log), deps.log, {
@@ -60,6 +76,7 @@ export class Controller {
     const { kind, namespace, name } = parseKey(key);
     if (kind === 'Function') await this.deps.functions.reconcile(namespace, name, log);
     else if (kind === 'Alias') await this.deps.aliases.reconcile(namespace, name, log);
+    else if (kind === 'NatsAccount') await this.nats?.reconcile(namespace, log);
     else if (kind === 'AliasesOf') {
       const aliases = this.informers.find((i) => i.kind === 'Alias')?.informer.list() ?? [];
       for (const a of aliases as AliasResource[]) {
@@ -155,13 +172,81 @@ export class Controller {
       undefined,
       (o) => this.functionsRunningAs(o.metadata?.namespace, o.metadata?.name),
     );
+    if (this.deps.natsAccounts) this.watchNatsAccounts(core, custom, ns);
     await Promise.all(this.informers.map((i) => i.informer.start()));
     this.synced = true;
     this.queue.start();
+    // Every namespace with an account is looked at on start: its claims are pushed again when the
+    // server lost them, and accounts of namespaces deleted meanwhile are removed.
+    for (const n of (await this.nats?.known()) ?? []) this.queue.add(makeKey('NatsAccount', n, ''));
     this.resync = setInterval(() => this.resyncAll(), this.deps.resyncSeconds * 1000);
   }
 
+  private cached<T extends KubernetesObject>(kind: string, namespace: string): T[] {
+    const inf = this.informers.find((i) => i.kind === kind)?.informer;
+    return ((inf?.list(namespace) ?? []) as T[]).filter((o) => o.metadata?.namespace === namespace);
+  }
+
+  /** Namespaces, mappings and functions decide which namespaces get a NATS account. */
+  private watchNatsAccounts(core: CoreV1Api, custom: CustomObjectsApi, ns: string): void {
+    const accountKey = (n: string | undefined): void => {
+      if (n && (!this.deps.namespace || n === this.deps.namespace))
+        this.queue.add(makeKey('NatsAccount', n, ''));
+    };
+    this.watch(
+      'Namespace',
+      '/api/v1/namespaces',
+      () => core.listNamespace(),
+      undefined,
+      (o) => accountKey(o.metadata?.name),
+    );
+    const namespace = this.deps.namespace;
+    this.watch(
+      'EventSourceMapping',
+      `/apis/${GROUP}/${VERSION}${ns}/eventsourcemappings`,
+      () =>
+        (namespace
+          ? custom.listNamespacedCustomObject({
+              group: GROUP,
+              version: VERSION,
+              namespace,
+              plural: 'eventsourcemappings',
+            })
+          : custom.listClusterCustomObject({
+              group: GROUP,
+              version: VERSION,
+              plural: 'eventsourcemappings',
+            })) as Promise<KubernetesListObject<KubernetesObject>>,
+      undefined,
+      (o) => accountKey(o.metadata?.namespace),
+    );
+    const fnInformer = this.informers.find((i) => i.kind === 'Function')?.informer;
+    fnInformer?.on('add', (o) => accountKey(o.metadata?.namespace));
+    fnInformer?.on('update', (o) => accountKey(o.metadata?.namespace));
+    const nsInformer = this.informers.find((i) => i.kind === 'Namespace')?.informer;
+    this.nats = this.deps.natsAccounts?.({
+      namespace: (name) => nsInformer?.get(name),
+      functions: (n) => this.cached<FunctionResource>('Function', n),
+      mappings: (n) => this.cached<EventSourceMappingResource>('EventSourceMapping', n),
+    });
+  }
+
+  /** Looks at every namespace's NATS account again (after NATS came back: it may have lost them). */
+  resyncNatsAccounts(): void {
+    if (!this.nats) return;
+    const nsInformer = this.informers.find((i) => i.kind === 'Namespace')?.informer;
+    for (const o of nsInformer?.list() ?? []) {
+      const n = o.metadata?.name;
+      if (n && (!this.deps.namespace || n === this.deps.namespace))
+        this.queue.add(makeKey('NatsAccount', n, ''));
+    }
+    void this.nats
+      .known()
+      .then((names) => names.forEach((n) => this.queue.add(makeKey('NatsAccount', n, ''))));
+  }
+
   private resyncAll(): void {
+    this.resyncNatsAccounts();
     for (const { kind, informer } of this.informers) {
       if (kind !== 'Function' && kind !== 'Alias') continue;
       for (const o of informer.list()) {

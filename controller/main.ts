@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import path from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { KubeConfig } from '@kubernetes/client-node';
 import { addressPolicyFromConfig } from '../api/destinations.js';
 import { Counter } from 'prom-client';
@@ -6,12 +9,16 @@ import { runComponent } from '../lib/main.js';
 import type { Logger } from '../lib/log.js';
 import { readInvokeKey } from '../api/invoke-token.js';
 import { LINK_LOCAL_CIDRS } from './function/peers.js';
+import type { Shutdown } from '../lib/shutdown.js';
 import { startHealthServer } from '../lib/health.js';
-import { controllerSpec } from './config.js';
-import { makeKube } from './kube/client.js';
+import { controllerSpec, type ControllerConfig } from './config.js';
+import { makeKube, type Kube } from './kube/client.js';
 import { FunctionReconciler } from './function/reconcile.js';
 import { AliasReconciler } from './alias/reconcile.js';
-import { Controller } from './controller.js';
+import { Controller, type NatsCaches } from './controller.js';
+import { credsFileAuth } from '../lib/nats/connect.js';
+import { NatsAccountOps } from './natsaccount/nats.js';
+import { NatsAccountReconciler, type ControllerNatsKeys } from './natsaccount/reconcile.js';
 import { LeaderElector } from './leader.js';
 import {
   DEFAULT_BUILD_OPTIONS,
@@ -39,7 +46,10 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
     labelNames: ['kind', 'result'] as const,
     registers: [registry],
   });
+  const nats = config.natsUrl ? natsAccountsOf(config, kube, log, shutdown) : undefined;
+  const natsAccounts = nats?.reconciler;
   const controller = new Controller({
+    ...(natsAccounts ? { natsAccounts } : {}),
     kc,
     log,
     reconcileTotal,
@@ -85,6 +95,13 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
     }),
     aliases: new AliasReconciler(kube),
   });
+  if (nats) {
+    // A NATS server that restarted without its resolver directory (emptyDir) lost the accounts.
+    void nats.connected.then(async (sys) => {
+      controller.resyncNatsAccounts();
+      for await (const s of sys.status()) if (s.type === 'reconnect') controller.resyncNatsAccounts();
+    });
+  }
   const health = await startHealthServer(config.healthPort, () => controller.hasSynced || !leading);
   shutdown.register('health server', () => new Promise<void>((r) => health.close(() => r())));
   let leading = false;
@@ -125,3 +142,69 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
     'sluice-controller started',
   );
 });
+
+/**
+ * One NATS account per namespace: the SYS connection and the reconciler. The connection is made in
+ * the background (reconnecting forever), so the controller starts — and reconciles functions —
+ * while NATS is not up yet; until it is, account reconciles fail and are retried.
+ */
+function natsAccountsOf(
+  config: ControllerConfig,
+  kube: Kube,
+  log: Logger,
+  shutdown: Shutdown,
+): { connected: Promise<NatsConnection>; reconciler: (caches: NatsCaches) => NatsAccountReconciler } {
+  const key = (f: string): string => readFileSync(path.join(config.natsKeysDir, f), 'utf8').trim();
+  const keys: ControllerNatsKeys = {
+    operatorSigner: key('operator-signer'),
+    tenantMaster: key('tenant-master'),
+    tenantSigner: key('tenant-signer'),
+    platformSignerPublic: key('platform-signer-public'),
+  };
+  const connected = connect({
+    servers: config.natsUrl,
+    name: 'sluice-controller',
+    maxReconnectAttempts: -1,
+    waitOnFirstConnect: true,
+    ...credsFileAuth(config.natsCreds),
+  });
+  let sys: NatsConnection | undefined;
+  void connected.then(
+    (nc) => {
+      sys = nc;
+      log.info('connected to NATS (system account)');
+    },
+    (err: unknown) => log.error({ err }, 'connecting to NATS failed'),
+  );
+  shutdown.register('nats', async () => {
+    if (sys && !sys.isClosed()) await sys.drain();
+  });
+  const accounts = new NatsAccountOps(
+    () => {
+      if (!sys) throw new Error('not connected to NATS yet');
+      return sys;
+    },
+    keys,
+    config.natsUrl,
+  );
+  log.info({ natsUrl: config.natsUrl }, 'managing one NATS account per namespace');
+  const reconciler = (caches: NatsCaches): NatsAccountReconciler =>
+    new NatsAccountReconciler({
+      kube,
+      accounts,
+      keys,
+      limits: {
+        diskStorage: config.natsTenantDiskBytes,
+        memoryStorage: config.natsTenantMemoryBytes,
+        streams: config.natsTenantStreams,
+        consumers: config.natsTenantConsumers,
+        maxAckPending: -1,
+      },
+      budget: { diskStorage: config.natsBudgetDiskBytes, memoryStorage: config.natsBudgetMemoryBytes },
+      tenantUrl: config.natsTenantUrl,
+      releaseNamespace: config.podNamespace,
+      configMapName: config.natsAccountsConfigMap,
+      ...caches,
+    });
+  return { connected, reconciler };
+}

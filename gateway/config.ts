@@ -36,6 +36,47 @@ export const gatewaySpec = {
     description:
       'asynchronous invocation through NATS JetStream (false: no NATS connection, Event calls get 501)',
   },
+  natsCreds: {
+    type: 'string',
+    env: 'SLUICE_NATS_CREDS',
+    flag: 'nats-creds',
+    default: '/var/run/secrets/sluice/nats/creds',
+    description: "the gateway's NATS credentials file (a user of the platform account)",
+  },
+  natsPlatformSigner: {
+    type: 'string',
+    env: 'SLUICE_NATS_PLATFORM_SIGNER',
+    flag: 'nats-platform-signer',
+    default: '/var/run/secrets/sluice/nats/platform-signer',
+    description:
+      "file with the seed of the scoped signing key of role platform: nats: destinations are published in the function's namespace account with a user minted with it",
+  },
+  natsAccountsConfigMap: {
+    type: 'string',
+    env: 'SLUICE_NATS_ACCOUNTS_CONFIGMAP',
+    flag: 'nats-accounts-configmap',
+    default: 'sluice-nats-accounts',
+    description: "ConfigMap (pod namespace) where the controller publishes each namespace's NATS account",
+  },
+  natsTenantIdleSeconds: {
+    type: 'int',
+    env: 'SLUICE_NATS_TENANT_IDLE_SECONDS',
+    flag: 'nats-tenant-idle-seconds',
+    min: 1,
+    max: 86400,
+    default: 300,
+    description: "a connection into a namespace's NATS account unused this long is closed",
+  },
+  asyncMaxBacklogPerFunction: {
+    type: 'int',
+    env: 'SLUICE_ASYNC_MAX_BACKLOG_PER_FUNCTION',
+    flag: 'async-max-backlog-per-function',
+    min: 0,
+    max: 100_000_000,
+    default: 10_000,
+    description:
+      'most async events one function may have waiting; an Event call beyond it gets 429 TooManyRequestsException (0: no limit)',
+  },
   natsReplicas: {
     type: 'enum',
     env: 'SLUICE_NATS_REPLICAS',

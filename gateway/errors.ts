@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { NotFoundError, ShuttingDownError, SluiceError, ValidationError, type Logger } from '../lib/index.js';
-import { AsyncPayloadTooLargeError } from './async/errors.js';
+import { AsyncBacklogFullError, AsyncPayloadTooLargeError } from './async/errors.js';
 
 /**
  * The gateway's typed errors and the ONE mapping from any thrown value to a Lambda-style HTTP
@@ -61,7 +61,9 @@ export type ThrottleReason =
   | 'ConcurrentInvocationLimitExceeded'
   | 'FunctionInvocationRateLimitExceeded'
   | 'CallerRateLimitExceeded'
-  | 'RequestBytesLimitExceeded';
+  | 'RequestBytesLimitExceeded'
+  /** Sluice: the function has its maximum of async events waiting. */
+  | 'AsyncBacklogLimitExceeded';
 
 /** 429 TooManyRequestsException with `Retry-After` and `Reason`; the SDK retries it. */
 export class ThrottledError extends LambdaError {
@@ -181,6 +183,8 @@ function httpErrorStatus(err: unknown): number | undefined {
 function classify(err: unknown): LambdaError {
   if (err instanceof LambdaError) return err;
   if (err instanceof AsyncPayloadTooLargeError) return new RequestTooLargeError(err.limitBytes);
+  if (err instanceof AsyncBacklogFullError)
+    return new ThrottledError('AsyncBacklogLimitExceeded', err.message);
   if (err instanceof NotFoundError) return new ResourceNotFoundError(err.message);
   if (err instanceof ValidationError) return new InvalidParameterError(err.message);
   if (err instanceof ShuttingDownError) return new LambdaError(503, 'ServiceException', err.message);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { CustomObjectsApi, KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { addressPolicyFromConfig } from '../api/destinations.js';
@@ -7,6 +8,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/index.js';
 import type { Telemetry } from '../lib/telemetry.js';
 import { runComponent, type CommonConfig } from '../lib/main.js';
+import { credsFileAuth, KubeAccountDirectory, TenantConnections } from '../lib/nats/index.js';
 import { KubeScaler } from './activation/kube-scaler.js';
 import { createAsync, gatewayFunctionInvoker, type AsyncPipeline } from './async/index.js';
 import { CachedTokenReviewer, GatewayAuthenticator, type Authenticator } from './auth/authenticator.js';
@@ -46,6 +48,7 @@ async function connectNats(config: GatewayConfig, log: Logger): Promise<NatsConn
     name: `sluice-gateway-${config.podIp || 'local'}`,
     maxReconnectAttempts: -1,
     waitOnFirstConnect: true,
+    ...credsFileAuth(config.natsCreds),
   });
   void (async () => {
     for await (const s of nc.status()) {
@@ -65,6 +68,8 @@ async function connectNats(config: GatewayConfig, log: Logger): Promise<NatsConn
 class AsyncRunner {
   pipeline: AsyncPipeline | undefined;
   private nc: NatsConnection | undefined;
+  private accounts: KubeAccountDirectory | undefined;
+  private tenants: TenantConnections | undefined;
   private stopping = false;
 
   constructor(
@@ -85,7 +90,8 @@ class AsyncRunner {
       let created: AsyncPipeline | undefined;
       try {
         this.nc ??= await connectNats(this.o.config, log);
-        created = await this.create(this.nc, gateway);
+        this.tenants ??= await this.tenantConnections();
+        created = await this.create(this.nc, this.tenants, gateway);
         await created.start();
         if (this.stopping) return await created.stop(1000);
         this.pipeline = created;
@@ -107,14 +113,33 @@ class AsyncRunner {
 
   async closeNats(): Promise<void> {
     this.stopping = true;
+    await this.tenants?.close();
+    await this.accounts?.stop();
     if (this.nc && !this.nc.isClosed()) await this.nc.drain();
   }
 
-  private create(nc: NatsConnection, gateway: Gateway): Promise<AsyncPipeline> {
+  /** `nats:` destinations are published in the function's namespace account, found in the controller's ConfigMap. */
+  private async tenantConnections(): Promise<TenantConnections> {
+    const { kc, config, log } = this.o;
+    this.accounts ??= new KubeAccountDirectory(kc, config.namespace, log, config.natsAccountsConfigMap);
+    if (!this.accounts.synced) await this.accounts.start();
+    return new TenantConnections({
+      servers: config.natsUrl,
+      signerSeed: readFileSync(config.natsPlatformSigner, 'utf8').trim(),
+      directory: this.accounts,
+      name: `sluice-gateway-${config.podIp || 'local'}`,
+      idleMs: config.natsTenantIdleSeconds * 1000,
+      log,
+    });
+  }
+
+  private create(nc: NatsConnection, tenants: TenantConnections, gateway: Gateway): Promise<AsyncPipeline> {
     const { kc, config, log } = this.o;
     const functions = kc.makeApiClient(CustomObjectsApi);
     return createAsync({
       nc,
+      tenants,
+      backlogLimit: { maxEvents: config.asyncMaxBacklogPerFunction },
       invoker: gatewayFunctionInvoker((req) => gateway.invoke(req)),
       source: {
         start: (handlers) =>

@@ -17,6 +17,37 @@ export const pollerSpec = {
     default: 'nats://sluice-nats:4222',
     description: 'NATS JetStream server',
   },
+  natsCreds: {
+    type: 'string',
+    env: 'SLUICE_NATS_CREDS',
+    flag: 'nats-creds',
+    default: '/var/run/secrets/sluice/nats/creds',
+    description: "the poller's NATS credentials file (a user of the platform account)",
+  },
+  natsPlatformSigner: {
+    type: 'string',
+    env: 'SLUICE_NATS_PLATFORM_SIGNER',
+    flag: 'nats-platform-signer',
+    default: '/var/run/secrets/sluice/nats/platform-signer',
+    description:
+      "file with the seed of the scoped signing key of role platform: the poller mints its users in namespaces' accounts with it",
+  },
+  natsAccountsConfigMap: {
+    type: 'string',
+    env: 'SLUICE_NATS_ACCOUNTS_CONFIGMAP',
+    flag: 'nats-accounts-configmap',
+    default: 'sluice-nats-accounts',
+    description: "ConfigMap (pod namespace) where the controller publishes each namespace's NATS account",
+  },
+  natsTenantIdleSeconds: {
+    type: 'int',
+    env: 'SLUICE_NATS_TENANT_IDLE_SECONDS',
+    flag: 'nats-tenant-idle-seconds',
+    min: 1,
+    max: 86400,
+    default: 300,
+    description: "a connection into a namespace's NATS account unused this long is closed",
+  },
   natsReplicas: {
     type: 'int',
     env: 'SLUICE_NATS_REPLICAS',
@@ -59,7 +90,7 @@ export const pollerSpec = {
     type: 'string',
     env: 'SLUICE_TOKEN_FILE',
     flag: 'token-file',
-    default: '/var/run/secrets/sluice/token',
+    default: '/var/run/secrets/sluice/gateway-token/token',
     description:
       "the poller's ServiceAccount token for the gateway: a projected token with the gateway's audience (sluice), re-read every minute as the kubelet rotates it",
   },

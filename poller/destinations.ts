@@ -1,4 +1,3 @@
-import type { JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   DEFAULT_ADDRESS_POLICY,
@@ -8,6 +7,7 @@ import {
   type Resolver,
 } from '../api/destinations.js';
 import { SluiceError } from '../lib/errors.js';
+import { withTenant, type TenantNats } from '../lib/nats/tenants.js';
 import type { Invoker } from './invoker.js';
 
 /** A destination URI could not take a record; the caller retries later. */
@@ -34,16 +34,17 @@ export interface DestinationSenderOptions {
 
 /**
  * The poller's destination sender, under the one destination contract (api/destinations.ts, also
- * the gateway's): NATS subjects through JetStream (the subject must be captured by a stream, so
- * the record is stored; the platform's subjects are refused), functions of the mapping's namespace
- * as `Event` invocations through the gateway, HTTP endpoints at public addresses by POST (2xx
- * accepts; checked after DNS, connected to the checked address, redirects not followed).
+ * the gateway's): NATS subjects through JetStream in the mapping's own namespace account (the
+ * subject must be captured by a stream of that namespace, so the record is stored; no other
+ * account, the platform's included, is reachable), functions of the mapping's namespace as `Event`
+ * invocations through the gateway, HTTP endpoints at public addresses by POST (2xx accepts;
+ * checked after DNS, connected to the checked address, redirects not followed).
  */
 export class DestinationSender implements Destinations {
   private readonly addresses: AddressCheck;
 
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly tenants: TenantNats,
     private readonly invoker: Invoker,
     private readonly opts: DestinationSenderOptions = {},
   ) {
@@ -63,7 +64,9 @@ export class DestinationSender implements Destinations {
         const h = natsHeaders();
         h.set('Content-Type', 'application/json');
         try {
-          await this.js.publish(dest.subject, body, { msgID: opts.dedupId, headers: h });
+          await withTenant(this.tenants, opts.namespace, ({ js }) =>
+            js.publish(dest.subject, body, { msgID: opts.dedupId, headers: h }),
+          );
         } catch (cause) {
           throw new DestinationError(`publishing to ${dest.subject} failed`, { cause });
         }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -6,6 +7,7 @@ import { addressPolicyFromConfig } from '../api/destinations.js';
 import { consumerName as asyncConsumerName } from '../gateway/async/naming.js';
 import { startHealthServer } from '../lib/health.js';
 import { runComponent } from '../lib/main.js';
+import { credsFileAuth, KubeAccountDirectory, TenantConnections } from '../lib/nats/index.js';
 import { Autoscaler } from './autoscaler/autoscaler.js';
 import { JetStreamDemand } from './autoscaler/demand.js';
 import { GatewayInflight } from './autoscaler/inflight.js';
@@ -29,15 +31,31 @@ await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, 
     servers: config.natsUrl,
     name: `sluice-poller-${identity}`,
     maxReconnectAttempts: -1,
+    ...credsFileAuth(config.natsCreds),
   });
   shutdown.register('nats', () => nc.drain());
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const state = await openPollerState(js, config.natsReplicas);
+  // Mappings' streams and nats: destinations live in the namespaces' own accounts.
+  const accounts = new KubeAccountDirectory(kc, config.podNamespace, log, config.natsAccountsConfigMap);
+  await accounts.start();
+  const tenants = new TenantConnections({
+    servers: config.natsUrl,
+    signerSeed: readFileSync(config.natsPlatformSigner, 'utf8').trim(),
+    directory: accounts,
+    name: `sluice-poller-${identity}`,
+    idleMs: config.natsTenantIdleSeconds * 1000,
+    log,
+  });
+  shutdown.register('namespace NATS connections', async () => {
+    await tenants.close();
+    await accounts.stop();
+  });
 
   const token = fileToken(config.tokenFile);
   const invoker = new HttpInvoker({ baseUrl: config.gatewayUrl, token });
-  const destinations = new DestinationSender(js, invoker, {
+  const destinations = new DestinationSender(tenants, invoker, {
     addresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
   });
   const world = new KubeWorld(kc, log);
@@ -68,6 +86,7 @@ await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, 
       target: new KubeScaleTarget(kc),
       demand: new JetStreamDemand({
         jsm,
+        tenants,
         mappings: () => world.enabledMappings(),
         resolve: world.resolve,
         inflight: () => inflight.inflight(),
@@ -106,8 +125,7 @@ await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, 
     api: world,
     sources: SOURCES,
     sourceDeps: (report) => ({
-      js,
-      jsm,
+      tenants,
       checkpoints: state.checkpoints,
       ticks: state.ticks,
       invoker,

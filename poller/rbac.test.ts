@@ -41,6 +41,12 @@ describe('poller RBAC', () => {
     expect(cluster.flatMap((r) => r.resources)).not.toContain('endpointslices');
   });
 
+  it('reads ConfigMaps (the NATS accounts one) only in its own namespace, and never writes them', () => {
+    expect(cluster.flatMap((r) => r.resources)).not.toContain('configmaps');
+    const cm = namespaced.filter((r) => r.resources.includes('configmaps'));
+    expect(cm.flatMap((r) => r.verbs).sort()).toEqual(['get', 'list', 'watch']);
+  });
+
   it.each([
     {
       name: 'watch mappings',

@@ -7,11 +7,12 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 if [ -n "${KUBECONFIG:-}" ] && [ "$KUBECONFIG" != "$repo/.cluster/kubeconfig" ] &&
   command -v kubectl >/dev/null && kubectl get --raw /readyz --request-timeout=5s >/dev/null 2>&1; then
-  kubectl delete namespace sluice-examples --ignore-not-found
-  # What test/examples.sh made outside the namespace: the access key and the NATS streams (their
-  # data would outlive the release on NATS's volume).
-  kubectl -n sluice-system delete secret sluice-examples-key --ignore-not-found
+  # The examples' NATS streams, with the namespace's own creds while it still exists (the
+  # controller also purges a deleted namespace's account: this is the belt to those braces).
   npx tsx test/examples-nats.ts delete-streams || echo "down: the examples' NATS streams were not deleted (NATS unreachable?)"
+  kubectl delete namespace sluice-examples --ignore-not-found
+  # What test/examples.sh made outside the namespace: the access key.
+  kubectl -n sluice-system delete secret sluice-examples-key --ignore-not-found
   helm uninstall sluice --namespace sluice-system --ignore-not-found || true
   exit 0
 fi

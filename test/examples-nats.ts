@@ -8,7 +8,10 @@
  *
  * The server is the chart's (Service sluice-nats in sluice-system, or SLUICE_NAMESPACE): on the
  * local cluster through a loopback forward (test/cluster/forward.sh), on another cluster through
- * `kubectl port-forward`, or wherever SLUICE_NATS_URL points.
+ * `kubectl port-forward`, or wherever SLUICE_NATS_URL points. It connects as the examples'
+ * namespace (sluice-examples, or SLUICE_EXAMPLES_NAMESPACE) with that namespace's own creds —
+ * Secret sluice-nats, which the controller writes (the annotation sluice.dev/nats-credentials asks
+ * for it before the first mapping) — not as an administrator: the streams are the namespace's.
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,7 +24,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { ROOT } from '../api/paths.js';
 
 const DAY_NS = 86_400 * 1e9;
@@ -39,9 +42,49 @@ export const EXAMPLE_STREAMS: (Partial<StreamConfig> & { name: string; subjects:
   { name: 'ORDERS_DLQ', subjects: ['orders.dlq'], max_msgs: 10_000, max_age: 7 * DAY_NS },
 ];
 
+const kubectlBin = (): string => process.env.KUBECTL ?? 'kubectl';
+
+/**
+ * The examples namespace's NATS creds (Secret sluice-nats): asks for them with the annotation and
+ * waits (up to `timeoutMs`) for the controller to write them.
+ */
+export async function examplesCreds(timeoutMs = 90_000): Promise<string> {
+  const ns = process.env.SLUICE_EXAMPLES_NAMESPACE ?? 'sluice-examples';
+  execFileSync(
+    kubectlBin(),
+    ['annotate', 'namespace', ns, 'sluice.dev/nats-credentials=true', '--overwrite'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    let b64 = '';
+    try {
+      b64 = execFileSync(
+        kubectlBin(),
+        ['-n', ns, 'get', 'secret', 'sluice-nats', '-o', 'jsonpath={.data.creds}'],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+      ).trim();
+    } catch {
+      b64 = '';
+    }
+    if (b64) return Buffer.from(b64, 'base64').toString('utf8');
+    if (Date.now() > end) {
+      throw new Error(
+        `no Secret ${ns}/sluice-nats after ${timeoutMs / 1000} s: is sluice-controller running?`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 /** A connection to the chart's NATS from the host, and how to close it (and its forward). */
-export async function connectNats(): Promise<{ nc: NatsConnection; close: () => Promise<void> }> {
+export async function connectNats(
+  creds?: string,
+): Promise<{ nc: NatsConnection; close: () => Promise<void> }> {
   const ns = process.env.SLUICE_NAMESPACE ?? 'sluice-system';
+  const auth = creds ?? (await examplesCreds());
   let server = process.env.SLUICE_NATS_URL;
   let stopForward = (): void => undefined;
   if (!server && existsSync(join(ROOT, '.cluster/env')) && !process.env.SLUICE_EXTERNAL_CLUSTER) {
@@ -62,6 +105,7 @@ export async function connectNats(): Promise<{ nc: NatsConnection; close: () => 
       servers: (server ?? '').replace(/^(nats|http):\/\//, ''),
       ignoreClusterUpdates: true, // the advertised cluster addresses are not reachable from here
       timeout: 10_000,
+      authenticator: credsAuthenticator(new TextEncoder().encode(auth)),
     });
     return {
       nc,
@@ -78,13 +122,9 @@ export async function connectNats(): Promise<{ nc: NatsConnection; close: () => 
 
 /** `kubectl port-forward` to the NATS Service of a cluster that is not the local one. */
 async function portForward(ns: string): Promise<{ server: string; stop: () => void }> {
-  const child = spawn(
-    process.env.KUBECTL ?? 'kubectl',
-    ['-n', ns, 'port-forward', 'svc/sluice-nats', ':4222'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(kubectlBin(), ['-n', ns, 'port-forward', 'svc/sluice-nats', ':4222'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const server = await new Promise<string>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(

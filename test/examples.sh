@@ -36,7 +36,12 @@ say "namespace $ns"
 "$KUBECTL" create namespace "$ns" --dry-run=client -o yaml | "$KUBECTL" apply -f - >/dev/null
 
 # Before the mappings start: a natsQueue mapping reads its stream, a nats: destination publishes
-# into one (the chart's NATS; test/examples-nats.ts reaches it through a loopback forward).
+# into one. They live in the namespace's own NATS account: the annotation asks the controller for
+# it and for Secret sluice-nats (url, creds) at once, and test/examples-nats.ts creates the streams
+# with those creds (through a loopback forward), as the namespace, not as an administrator.
+say "NATS account and credentials of $ns (Secret $ns/sluice-nats)"
+"$KUBECTL" annotate namespace "$ns" sluice.dev/nats-credentials=true --overwrite >/dev/null
+wait_until "Secret $ns/sluice-nats" 90 k get secret sluice-nats
 say "NATS JetStream streams"
 npx --no-install tsx test/examples-nats.ts streams | sed 's/^/    /'
 

@@ -55,6 +55,8 @@ cat <<'GUIDE'
   curl -si "$FN:orders/invocations" -H "Authorization: Bearer $TOKEN" -H 'X-Amz-Invocation-Type: Event' -d '{"id":2,"fail":true}'
   kubectl -n sluice-examples logs -l sluice.dev/function=audit --tail=-1 | grep 'invocation record'  # seconds later
   npx tsx test/examples-nats.ts read ORDERS_FAILED             # ~10 s later: the failure's invocation record
+  #    (test/examples-nats.ts connects with the namespace's own creds, Secret sluice-examples/sluice-nats:
+  #    the examples' streams are in that namespace's NATS account, nobody else's)
 
   # 3. Weighted alias (alias-weights.yaml): resize:prod runs version 1 (90%) or version 2 (10%)
   for i in $(seq 50); do curl -s "$FN:resize:prod/invocations" -H "Authorization: Bearer $TOKEN" -d '{}'; echo; done | sort | uniq -c

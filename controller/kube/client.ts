@@ -30,6 +30,8 @@ export interface Kube {
   /** Server-side apply with the controller's field manager (force: the controller owns its fields). */
   apply<T extends KubernetesObject>(obj: T): Promise<T>;
   delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<boolean>;
+  /** JSON merge patch (RFC 7386: null removes a key); creates `obj` first when it does not exist. */
+  mergePatch<T extends KubernetesObject>(obj: T, patch: object): Promise<void>;
   /** Merge-patches the status subresource of a custom resource. */
   patchStatus(plural: string, namespace: string, name: string, status: unknown): Promise<void>;
   /** Replicas of a Deployment through its scale subresource. */
@@ -110,6 +112,20 @@ export function makeKube(kc: KubeConfig, group = 'sluice.dev', version = 'v1alph
       } catch (err) {
         if (isNotFound(err)) return false;
         throw err;
+      }
+    },
+    async mergePatch<T extends KubernetesObject>(obj: T, patch: object) {
+      const target = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: obj.metadata, ...patch };
+      try {
+        await objects.patch(target, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        try {
+          await objects.create(obj, undefined, undefined, FIELD_MANAGER);
+        } catch (createErr) {
+          if (!isAlreadyExists(createErr)) throw createErr;
+        }
+        await objects.patch(target, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
       }
     },
     async patchStatus(plural: string, namespace: string, name: string, status: unknown) {

@@ -4,6 +4,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { ValidationError } from '../../lib/index.js';
 import { EnqueueFailedError, AsyncPayloadTooLargeError } from './errors.js';
 import { eventHeaders, safeHeaderValue, type AsyncEvent } from './event.js';
+import type { BacklogGuard } from './backlog.js';
 import type { AsyncMetrics } from './metrics.js';
 import { assertFunctionId, hashOf, type Subjects } from './naming.js';
 
@@ -69,6 +70,8 @@ export interface AcceptorDeps {
   subjects: Subjects;
   metrics?: AsyncMetrics;
   limitBytes?: number;
+  /** The per-function backlog limit (429 beyond it); none when absent. */
+  backlog?: BacklogGuard;
   /** How long to wait for the PubAck. */
   publishTimeoutMs?: number;
   now?: () => number;
@@ -185,6 +188,7 @@ export class EventAcceptor {
       ...(req.amznTrace ? { amznTrace: safeHeaderValue(req.amznTrace, 256) } : {}),
     };
     const headers = eventHeaders(ev);
+    await this.deps.backlog?.admit(req.namespace, req.function);
     let ack;
     try {
       ack = await this.deps.js.publish(this.deps.subjects.async(req.namespace, req.function), req.payload, {
@@ -196,6 +200,7 @@ export class EventAcceptor {
       throw new EnqueueFailedError(`the event could not be stored: ${(cause as Error).message}`, { cause });
     }
     if (!ack.duplicate) {
+      this.deps.backlog?.accepted(req.namespace, req.function);
       const version = req.qualifier ?? '$LATEST';
       this.deps.metrics?.received.inc({ namespace: req.namespace, function: req.function, version });
     }

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JetStreamClient } from '@nats-io/jetstream';
+import type { TenantJetStream, TenantNats } from '../../lib/nats/tenants.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Resolver } from '../../api/destinations.js';
 import { silentLogger } from '../testing/fakes.js';
@@ -17,7 +18,7 @@ const ctx: DeliveryContext = {
 };
 
 /** A JetStream client that records publishes (none should happen for refused subjects). */
-function recordingJs(): { js: JetStreamClient; subjects: string[] } {
+function recordingJs(): { js: TenantNats; subjects: string[] } {
   const subjects: string[] = [];
   const js = {
     publish: (subject: string) => {
@@ -25,7 +26,16 @@ function recordingJs(): { js: JetStreamClient; subjects: string[] } {
       return Promise.resolve({ seq: 1, duplicate: false, stream: 'X' });
     },
   } as unknown as JetStreamClient;
-  return { js, subjects };
+  const tenants: TenantNats = {
+    acquire: (namespace) =>
+      Promise.resolve({
+        namespace,
+        account: 'A',
+        js,
+        release: () => undefined,
+      } as unknown as TenantJetStream),
+  };
+  return { js: tenants, subjects };
 }
 
 describe('Destinations: the destination contract at delivery', () => {
@@ -46,7 +56,7 @@ describe('Destinations: the destination contract at delivery', () => {
   const make = (resolve: Resolver, allowLoopback = false): { d: Destinations; subjects: string[] } => {
     const { js, subjects } = recordingJs();
     const d = new Destinations({
-      js,
+      tenants: js,
       acceptor: {} as EventAcceptor,
       functionExists: () => true,
       reservedPrefix: 'sluice',

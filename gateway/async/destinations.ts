@@ -1,6 +1,6 @@
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import type { JetStreamClient } from '@nats-io/jetstream';
 import { ValidationError, type Logger } from '../../lib/index.js';
+import { withTenant, type TenantNats } from '../../lib/nats/tenants.js';
 import type { EventAcceptor } from './accept.js';
 import {
   DEFAULT_ADDRESS_POLICY,
@@ -16,9 +16,11 @@ import type { Condition } from './records.js';
 /**
  * Success and failure destinations under the contract of api/destinations.ts:
  * `function:NAME[:QUALIFIER]` (an async invoke of a function in the same namespace with the record
- * as its event), `nats:SUBJECT` (a JetStream publish: a stream must bind the subject, otherwise the
- * delivery fails — a core publish could be lost without anyone knowing), `http(s)://URL` (a POST of
- * the record as JSON to a public address, checked again after DNS, no redirects).
+ * as its event), `nats:SUBJECT` (a JetStream publish in the function's own namespace account: a
+ * stream of that namespace must bind the subject, otherwise the delivery fails — a core publish
+ * could be lost without anyone knowing; no other account, the platform's included, is reachable),
+ * `http(s)://URL` (a POST of the record as JSON to a public address, checked again after DNS, no
+ * redirects).
  */
 
 /** What a delivery is about (for de-duplication ids, headers and logs). */
@@ -49,7 +51,8 @@ export const DEFAULT_DELIVERY: DeliveryPolicy = {
 };
 
 export interface DestinationDeps {
-  js: JetStreamClient;
+  /** Namespaces' own accounts: `nats:` records are published in the function's. */
+  tenants: TenantNats;
   acceptor: EventAcceptor;
   /** Whether a function exists (a destination function that does not is a failed delivery). */
   functionExists: (namespace: string, name: string, qualifier?: string) => boolean;
@@ -168,11 +171,13 @@ export class Destinations {
     h.set('Content-Type', 'application/json');
     if (ctx.traceparent) h.set('traceparent', ctx.traceparent);
     try {
-      await this.deps.js.publish(dest.subject, record, {
-        msgID: `rec:${ctx.deliveryId}`,
-        headers: h,
-        timeout: this.policy.natsTimeoutMs,
-      });
+      await withTenant(this.deps.tenants, ctx.namespace, ({ js }) =>
+        js.publish(dest.subject, record, {
+          msgID: `rec:${ctx.deliveryId}`,
+          headers: h,
+          timeout: this.policy.natsTimeoutMs,
+        }),
+      );
     } catch (err) {
       const msg = (err as Error).message;
       if (/no responders|503|not enabled/i.test(msg)) {

@@ -25,6 +25,25 @@ export class EnqueueFailedError extends SluiceError {
   readonly code = 'ServiceException';
 }
 
+/**
+ * The function already has its maximum of events waiting in the queue: 429
+ * TooManyRequestsException (the AWS SDK retries it), so no function can fill the store for all.
+ */
+export class AsyncBacklogFullError extends SluiceError {
+  override readonly name = 'AsyncBacklogFullError';
+  readonly status = 429;
+  readonly code = 'TooManyRequestsException';
+  constructor(
+    readonly namespace: string,
+    readonly fn: string,
+    readonly limit: number,
+  ) {
+    super(
+      `Function ${namespace}/${fn} has ${limit} or more asynchronous events waiting; retry later (Sluice's per-function backlog limit)`,
+    );
+  }
+}
+
 /** A record could not be delivered to a destination (after its own retries). */
 export class DestinationDeliveryError extends SluiceError {
   override readonly name: string = 'DestinationDeliveryError';

@@ -31,6 +31,8 @@ export class AsyncMetrics {
   readonly redeliveries: Counter<Fn>;
   /** Events being dispatched by this replica. */
   readonly inFlight: Gauge<'namespace' | 'function'>;
+  /** Events refused at accept: the function's backlog is at its limit (429). */
+  readonly refused: Counter<'namespace' | 'function' | 'reason'>;
 
   constructor(private readonly registry: Registry) {
     const registers = [registry];
@@ -75,6 +77,12 @@ export class AsyncMetrics {
       name: 'sluice_async_dispatch_in_flight',
       help: 'Async events being dispatched by this gateway replica',
       labelNames: ['namespace', 'function'],
+      registers,
+    });
+    this.refused = new Counter({
+      name: 'sluice_async_events_refused_total',
+      help: 'Async events refused with 429 TooManyRequestsException because the function already has its maximum of events waiting (reason BacklogLimitExceeded)',
+      labelNames: ['namespace', 'function', 'reason'],
       registers,
     });
   }

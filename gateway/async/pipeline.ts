@@ -5,7 +5,9 @@ import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { AddressCheck, Resolver } from '../../api/destinations.js';
 import type { Logger } from '../../lib/index.js';
+import type { TenantNats } from '../../lib/nats/tenants.js';
 import { EventAcceptor } from './accept.js';
+import { BacklogGuard, DEFAULT_BACKLOG_LIMIT, streamBacklogCounter, type BacklogLimit } from './backlog.js';
 import { AsyncDispatcher, DEFAULT_DISPATCHER_SETTINGS, type DispatcherSettings } from './dispatcher.js';
 import { Destinations, type DeliveryPolicy } from './destinations.js';
 import { DeadLetterQueue } from './dlq.js';
@@ -16,7 +18,10 @@ import { AsyncStreams, DEFAULT_STREAM_SETTINGS, type StreamSettings } from './st
 import { AsyncFunctionWatcher, type FunctionWatchSource } from './watcher.js';
 
 export interface AsyncPipelineOptions {
+  /** The platform account (the pipeline's streams). */
   nc: NatsConnection;
+  /** Namespaces' own accounts, where `nats:` destinations are published. */
+  tenants: TenantNats;
   invoker: FunctionInvoker;
   /** Function objects (list+watch); the pipeline makes and removes consumers from them. */
   source: FunctionWatchSource;
@@ -31,6 +36,8 @@ export interface AsyncPipelineOptions {
   destinationAddresses?: AddressCheck;
   /** DNS for http(s) destinations (default: the system resolver). */
   resolve?: Resolver;
+  /** Per-function backlog limit at accept (429 beyond it); default 10,000 events. */
+  backlogLimit?: Partial<BacklogLimit>;
   /** Whether `function:` destinations exist; default: the watched Function objects (qualifiers not checked). */
   functionExists?: (namespace: string, name: string, qualifier?: string) => boolean;
   authorize?: DeadLetterRouterDeps['authorize'];
@@ -80,7 +87,12 @@ export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipelin
   }
   const metrics = new AsyncMetrics(o.registry);
   const subjects = streamSettings.subjects;
-  const acceptor = new EventAcceptor({ js, subjects, metrics, ...(o.now ? { now: o.now } : {}) });
+  const backlog = new BacklogGuard({
+    counter: streamBacklogCounter(jsm, streamSettings.streamName, subjects),
+    limit: { ...DEFAULT_BACKLOG_LIMIT, ...o.backlogLimit },
+    metrics,
+  });
+  const acceptor = new EventAcceptor({ js, subjects, metrics, backlog, ...(o.now ? { now: o.now } : {}) });
   const dlq = new DeadLetterQueue({
     js,
     jsm,
@@ -93,7 +105,7 @@ export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipelin
   // The watcher knows which functions exist; it is built after the dispatcher it feeds.
   const known: { watcher?: AsyncFunctionWatcher } = {};
   const destinations = new Destinations({
-    js,
+    tenants: o.tenants,
     acceptor,
     functionExists: o.functionExists ?? ((ns, name) => known.watcher?.has(ns, name) ?? false),
     reservedPrefix: subjects.prefix,

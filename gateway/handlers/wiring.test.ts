@@ -3,7 +3,7 @@ import { trace } from '@opentelemetry/api';
 import { Router } from 'express';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AsyncPayloadTooLargeError } from '../async/errors.js';
+import { AsyncBacklogFullError, AsyncPayloadTooLargeError } from '../async/errors.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { AccessReviewer, ResourceAttributes } from '../auth/kube-rbac.js';
 import { ANONYMOUS, type Principal } from '../auth/principal.js';
@@ -263,6 +263,22 @@ describe('asynchronous invocation', () => {
     expect(res.status).toBe(413);
     expect(res.headers.get('x-amzn-errortype')).toBe('RequestTooLargeException');
     expect(((await res.json()) as { message: string }).message).toContain('1000 bytes');
+  });
+
+  it("maps the pipeline's AsyncBacklogFullError to 429 TooManyRequestsException, which the SDK retries", async () => {
+    const h = await start();
+    h.queue.fail = new AsyncBacklogFullError('shop', 'warm', 10_000);
+    const res = await fetch(url(h, '/2015-03-31/functions/warm/invocations'), {
+      method: 'POST',
+      body: '{"n":1}',
+      headers: { ...bearer('serviceaccount:shop:app'), 'x-amz-invocation-type': 'Event' },
+    });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('x-amzn-errortype')).toBe('TooManyRequestsException');
+    expect(res.headers.get('retry-after')).toBe('1');
+    const body = (await res.json()) as { Reason: string; message: string };
+    expect(body.Reason).toBe('AsyncBacklogLimitExceeded');
+    expect(body.message).toContain('10000');
   });
 
   it.each([

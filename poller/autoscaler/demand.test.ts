@@ -107,6 +107,18 @@ describe('JetStreamDemand', () => {
   ])('$name', async ({ backlogs, maps, inflight, async, want }) => {
     const d = new JetStreamDemand({
       jsm: jsm(backlogs),
+      // Mappings' consumers are read in their namespace's account: the same fake here.
+      tenants: {
+        acquire: (namespace: string) =>
+          Promise.resolve({
+            namespace,
+            account: 'A',
+            nc: undefined as never,
+            js: undefined as never,
+            jsm: jsm(backlogs),
+            release: () => undefined,
+          }),
+      },
       mappings: () => maps,
       resolve: byAlias,
       inflight: () => new Map(Object.entries(inflight as Record<string, number>)),

@@ -1,5 +1,6 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { describeError } from '../../lib/errors.js';
+import { withTenant, type TenantNats } from '../../lib/nats/tenants.js';
 import type { MappingConfig } from '../mapping.js';
 import { consumerBacklog, consumerWaiting } from '../sources/delivery.js';
 import { keyOf, workloadKey, type DemandSource, type Workload } from './autoscaler.js';
@@ -13,7 +14,10 @@ export type VersionResolver = (
 ) => { version: string; weight: number }[];
 
 export interface JetStreamDemandOptions {
+  /** The platform account (the async pipeline's consumers). */
   jsm: JetStreamManager;
+  /** Namespaces' own accounts (mappings' consumers). */
+  tenants: TenantNats;
   /** Enabled queue and stream mappings (schedules have no backlog). */
   mappings: () => MappingConfig[];
   resolve: VersionResolver;
@@ -51,6 +55,15 @@ export class JetStreamDemand implements DemandSource {
       }
       return p;
     };
+    const mappingBacklog = (namespace: string, stream: string, consumer: string): Promise<number> => {
+      const k = `${namespace}/${stream}/${consumer}`;
+      let p = cache.get(k);
+      if (!p) {
+        p = withTenant(this.o.tenants, namespace, ({ jsm }) => consumerBacklog(jsm, stream, consumer));
+        cache.set(k, p);
+      }
+      return p;
+    };
     const inflight = this.o.inflight();
     const out = new Map<string, Demand>();
     const add = (key: string, backlog: number, error?: string): void => {
@@ -78,7 +91,7 @@ export class JetStreamDemand implements DemandSource {
         let backlog = 0;
         let error: string | undefined;
         try {
-          backlog = await backlogOf(m.source.stream, m.source.consumer);
+          backlog = await mappingBacklog(m.ref.namespace, m.source.stream, m.source.consumer);
         } catch (err) {
           error = `mapping ${m.ref.namespace}/${m.ref.name}: ${describeError(err)}`;
         }

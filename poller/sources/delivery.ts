@@ -2,6 +2,7 @@ import { propagation, ROOT_CONTEXT, SpanKind, trace, type Link } from '@opentele
 import { JetStreamApiError, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { functionArn, LATEST } from '../../api/naming.js';
 import { SluiceError } from '../../lib/errors.js';
+import { AccountNotReadyError, type TenantJetStream, type TenantNats } from '../../lib/nats/tenants.js';
 import { inSpan } from '../../lib/telemetry.js';
 import type { InvokeResult } from '../invoker.js';
 import type { MappingConfig } from '../mapping.js';
@@ -20,6 +21,51 @@ import type { SourceDeps } from './source.js';
 /** The consumer a backlog was asked of does not exist (an error, never "infinite backlog"). */
 export class ConsumerMissingError extends SluiceError {
   override readonly name = 'ConsumerMissingError';
+}
+
+/** The mapping's stream is not in its namespace's account (never created, or another account's). */
+export class StreamNotFoundError extends SluiceError {
+  override readonly name = 'StreamNotFoundError';
+}
+
+/** Throws StreamNotFoundError unless the stream exists in the account `jsm` works in. */
+export async function assertStream(jsm: JetStreamManager, stream: string, namespace: string): Promise<void> {
+  try {
+    await jsm.streams.info(stream);
+  } catch (err) {
+    if (isNotFound(err)) {
+      throw new StreamNotFoundError(
+        `stream ${stream} not found in the NATS account of namespace ${namespace}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+}
+
+/**
+ * Runs a finalizer's cleanup in the namespace's account; a namespace without one (never
+ * created, or already deleted with the namespace) has nothing left to clean.
+ */
+export async function inTenantForCleanup(
+  tenants: TenantNats,
+  namespace: string,
+  fn: (t: TenantJetStream) => Promise<void>,
+): Promise<void> {
+  let t: TenantJetStream;
+  try {
+    t = await tenants.acquire(namespace);
+  } catch (err) {
+    if (err instanceof AccountNotReadyError) return;
+    throw err;
+  }
+  try {
+    await fn(t);
+  } finally {
+    t.release();
+  }
 }
 
 export function isNotFound(err: unknown): boolean {

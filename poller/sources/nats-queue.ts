@@ -1,14 +1,23 @@
 import { setMaxListeners } from 'node:events';
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type ConsumerMessages,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { describeError } from '../../lib/errors.js';
+import type { TenantJetStream } from '../../lib/nats/tenants.js';
 import { Batcher, MAX_PAYLOAD_BYTES } from '../batching.js';
 import type { MappingConfig } from '../mapping.js';
 import { filterView } from '../records.js';
 import {
   backoffMs,
+  assertStream,
   BatchInvoker,
   consumerBacklog,
+  inTenantForCleanup,
   isNotFound,
   quietly,
   sleep,
@@ -63,6 +72,8 @@ export class NatsQueueSource implements EventSource {
   private idleScheduled = false;
   /** Records received and not yet answered, by stream sequence. */
   private readonly held = new Map<number, Held>();
+  /** JetStream of the mapping's namespace (held from start to close). */
+  private tenant: TenantJetStream | undefined;
 
   constructor(
     private readonly m: MappingConfig,
@@ -90,9 +101,16 @@ export class NatsQueueSource implements EventSource {
     return Math.max(1, Math.min(this.m.maximumConcurrency, Math.ceil(this.lastBacklog / this.m.batchSize)));
   }
 
+  private get jsm(): JetStreamManager {
+    if (!this.tenant) throw new Error('source not started');
+    return this.tenant.jsm;
+  }
+
   async start(): Promise<void> {
-    const { jsm } = this.deps;
+    this.tenant = await this.deps.tenants.acquire(this.m.ref.namespace);
+    const { jsm } = this;
     const { stream, consumer, subject } = this.src;
+    await assertStream(jsm, stream, this.m.ref.namespace);
     const settings = {
       ack_wait: nanos(this.deps.tuning.ackWaitMs),
       max_deliver: -1,
@@ -120,7 +138,7 @@ export class NatsQueueSource implements EventSource {
   }
 
   async backlog(): Promise<number> {
-    return consumerBacklog(this.deps.jsm, this.src.stream, this.src.consumer);
+    return consumerBacklog(this.jsm, this.src.stream, this.src.consumer);
   }
 
   private async refreshBacklog(): Promise<void> {
@@ -140,7 +158,10 @@ export class NatsQueueSource implements EventSource {
   private async run(): Promise<void> {
     while (!this.closed) {
       try {
-        const consumer = await this.deps.js.consumers.get(this.src.stream, this.src.consumer);
+        const consumer = await (this.tenant as TenantJetStream).js.consumers.get(
+          this.src.stream,
+          this.src.consumer,
+        );
         const prefetch = Math.min(10_000, this.m.batchSize * 2);
         const iter = await consumer.consume({ max_messages: prefetch });
         this.messages = iter;
@@ -311,6 +332,14 @@ export class NatsQueueSource implements EventSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    try {
+      await this.stop();
+    } finally {
+      this.tenant?.release();
+    }
+  }
+
+  private async stop(): Promise<void> {
     this.stopWaiting.abort();
     clearInterval(this.backlogTimer);
     clearInterval(this.keepAliveTimer);
@@ -333,11 +362,14 @@ export class NatsQueueSource implements EventSource {
 export const natsQueue: SourceKindImpl = {
   create: (m, deps) => new NatsQueueSource(m, deps),
   async cleanup(m, deps) {
-    if (m.source.kind === 'schedule' || !m.source.ownsConsumer) return;
-    try {
-      await deps.jsm.consumers.delete(m.source.stream, m.source.consumer);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    const src = m.source;
+    if (src.kind === 'schedule' || !src.ownsConsumer) return;
+    await inTenantForCleanup(deps.tenants, m.ref.namespace, async ({ jsm }) => {
+      try {
+        await jsm.consumers.delete(src.stream, src.consumer);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    });
   },
 };

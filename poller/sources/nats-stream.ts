@@ -4,18 +4,22 @@ import {
   DeliverPolicy,
   type ConsumerConfig,
   type ConsumerMessages,
+  type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { describeError, SluiceError } from '../../lib/errors.js';
+import type { TenantJetStream } from '../../lib/nats/tenants.js';
 import { Batcher, MAX_PAYLOAD_BYTES } from '../batching.js';
 import type { MappingConfig } from '../mapping.js';
 import { planStreamStep, type Segment } from '../outcome.js';
 import { filterView } from '../records.js';
 import {
+  assertStream,
   backoffMs,
   BatchInvoker,
   consumerBacklog,
+  inTenantForCleanup,
   isNotFound,
   quietly,
   sleep,
@@ -71,6 +75,8 @@ export class NatsStreamSource implements EventSource {
   private revision = 0;
   private retryAttempt = 0;
   private idleScheduled = false;
+  /** JetStream of the mapping's namespace (held from start to close). */
+  private tenant: TenantJetStream | undefined;
 
   constructor(
     private readonly m: MappingConfig,
@@ -131,7 +137,7 @@ export class NatsStreamSource implements EventSource {
         opt_start_time: new Date(this.m.startingPositionTimestampMs ?? 0).toISOString(),
       };
     }
-    const info = await this.deps.jsm.streams.info(this.src.stream);
+    const info = await this.jsm.streams.info(this.src.stream);
     // Record where LATEST / TRIM_HORIZON pointed, so a restart resumes there rather than re-resolving it.
     const start =
       this.m.startingPosition === 'LATEST' ? info.state.last_seq : Math.max(0, info.state.first_seq - 1);
@@ -139,9 +145,16 @@ export class NatsStreamSource implements EventSource {
     return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start + 1 };
   }
 
+  private get jsm(): JetStreamManager {
+    if (!this.tenant) throw new Error('source not started');
+    return this.tenant.jsm;
+  }
+
   async start(): Promise<void> {
-    const { jsm } = this.deps;
+    this.tenant = await this.deps.tenants.acquire(this.m.ref.namespace);
+    const { jsm } = this;
     const { stream, consumer, subject } = this.src;
+    await assertStream(jsm, stream, this.m.ref.namespace);
     const position = await this.startPosition();
     this.highestSeen = (position.opt_start_seq ?? 1) - 1;
     try {
@@ -165,13 +178,16 @@ export class NatsStreamSource implements EventSource {
   }
 
   async backlog(): Promise<number> {
-    return consumerBacklog(this.deps.jsm, this.src.stream, this.src.consumer);
+    return consumerBacklog(this.jsm, this.src.stream, this.src.consumer);
   }
 
   private async run(): Promise<void> {
     while (!this.closed) {
       try {
-        const consumer = await this.deps.js.consumers.get(this.src.stream, this.src.consumer);
+        const consumer = await (this.tenant as TenantJetStream).js.consumers.get(
+          this.src.stream,
+          this.src.consumer,
+        );
         const iter = await consumer.consume({ max_messages: Math.min(10_000, this.m.batchSize * 2) });
         this.messages = iter;
         if (this.closed) await iter.close();
@@ -373,19 +389,23 @@ export class NatsStreamSource implements EventSource {
     ]);
     if (!drained || this.busy) this.cancelCalls.abort();
     await Promise.allSettled([worker, this.loop]);
+    this.tenant?.release();
   }
 }
 
 export const natsStream: SourceKindImpl = {
   create: (m, deps) => new NatsStreamSource(m, deps),
   async cleanup(m, deps) {
-    if (m.source.kind === 'schedule') return;
-    if (m.source.ownsConsumer) {
-      try {
-        await deps.jsm.consumers.delete(m.source.stream, m.source.consumer);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+    const src = m.source;
+    if (src.kind === 'schedule') return;
+    if (src.ownsConsumer) {
+      await inTenantForCleanup(deps.tenants, m.ref.namespace, async ({ jsm }) => {
+        try {
+          await jsm.consumers.delete(src.stream, src.consumer);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      });
     }
     await deps.checkpoints.purge(checkpointKey(m.ref.uid));
   },

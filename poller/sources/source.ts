@@ -1,7 +1,7 @@
 import type { Tracer } from '@opentelemetry/api';
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { Logger } from '../../lib/log.js';
+import type { TenantNats } from '../../lib/nats/tenants.js';
 import type { Destinations } from '../destinations.js';
 import type { Invoker } from '../invoker.js';
 import type { MappingConfig, SourceKind } from '../mapping.js';
@@ -51,8 +51,12 @@ export const DEFAULT_TUNING: SourceTuning = {
 
 /** What every source gets (no module state; everything injected). */
 export interface SourceDeps {
-  js: JetStreamClient;
-  jsm: JetStreamManager;
+  /**
+   * JetStream inside a namespace's own account: a mapping's stream is looked up in the account of
+   * the mapping's namespace only (the platform's and other namespaces' streams are not there), and
+   * its `nats:` records are published there.
+   */
+  tenants: TenantNats;
   /** Stream checkpoints: key `esm.<uid>` → last finished sequence. */
   checkpoints: KV;
   /** Schedule tick claims: key `tick.<uid>.<ms>`. */
@@ -78,7 +82,7 @@ export type SourceFactory = (mapping: MappingConfig, deps: SourceDeps) => EventS
 export interface SourceKindImpl {
   create: SourceFactory;
   /** Deletes consumers and checkpoints (the finalizer's work). */
-  cleanup(mapping: MappingConfig, deps: Pick<SourceDeps, 'jsm' | 'checkpoints' | 'log'>): Promise<void>;
+  cleanup(mapping: MappingConfig, deps: Pick<SourceDeps, 'tenants' | 'checkpoints' | 'log'>): Promise<void>;
 }
 
 export type SourceRegistry = Record<SourceKind, SourceKindImpl>;

@@ -1,8 +1,9 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import type { EventSourceMappingResource } from '../../api/types.js';
 import { createLogger, type Logger } from '../../lib/log.js';
+import type { TenantConnections } from '../../lib/nats/tenants.js';
 import { DestinationSender } from '../destinations.js';
 import type { Invoker } from '../invoker.js';
 import { resolveMapping, type MappingConfig } from '../mapping.js';
@@ -10,11 +11,29 @@ import { PollerMetrics } from '../metrics.js';
 import type { SourceDeps, SourceTuning } from '../sources/source.js';
 import { openPollerState, type PollerState } from '../state.js';
 
-/** Test wiring: a NATS connection and everything a source needs, with short timings. */
+/**
+ * The test NATS server as the kit needs it (test/integration/support/nats.ts): operator mode,
+ * the poller's creds, namespaces' accounts and the platform's connections into them.
+ */
+export interface KitNats {
+  url: string;
+  auth(role: 'poller'): Promise<Partial<ConnectionOptions>>;
+  /** A connection as the namespace (its `sluice-nats` creds); its account is created when missing. */
+  connectTenant(namespace: string): Promise<NatsConnection>;
+  tenantConnections(name?: string): TenantConnections;
+}
+
+/**
+ * Test wiring: everything a source needs, with short timings. `nc`/`js`/`jsm` act as the
+ * namespace `shop` (the tests' mappings live there): its streams are made and fed with them, as a
+ * tenant would with its own creds; the poller's state is in the platform account, and sources
+ * reach `shop`'s streams through the platform's connections into that account.
+ */
 export interface Kit {
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
+  tenants: TenantConnections;
   state: PollerState;
   metrics: PollerMetrics;
   registry: Registry;
@@ -37,11 +56,13 @@ export const FAST_TUNING: SourceTuning = {
   scheduleCatchUpMs: 10_000,
 };
 
-export async function makeKit(url: string): Promise<Kit> {
-  const nc = await connect({ servers: url });
+export async function makeKit(nats: KitNats, namespace = 'shop'): Promise<Kit> {
+  const pollerNc = await connect({ servers: nats.url, ...(await nats.auth('poller')) });
+  const state = await openPollerState(jetstream(pollerNc));
+  const nc = await nats.connectTenant(namespace);
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const state = await openPollerState(js);
+  const tenants = nats.tenantConnections('sluice-poller-test');
   const registry = new Registry();
   const metrics = new PollerMetrics(registry);
   const log = createLogger({
@@ -53,25 +74,29 @@ export async function makeKit(url: string): Promise<Kit> {
     nc,
     js,
     jsm,
+    tenants,
     state,
     metrics,
     registry,
     log,
     reports,
     deps: (invoker, identity = 'poller-a', tuning = {}) => ({
-      js,
-      jsm,
+      tenants,
       checkpoints: state.checkpoints,
       ticks: state.ticks,
       invoker,
-      destinations: new DestinationSender(js, invoker),
+      destinations: new DestinationSender(tenants, invoker),
       metrics,
       log,
       tuning: { ...FAST_TUNING, ...tuning },
       identity,
       report: (r) => reports.push(r),
     }),
-    close: () => nc.close(),
+    close: async () => {
+      await tenants.close();
+      await nc.close();
+      await pollerNc.close();
+    },
   };
 }
 

@@ -23,6 +23,8 @@ export class PollerProcess {
 
   static async start(o: {
     natsUrl: string;
+    /** The poller's creds file text, the `platform` signer seed and namespace → account entries. */
+    nats: { creds: string; platformSigner: string; accounts: Record<string, unknown> };
     mapping: EventSourceMappingResource;
     invokeUrl: string;
     invokePath?: string;
@@ -38,6 +40,9 @@ export class PollerProcess {
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           NATS_URL: o.natsUrl,
+          NATS_CREDS: o.nats.creds,
+          NATS_PLATFORM_SIGNER: o.nats.platformSigner,
+          NATS_ACCOUNTS: JSON.stringify(o.nats.accounts),
           MAPPING: JSON.stringify(o.mapping),
           INVOKE_URL: o.invokeUrl,
           ...(o.invokePath ? { INVOKE_PATH: o.invokePath } : {}),

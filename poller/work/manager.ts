@@ -3,8 +3,10 @@ import { dnsLabel } from '../../api/naming.js';
 import type { EventSourceMappingResource, EventSourceMappingStatus } from '../../api/types.js';
 import { describeError, ValidationError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/log.js';
+import { AccountNotReadyError } from '../../lib/nats/tenants.js';
 import { ESM_FINALIZER, mappingKey, resolveMapping, type MappingConfig } from '../mapping.js';
 import type { PollerMetrics } from '../metrics.js';
+import { StreamNotFoundError } from '../sources/delivery.js';
 import type { EventSource, SourceDeps, SourceRegistry } from '../sources/source.js';
 import { acquireOrRenew, isExpired, preferredOwner, release, type LeaseStore } from './leases.js';
 
@@ -252,7 +254,10 @@ export class MappingManager {
       const message = `source unavailable: ${describeError(err)}`;
       this.results.set(key, message);
       await source.close().catch(() => undefined);
-      await this.writeStatus(esm, 'Creating', message, undefined, { reason: 'SourceUnavailable', message });
+      await this.writeStatus(esm, 'Creating', message, undefined, {
+        reason: unavailableReason(err),
+        message,
+      });
       return undefined;
     }
     const running: Running = {
@@ -360,6 +365,16 @@ export class MappingManager {
       () => undefined,
     );
   }
+}
+
+/**
+ * Why a source could not start: the namespace has no NATS account yet (or is past the budget),
+ * the stream is not in the namespace's account, or anything else (NATS down…).
+ */
+export function unavailableReason(err: unknown): string {
+  if (err instanceof AccountNotReadyError) return err.reason;
+  if (err instanceof StreamNotFoundError) return 'StreamNotFound';
+  return 'SourceUnavailable';
 }
 
 export interface StatusInput {

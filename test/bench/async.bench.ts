@@ -21,7 +21,7 @@ import { eventHeaders } from '../../gateway/async/event.js';
 import { FakeInvoker } from '../../gateway/async/fake-invoker.js';
 import { Subjects } from '../../gateway/async/naming.js';
 import { NatsServer } from '../integration/support/nats.js';
-import { connectNats, fnResource, startPipeline, waitFor } from '../integration/support/async-pipeline.js';
+import { fnResource, startPipeline, waitFor } from '../integration/support/async-pipeline.js';
 
 const EVENTS = Number(process.env.SLUICE_BENCH_EVENTS ?? 20_000);
 const IN_FLIGHT = Number(process.env.SLUICE_BENCH_IN_FLIGHT ?? 128);
@@ -68,7 +68,8 @@ async function rawPublish(
 async function main(): Promise<void> {
   const server = await NatsServer.start();
   try {
-    const nc = await connectNats(server.url);
+    // Raw publishes and the acceptor share one connection: the platform administrator's.
+    const nc = await server.connect('admin');
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
     await jsm.streams.add({
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
       return FakeInvoker.ok(req);
     };
     const fn = (name: string) => fnResource('bench', name, { scaling: { maxReplicas: CONCURRENCY } });
-    const p = await startPipeline(server.url, {
+    const p = await startPipeline(server, {
       id: 'bench',
       invoker,
       functions: [fn('e2e')],

@@ -12,10 +12,10 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AppsV1Api } from '@kubernetes/client-node';
 import { jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { ROOT } from '../../api/paths.js';
 import { API, fnManifest, SYSTEM_NS } from '../e2e/support/gateway.js';
 import { apply, cluster, createNamespace, forward, kubectl, waitFor } from '../e2e/support/kube.js';
+import { connectNats, tenantCreds } from '../e2e/support/nats.js';
 
 const SAMPLES = Number(process.env.SLUICE_BENCH_SAMPLES ?? 5);
 const HANDLER = `exports.handler = async () => ({ batchItemFailures: [] });`;
@@ -68,7 +68,8 @@ async function main(): Promise<void> {
   const subject = `benchq.${tag}.jobs`;
   const { name: ns, remove } = await createNamespace('bench-esm');
   const natsFwd = await forward(`svc/${SYSTEM_NS}/sluice-nats:4222`);
-  const nc = await connect({ servers: natsFwd.base.replace(/^http:\/\//, ''), ignoreClusterUpdates: true });
+  // The namespace's own account (its Secret sluice-nats): the stream the mapping reads is the namespace's.
+  const nc = await connectNats(natsFwd, await tenantCreds(ns));
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const selector = 'sluice.dev/function=noop,sluice.dev/version=latest';

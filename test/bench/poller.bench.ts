@@ -101,6 +101,7 @@ async function reaction(kit: Kit, samples: number): Promise<number[]> {
     },
     demand: new JetStreamDemand({
       jsm: kit.jsm,
+      tenants: kit.tenants,
       mappings: () => [m],
       resolve: () => [{ version: '$LATEST', weight: 1 }],
       inflight: () => new Map(),
@@ -131,7 +132,7 @@ async function reaction(kit: Kit, samples: number): Promise<number[]> {
 
 async function main(): Promise<void> {
   const server = await NatsServer.start();
-  const kit = await makeKit(server.url);
+  const kit = await makeKit(server);
   const http = createServer((req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('null'));

@@ -114,7 +114,7 @@ if [ $base_only = 0 ]; then
   # Compiled into a private folder (the same tsc build as `npm run build`), so the image holds
   # exactly the current sources and no stale files of an older dist/.
   (cd "$SL_REPO" && npx tsc -p tsconfig.build.json --outDir "$WORK/dist") || sl_die "TypeScript build (npm run build) failed: the platform and runtime images need dist/"
-  for m in controller gateway poller runtime; do
+  for m in controller controller/natsbootstrap gateway poller runtime; do
     [ -f "$WORK/dist/$m/main.js" ] || sl_log "warning: dist/$m/main.js does not exist yet (image built anyway)"
   done
 

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { InvocationRecord } from '../../gateway/async/records.js';
 import { RecordCollector } from '../integration/support/async-pipeline.js';
@@ -22,6 +22,7 @@ import {
   type Forward,
 } from './support/gateway.js';
 import { apply, createNamespace, dumpNamespace, forward, kubectl, waitFor } from './support/kube.js';
+import { connectNats, platformCreds, tenantCreds } from './support/nats.js';
 
 // The function-URL form wraps the event in an API Gateway v2 event: its body is the JSON we sent.
 const WORKER = `
@@ -94,7 +95,8 @@ describe('async invocation on the real cluster', () => {
     removeNs = created.remove;
     gw = await forwardGateway();
     natsFwd = await forward(`svc/${SYSTEM_NS}/sluice-nats:4222`);
-    nc = await connect({ servers: natsFwd.base.replace(/^http:\/\//, ''), ignoreClusterUpdates: true });
+    // The namespace's own account: its streams, and the records of its nats: destinations.
+    nc = await connectNats(natsFwd, await tenantCreds(ns));
     collector = await RecordCollector.start(nc, stream, [`e2e.${tag}.>`]);
     await Promise.all([
       apply(
@@ -204,9 +206,14 @@ describe('async invocation on the real cluster', () => {
       throw new Error(`${err.message}; have ${ok().length} success and ${failed().length} failure records`);
     });
     // Nothing more can arrive: every event reached its final state and the collector has every record.
-    const jsm = await jetstreamManager(nc!);
-    await asyncSettled(jsm, ns, 'worker');
-    await caughtUp(jsm, collector!, stream);
+    // SLUICE_ASYNC is the platform's (its administrator's creds); the records are in the namespace's account.
+    const platform = await connectNats(natsFwd!, await platformCreds());
+    try {
+      await asyncSettled(await jetstreamManager(platform), ns, 'worker');
+    } finally {
+      await platform.close();
+    }
+    await caughtUp(await jetstreamManager(nc!), collector!, stream);
 
     const byId = new Map(sent.map((s) => [s.id, s]));
     const seen = new Map<number, number>();

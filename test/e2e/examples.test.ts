@@ -10,7 +10,7 @@
  * ones this file deployed itself are removed at its end.
  */
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { loadExamples } from '../../api/examples.js';
@@ -23,6 +23,7 @@ import {
   type Forward,
 } from './support/gateway.js';
 import { dumpNamespace, forward, kubectl, script, waitFor } from './support/kube.js';
+import { connectNats, tenantCreds } from './support/nats.js';
 
 const NS = 'sluice-examples';
 /** The files test/examples.sh applies, from deploy/examples/valid/. */
@@ -108,7 +109,8 @@ describe("make up's examples on the real cluster", () => {
     gw = await forwardGateway();
     token = await serviceAccountToken(NS, 'default');
     natsFwd = await forward(`svc/${SYSTEM_NS}/sluice-nats:4222`);
-    nc = await connect({ servers: natsFwd.base.replace(/^http:\/\//, ''), ignoreClusterUpdates: true });
+    // The namespace's own account: its streams, and the records of its nats: destinations.
+    nc = await connectNats(natsFwd, await tenantCreds(NS));
     jsm = await jetstreamManager(nc);
   });
 

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { InvocationRecord } from '../../gateway/async/records.js';
 import { RecordCollector } from '../integration/support/async-pipeline.js';
@@ -24,6 +24,7 @@ import {
 } from './support/gateway.js';
 import { helm, reinstall, sh, type Run } from './support/helm.js';
 import { apply, cluster, createNamespace, dumpNamespace, forward, kubectl, waitFor } from './support/kube.js';
+import { connectNats, platformCreds, tenantCreds } from './support/nats.js';
 
 const WORKER = `
 exports.handler = async (e) => {
@@ -152,7 +153,8 @@ describe('the Helm chart on the real cluster', () => {
     removeNs = created.remove;
     gw = await forwardGateway();
     natsFwd = await forward(`svc/${SYSTEM_NS}/sluice-nats:4222`);
-    nc = await connect({ servers: natsFwd.base.replace(/^http:\/\//, ''), ignoreClusterUpdates: true });
+    // The namespace's own account: its streams, and the records of its nats: destinations.
+    nc = await connectNats(natsFwd, await tenantCreds(ns));
     collector = await RecordCollector.start(nc, stream, [`e2e.${tag}.>`]);
     await apply(
       fnManifest(ns, 'worker', {
@@ -285,9 +287,14 @@ describe('the Helm chart on the real cluster', () => {
       throw new Error(`${err.message}; have ${ok().length}`);
     });
     // Nothing more can arrive: every event reached its final state and the collector has every record.
-    const jsm = await jetstreamManager(nc!);
-    await asyncSettled(jsm, ns, 'worker');
-    await caughtUp(jsm, collector!, stream);
+    // SLUICE_ASYNC is the platform's (its administrator's creds); the records are in the namespace's account.
+    const platform = await connectNats(natsFwd!, await platformCreds());
+    try {
+      await asyncSettled(await jetstreamManager(platform), ns, 'worker');
+    } finally {
+      await platform.close();
+    }
+    await caughtUp(await jetstreamManager(nc!), collector!, stream);
     const seen = new Map<number, number>();
     for (const r of ok()) {
       const id = (r.requestPayload as { id: number }).id;
@@ -333,8 +340,11 @@ describe('the Helm chart on the real cluster', () => {
         '-A',
         '-l',
         // Functions' own Deployments and Services (component=function) belong to the users'
-        // Functions: they stay with them and go when the Functions are deleted.
-        'app.kubernetes.io/part-of=sluice,app.kubernetes.io/component!=function',
+        // Functions: they stay with them and go when the Functions are deleted. The NATS
+        // identities (component nats-auth: the keys, the server's auth config, the creds; and
+        // nats-accounts: namespace → account) are not the release's: they are kept on purpose,
+        // checked below.
+        'app.kubernetes.io/part-of=sluice,app.kubernetes.io/component notin (function,nats-auth,nats-accounts)',
         '-o',
         'json',
       ]);
@@ -397,6 +407,30 @@ describe('the Helm chart on the real cluster', () => {
     expect((await getFn(ns, 'worker'))?.metadata.name).toBe('worker');
     const claim = await kubectl(['-n', SYSTEM_NS, 'get', 'pvc', 'data-sluice-nats-0', '-o', 'name']);
     expect(claim.stdout.trim(), claim.stderr).toBe('persistentvolumeclaim/data-sluice-nats-0');
+    // And the NATS identities that go with that volume's accounts (docs/nats.md "What uninstall keeps").
+    const operator = async (): Promise<string> =>
+      (
+        await kubectl([
+          '-n',
+          SYSTEM_NS,
+          'get',
+          'configmap',
+          'sluice-nats-auth',
+          '-o',
+          'jsonpath={.data.operator}',
+        ])
+      ).stdout;
+    const operatorBefore = await operator();
+    expect(operatorBefore).toMatch(/^O[A-Z0-9]{55}$/);
+    for (const secret of [
+      'sluice-nats-keys',
+      'sluice-nats-gateway',
+      'sluice-nats-poller',
+      'sluice-nats-controller',
+    ]) {
+      const r = await kubectl(['-n', SYSTEM_NS, 'get', 'secret', secret, '-o', 'name']);
+      expect(r.stdout.trim(), r.stderr).toBe(`secret/${secret}`);
+    }
 
     // Reinstall: the platform comes back and the same Function answers again.
     const t0 = Date.now();
@@ -407,5 +441,7 @@ describe('the Helm chart on the real cluster', () => {
     await gw?.stop(); // the new Service has a new ClusterIP
     gw = await forwardGateway();
     expect(await syncCall('after-reinstall')).toEqual({ done: 'after-reinstall' });
+    // The reinstall found the same keys: the same operator, so the accounts on the volume still count.
+    expect(await operator()).toBe(operatorBefore);
   });
 });

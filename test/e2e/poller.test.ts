@@ -13,12 +13,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { jetstream, jetstreamManager, RetentionPolicy, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { RecordCollector } from '../integration/support/async-pipeline.js';
 import { caughtUp } from './support/settled.js';
 import { API, fnManifest, SYSTEM_NS, waitReady, type Forward } from './support/gateway.js';
 import { apply, cluster, createNamespace, dumpNamespace, forward, kubectl, waitFor } from './support/kube.js';
+import { connectNats, tenantCreds } from './support/nats.js';
 
 // An unchanged SQS handler: bodies are JSON {id, poison?, sleep}; poison ones are reported failed.
 const WORKER = `
@@ -175,7 +176,8 @@ describe('the poller on the real cluster', () => {
     ns = created.name;
     removeNs = created.remove;
     natsFwd = await forward(`svc/${SYSTEM_NS}/sluice-nats:4222`);
-    nc = await connect({ servers: natsFwd.base.replace(/^http:\/\//, ''), ignoreClusterUpdates: true });
+    // The namespace's own account: its streams, and the records of its nats: destinations.
+    nc = await connectNats(natsFwd, await tenantCreds(ns));
     jsm = await jetstreamManager(nc);
     await jsm.streams.add({
       name: queueStream,

@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager, RetentionPolicy, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { stringify } from 'yaml';
 import { EXPRESSIONS, RULES, grafanaFree, ruleGroups, selectors } from '../support/observability.js';
@@ -35,6 +35,7 @@ import {
   type Forward,
 } from './support/gateway.js';
 import { apply, cluster, createNamespace, dumpNamespace, forward, kubectl, waitFor } from './support/kube.js';
+import { connectNats, tenantCreds } from './support/nats.js';
 import { freePort } from '../support/net.js';
 
 // One handler for every kind of call: sync/async ({fail, sleep}), function-URL bodies and batches.
@@ -191,7 +192,8 @@ describe('Prometheus scrapes Sluice: dashboards and alerts have data', () => {
     dir = mkdtempSync(join(tmpdir(), 'sluice-prom-'));
     gw = await forwardGateway();
     natsFwd = await forward(`svc/${SYSTEM_NS}/sluice-nats:4222`);
-    nc = await connect({ servers: natsFwd.base.replace(/^http:\/\//, ''), ignoreClusterUpdates: true });
+    // The namespace's own account: its streams, and the records of its nats: destinations.
+    nc = await connectNats(natsFwd, await tenantCreds(ns));
     jsm = await jetstreamManager(nc);
     await jsm.streams.add({
       name: queueStream,

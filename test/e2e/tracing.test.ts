@@ -13,7 +13,6 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { ROOT } from '../../api/paths.js';
@@ -28,6 +27,7 @@ import {
 } from './support/gateway.js';
 import { reinstall } from './support/helm.js';
 import { apply, cluster, createNamespace, dumpNamespace, forward, kubectl, waitFor } from './support/kube.js';
+import { connectNats, tenantCreds } from './support/nats.js';
 
 interface Span {
   traceId: string;
@@ -206,7 +206,8 @@ describe('OpenTelemetry traces through the platform', () => {
     receiver = await forward(`svc/${ns}/otlp-receiver:4318`);
     gw = await forwardGateway();
     natsFwd = await forward(`svc/${SYSTEM_NS}/sluice-nats:4222`);
-    nc = await connect({ servers: natsFwd.base.replace(/^http:\/\//, ''), ignoreClusterUpdates: true });
+    // The namespace's own account: its streams, and the records of its nats: destinations.
+    nc = await connectNats(natsFwd, await tenantCreds(ns));
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: stream, subjects: [subject], retention: RetentionPolicy.Workqueue });
     await apply(

@@ -88,14 +88,17 @@ describe('faults', { timeout: TEST_TIMEOUT }, () => {
         onFailure: 'nats:results.faults.failed',
       },
     });
-    const start = () => startPipeline(server.url, { id: 'faults', invoker, functions: [fn] });
+    const start = () => startPipeline(server, { id: 'faults', invoker, functions: [fn] });
     const first = await start();
     pipelines.push(first);
 
-    const collectorConn = await connectNats(server.url);
+    const collectorConn = await server.connectTenant('faults', {
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
     conns.push(collectorConn);
     collector = await RecordCollector.start(collectorConn);
-    const producerConn = await connectNats(server.url);
+    const producerConn = await connectNats(server, 'faults');
     conns.push(producerConn);
     const acceptor = new EventAcceptor({
       js: jetstream(producerConn),

@@ -33,7 +33,7 @@ const sa = (name: string): Principal => ({ kind: 'serviceaccount', namespace: 's
 
 beforeAll(async () => {
   server = await NatsServer.start();
-  pipeline = await startPipeline(server.url, { id: 'idem', invoker, functions: [asyncFn('shop', 'orders')] });
+  pipeline = await startPipeline(server, { id: 'idem', invoker, functions: [asyncFn('shop', 'orders')] });
   const table = new EndpointTable();
   gateway = buildGateway(
     {

@@ -61,7 +61,7 @@ const TEST_TIMEOUT = budget(120_000);
 
 describe('with the real runtime', { timeout: TEST_TIMEOUT }, () => {
   it('retries function errors and timeouts, dead-letters them, and redrives them once fixed', async () => {
-    p = await startPipeline(server.url, {
+    p = await startPipeline(server, {
       id: 'rt',
       invoker: new HttpFunctionInvoker({ baseUrl: rt.url('') }),
       functions: [
@@ -72,7 +72,7 @@ describe('with the real runtime', { timeout: TEST_TIMEOUT }, () => {
         }),
       ],
     });
-    results = await RecordCollector.start(p.nc);
+    results = await RecordCollector.start(await server.connectTenant('team-a'));
     const api = await serveRouter(p.router);
     closers.push(() => api.close());
     const ids: string[] = [];

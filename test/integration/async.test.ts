@@ -29,9 +29,12 @@ const cleanups: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
   server = await NatsServer.start();
-  const p = await startPipeline(server.url, { id: 'collector', invoker: new FakeInvoker(), functions: [] });
+  const p = await startPipeline(server, { id: 'collector', invoker: new FakeInvoker(), functions: [] });
   open.push(p);
-  results = await RecordCollector.start(p.nc);
+  // nats: records land in the function's namespace account: read them there, as each namespace.
+  results = await RecordCollector.start(
+    await Promise.all(['shop', 'age', 'zero', 'dl', 'd'].map((ns) => server.connectTenant(ns))),
+  );
 });
 afterAll(async () => {
   results?.stop();
@@ -81,7 +84,7 @@ async function acceptMany(
 describe('accept', () => {
   it('stores the event before resolving, de-duplicates by Idempotency-Key, rejects oversized payloads', async () => {
     const invoker = new FakeInvoker();
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'acc',
       invoker,
       functions: [fnResource('acc', 'echo'), fnResource('acc', 'other')],
@@ -165,7 +168,7 @@ describe('1,000 events with a known failing subset (maxRetryAttempts 1)', () => 
       const n = numberOf(req);
       return failing(n) ? FakeInvoker.error('OrderError', `order ${n} is bad`) : FakeInvoker.ok(req, { n });
     });
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'thousand',
       invoker,
       functions: [
@@ -266,7 +269,7 @@ describe('maximum event age', () => {
     // test says, however long the machine takes (re-queue delays are real time, on the server).
     const start = Date.now();
     let clock = start;
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'age',
       invoker,
       now: () => clock,
@@ -320,7 +323,7 @@ describe('maximum event age', () => {
     // The pipeline's clock stands still unless the test moves it (see above).
     const start = Date.now();
     let clock = start;
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'age2',
       invoker,
       now: () => clock,
@@ -367,7 +370,7 @@ describe('maximum event age', () => {
 describe('reserved concurrency 0', () => {
   it('never invokes; ZeroReservedConcurrency records with count 0 and no response', async () => {
     const invoker = new FakeInvoker();
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'zero',
       invoker,
       functions: [
@@ -408,7 +411,7 @@ describe('isolation', () => {
       return FakeInvoker.ok(req);
     });
     invoker.recordCalls = false;
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'iso',
       invoker,
       functions: [
@@ -453,7 +456,7 @@ describe('dead letters', () => {
         ? FakeInvoker.error('Broken', `cannot handle ${numberOf(req)}`)
         : FakeInvoker.ok(req, { fixed: numberOf(req) }),
     );
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'dlq',
       invoker,
       functions: [
@@ -567,7 +570,7 @@ describe('destinations', () => {
           ? FakeInvoker.error()
           : FakeInvoker.ok(req, { n: numberOf(req) }),
     );
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'dest',
       invoker,
       functions: [
@@ -642,7 +645,7 @@ describe('destinations', () => {
 
 describe('consumers follow the functions', () => {
   it('creates a consumer per function with the right limits, updates and deletes it', async () => {
-    const p = await pipeline(server.url, {
+    const p = await pipeline(server, {
       id: 'cons',
       invoker: new FakeInvoker(),
       functions: [
@@ -690,7 +693,7 @@ describe('tracing', () => {
     propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
     try {
       const invoker = new FakeInvoker();
-      const p = await pipeline(server.url, {
+      const p = await pipeline(server, {
         id: 'trace',
         invoker,
         tracer: provider.getTracer('sluice-gateway'),

@@ -5,7 +5,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { esm } from '../../poller/testing/kit.js';
 import { budget, until } from '../support/time.js';
@@ -26,7 +26,8 @@ const procs: PollerProcess[] = [];
 
 beforeAll(async () => {
   server = await NatsServer.start();
-  nc = await connect({ servers: server.url });
+  // The tests' streams are made and fed as the namespace `shop` (where the mappings live).
+  nc = await server.connectTenant('shop');
   js = jetstream(nc);
   jsm = await jetstreamManager(nc);
   fn = await FunctionServer.start();
@@ -47,7 +48,18 @@ async function poller(
   identity: string,
   tuning?: Partial<SourceTuning>,
 ): Promise<PollerProcess> {
-  const p = await PollerProcess.start({ natsUrl: server.url, mapping, invokeUrl: fn.url, identity, tuning });
+  const p = await PollerProcess.start({
+    natsUrl: server.url,
+    nats: {
+      creds: await server.creds('poller'),
+      platformSigner: server.keys.platformSigner,
+      accounts: Object.fromEntries(server.directory.entries),
+    },
+    mapping,
+    invokeUrl: fn.url,
+    identity,
+    tuning,
+  });
   procs.push(p);
   return p;
 }

@@ -33,7 +33,7 @@ const G = { group: 'sluice.dev', version: 'v1alpha1' };
 
 beforeAll(async () => {
   [kas, nats] = await Promise.all([ApiServer.start(), NatsServer.start()]);
-  kit = await makeKit(nats.url);
+  kit = await makeKit(nats);
   const kc = kas.kubeConfig();
   custom = kc.makeApiClient(CustomObjectsApi);
   core = kc.makeApiClient(CoreV1Api);

@@ -53,7 +53,7 @@ let kit: Kit;
 
 beforeAll(async () => {
   server = await NatsServer.start();
-  kit = await makeKit(server.url);
+  kit = await makeKit(server);
 });
 
 afterAll(async () => {
@@ -102,6 +102,7 @@ describe('autoscaling phases', { timeout: TEST_TIMEOUT }, () => {
       target: deployment,
       demand: new JetStreamDemand({
         jsm: kit.jsm,
+        tenants: kit.tenants,
         mappings: () => [m],
         resolve: () => [{ version: '$LATEST', weight: 1 }],
         inflight: () => new Map([['shop/worker/$LATEST', invoker.inFlight]]),
@@ -166,6 +167,7 @@ describe('autoscaling phases', { timeout: TEST_TIMEOUT }, () => {
       target: deployment,
       demand: new JetStreamDemand({
         jsm: kit.jsm,
+        tenants: kit.tenants,
         mappings: () => [m],
         resolve: () => [{ version: '$LATEST', weight: 1 }],
         inflight: () => new Map(),

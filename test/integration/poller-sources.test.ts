@@ -18,7 +18,7 @@ let kit: Kit;
 
 beforeAll(async () => {
   server = await NatsServer.start();
-  kit = await makeKit(server.url);
+  kit = await makeKit(server);
 });
 
 afterAll(async () => {

@@ -38,7 +38,7 @@ beforeAll(async () => {
   mkdirSync(taskRoot, { recursive: true });
   writeFileSync(path.join(taskRoot, 'index.mjs'), HANDLER);
   server = await NatsServer.start();
-  kit = await makeKit(server.url);
+  kit = await makeKit(server);
   rt = await startRuntime({ taskRoot, functionName: 'orders', timeoutSeconds: 10 });
 }, budget(120_000));
 

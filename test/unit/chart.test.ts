@@ -93,20 +93,20 @@ describe('helm template', () => {
     const ms = template(['gateway.tokenAudience=faas.example.com']);
     const poller = one(ms, 'Deployment', 'sluice-poller');
     const pod = poller.spec.template.spec;
-    expect(pod.volumes).toEqual([
-      {
-        name: 'gateway-token',
-        projected: {
-          sources: [
-            { serviceAccountToken: { audience: 'faas.example.com', expirationSeconds: 3600, path: 'token' } },
-          ],
-        },
+    expect(pod.volumes).toContainEqual({
+      name: 'gateway-token',
+      projected: {
+        sources: [
+          { serviceAccountToken: { audience: 'faas.example.com', expirationSeconds: 3600, path: 'token' } },
+        ],
       },
-    ]);
-    expect(pod.containers[0].volumeMounts).toEqual([
-      { name: 'gateway-token', mountPath: '/var/run/secrets/sluice', readOnly: true },
-    ]);
-    expect(env(poller, 'SLUICE_TOKEN_FILE')).toBe('/var/run/secrets/sluice/token');
+    });
+    expect(pod.containers[0].volumeMounts).toContainEqual({
+      name: 'gateway-token',
+      mountPath: '/var/run/secrets/sluice/gateway-token',
+      readOnly: true,
+    });
+    expect(env(poller, 'SLUICE_TOKEN_FILE')).toBe('/var/run/secrets/sluice/gateway-token/token');
     expect(env(one(ms, 'Deployment', 'sluice-gateway'), 'SLUICE_TOKEN_AUDIENCE')).toBe('faas.example.com');
     expect(env(one(template(), 'Deployment', 'sluice-gateway'), 'SLUICE_TOKEN_AUDIENCE')).toBe('sluice');
   });
@@ -215,7 +215,15 @@ describe('helm template', () => {
       )?.from;
     for (const name of ['sluice-gateway', 'sluice-controller', 'sluice-poller'])
       expect(fromFor(name, 9090)).toEqual(monitoring);
-    expect(fromFor('sluice-nats', 8222)).toEqual(monitoring);
+    // NATS's monitoring port: the platform's own pods too (they read it), and the monitoring namespace.
+    expect(fromFor('sluice-nats', 8222)).toEqual([
+      {
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/part-of': 'sluice', 'app.kubernetes.io/instance': 'sluice' },
+        },
+      },
+      ...monitoring,
+    ]);
     expect(env(one(ms, 'Deployment', 'sluice-controller'), 'SLUICE_METRICS_NAMESPACE_SELECTOR')).toBe(
       'kubernetes.io/metadata.name=monitoring,team=observability',
     );
@@ -238,6 +246,80 @@ describe('helm template', () => {
     expect(
       one(ms, 'ValidatingAdmissionPolicyBinding', 'sluice-function-scaling').spec.validationActions,
     ).toEqual(['Deny']);
+  });
+
+  it('NATS monitoring port: only the platform’s pods and natsMonitoringClients; the client port open (auth protects it)', () => {
+    const np = (ms: Manifest[]) =>
+      one(ms, 'NetworkPolicy', 'sluice-nats').spec.ingress as { from?: unknown[] }[];
+    expect(np(template())[0]?.from).toBeUndefined();
+    expect(np(template())[2]?.from).toEqual([
+      {
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/part-of': 'sluice', 'app.kubernetes.io/instance': 'sluice' },
+        },
+      },
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+    ]);
+    const monitoring = {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+    };
+    const withMon = template(
+      [],
+      ['--set-json', `networkPolicies.natsMonitoringClients=${JSON.stringify([monitoring])}`],
+    );
+    expect(np(withMon)[2]?.from).toContainEqual(monitoring);
+  });
+
+  it('NATS in operator mode: the bootstrap hook, the auth config, creds mounted, limits passed on', () => {
+    const ms = template();
+    const job = one(ms, 'Job', 'sluice-nats-bootstrap') as Manifest & {
+      metadata: { annotations: Record<string, string> };
+    };
+    expect(job.metadata.annotations['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+    expect(job.spec.template.spec.containers[0].args).toEqual(['dist/controller/natsbootstrap/main.js']);
+    // Its ServiceAccount, Role and RoleBinding are hooks that come first.
+    for (const kind of ['ServiceAccount', 'Role', 'RoleBinding']) {
+      const m = one(ms, kind, 'sluice-nats-bootstrap') as Manifest & {
+        metadata: { annotations: Record<string, string> };
+      };
+      expect(m.metadata.annotations['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+      expect(Number(m.metadata.annotations['helm.sh/hook-weight'])).toBeLessThan(0);
+    }
+    expect(one(ms, 'ConfigMap', 'sluice-nats-config').data?.['nats.conf']).toMatch(
+      /^\s*include auth\.conf$/m,
+    );
+    const sources = one(ms, 'StatefulSet', 'sluice-nats').spec.template.spec.volumes.find(
+      (v: { name: string }) => v.name === 'config',
+    ).projected.sources;
+    expect(sources).toContainEqual({ configMap: { name: 'sluice-nats-auth' } });
+    for (const c of ['controller', 'gateway', 'poller']) {
+      const d = one(ms, 'Deployment', `sluice-${c}`);
+      expect(d.spec.template.spec.volumes).toContainEqual({
+        name: 'nats-creds',
+        secret: { secretName: `sluice-nats-${c}`, defaultMode: 0o444 },
+      });
+    }
+    const ctl = one(ms, 'Deployment', 'sluice-controller');
+    expect(env(ctl, 'SLUICE_NATS_TENANT_DISK_BYTES')).toBe(String(256 * 1024 * 1024));
+    expect(env(ctl, 'SLUICE_NATS_BUDGET_DISK_BYTES')).toBe(String(4 * 1024 * 1024 * 1024));
+    expect(env(one(ms, 'Deployment', 'sluice-gateway'), 'SLUICE_ASYNC_MAX_BACKLOG_PER_FUNCTION')).toBe(
+      '10000',
+    );
+    // Without NATS, none of it.
+    const none = template(['nats.enabled=false', 'poller.enabled=false']);
+    expect(find(none, 'Job')).toEqual([]);
+    const volumes = (one(none, 'Deployment', 'sluice-controller').spec.template.spec.volumes ?? []) as {
+      name: string;
+    }[];
+    expect(volumes.map((v) => v.name)).not.toContain('nats-creds');
+  });
+
+  it('refuses a namespaces’ NATS budget larger than the server’s file store, naming both values', () => {
+    const r = helm(['template', 'sluice', CHART, ...sets(['nats.tenants.budget.diskStorage=20Gi'])]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /nats\.tenants\.budget\.diskStorage \(20Gi\) exceeds nats\.jetstream\.maxFileStore \(8Gi\)/,
+    );
   });
 
   it('telemetry: OTLP settings for the platform and, through the controller, for function pods', () => {

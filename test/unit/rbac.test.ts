@@ -132,3 +132,29 @@ describe('tenant ClusterRoles (aggregated into admin, edit and view)', () => {
       }
   });
 });
+
+describe('controller ClusterRole for NATS accounts', () => {
+  type NamedRule = Rule & { resourceNames?: string[] };
+  const nats = load('controller-nats') as NamedRule[];
+  it('has no wildcards', () => {
+    for (const r of nats)
+      for (const v of [...r.apiGroups, ...r.resources, ...r.verbs]) expect(v).not.toContain('*');
+  });
+  it('reads or changes only Secrets named sluice-nats, never lists or watches Secrets', () => {
+    for (const r of nats.filter((x) => x.resources.includes('secrets'))) {
+      expect(r.verbs).not.toContain('list');
+      expect(r.verbs).not.toContain('watch');
+      expect(r.verbs).not.toContain('delete');
+      if (r.verbs.some((v) => v !== 'create')) expect(r.resourceNames).toEqual(['sluice-nats']);
+    }
+  });
+  it('only reads namespaces, and touches nothing else', () => {
+    expect(
+      nats
+        .filter((r) => r.resources.includes('namespaces'))
+        .flatMap((r) => r.verbs)
+        .sort(),
+    ).toEqual(['get', 'list', 'watch']);
+    expect([...new Set(nats.flatMap((r) => r.resources))].sort()).toEqual(['namespaces', 'secrets']);
+  });
+});

@@ -98,3 +98,25 @@ checksum/invoke-key: {{ include "sluice.invokeKey" . | sha256sum | trunc 16 | qu
 {{- define "sluice.invokeKeyMount" -}}
 - { name: invoke-key, mountPath: /var/run/sluice/invoke-key, readOnly: true }
 {{- end }}
+
+{{/* A size such as 256Mi, 4Gi or 0 in bytes (binary suffixes Ki, Mi, Gi, Ti). */}}
+{{- define "sluice.bytes" -}}
+{{- $s := toString . -}}
+{{- if not (regexMatch "^[0-9]+(Ki|Mi|Gi|Ti)?$" $s) -}}
+{{- fail (printf "%q is not a size like 256Mi, 4Gi or 0" $s) -}}
+{{- end -}}
+{{- $n := regexFind "^[0-9]+" $s | int64 -}}
+{{- $u := regexReplaceAll "^[0-9]+" $s "" -}}
+{{- $m := dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 -}}
+{{- mul $n (get $m $u | int64) -}}
+{{- end -}}
+
+{{/* Where the components' NATS creds and keys are mounted. */}}
+{{- define "sluice.natsSecretsDir" -}}/var/run/secrets/sluice/nats{{- end -}}
+
+{{/* The volume of a component's NATS Secret (sluice-nats-<component>). */}}
+{{- define "sluice.natsVolume" -}}
+- name: nats-creds
+  # 292 = 0444: readable by the non-root user of the pod (no fsGroup).
+  secret: { secretName: sluice-nats-{{ . }}, defaultMode: 292 }
+{{- end -}}

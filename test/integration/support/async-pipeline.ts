@@ -6,13 +6,14 @@ import {
   type JetStreamClient,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 import express from 'express';
 import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { DEFAULT_ADDRESS_POLICY, type AddressCheck } from '../../../api/destinations.js';
 import type { FunctionResource, FunctionSpec } from '../../../api/types.js';
 import { createLogger, NotFoundError, ValidationError, type Logger } from '../../../lib/index.js';
+import { PLATFORM_NAMES, type PlatformNames, type TenantConnections } from '../../../lib/nats/index.js';
 import {
   startAsync,
   type AsyncPipeline,
@@ -71,7 +72,10 @@ export const quietLog = (): Logger =>
   createLogger({ component: 'async-it', level: (process.env.SLUICE_TEST_LOG as 'info') ?? 'silent' });
 
 export interface RunningPipeline extends AsyncPipeline {
+  /** The pipeline's own connection: the gateway's user, with the permissions of this pipeline's names. */
   nc: NatsConnection;
+  /** The platform's connections into namespaces' accounts (`nats:` destinations). */
+  tenants: TenantConnections;
   js: JetStreamClient;
   jsm: JetStreamManager;
   registry: Registry;
@@ -81,9 +85,29 @@ export interface RunningPipeline extends AsyncPipeline {
   close(): Promise<void>;
 }
 
-export async function connectNats(url: string): Promise<NatsConnection> {
-  return connect({
-    servers: url,
+/** The test NATS server as the pipeline needs it (support/nats.ts). */
+export interface PipelineNats {
+  connect(
+    role: 'gateway',
+    opts?: Partial<ConnectionOptions> & { names?: PlatformNames },
+  ): Promise<NatsConnection>;
+  tenantConnections(name?: string): TenantConnections;
+}
+
+/** The JetStream names of a pipeline with this id: `<ID>_ASYNC`, `<ID>_DLQ`, subjects `<id>.…`. */
+export function pipelineNames(id: string): PlatformNames {
+  return {
+    ...PLATFORM_NAMES,
+    prefix: id,
+    asyncStream: `${id.toUpperCase()}_ASYNC`,
+    dlqStream: `${id.toUpperCase()}_DLQ`,
+  };
+}
+
+/** A connection as the gateway (its permission list, for the pipeline `id`'s names). */
+export async function connectNats(nats: PipelineNats, id: string): Promise<NatsConnection> {
+  return nats.connect('gateway', {
+    names: pipelineNames(id),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     name: 'sluice-async-test',
@@ -92,17 +116,20 @@ export async function connectNats(url: string): Promise<NatsConnection> {
 
 /**
  * Starts the pipeline on its own streams and subjects (`<ID>_ASYNC`, `<ID>_DLQ`, `<id>.*`), so
- * several pipelines on one server never see each other's consumers.
+ * several pipelines on one server never see each other's consumers. It connects as the gateway
+ * (with the gateway's permission list for those names); `nats:` records go to the function's
+ * namespace account.
  */
 export async function startPipeline(
-  url: string,
+  nats: PipelineNats,
   o: {
     id: string;
     invoker: FunctionInvoker;
     functions: FunctionResource[];
-  } & Partial<Omit<AsyncPipelineOptions, 'nc' | 'invoker' | 'source' | 'registry' | 'log'>>,
+  } & Partial<Omit<AsyncPipelineOptions, 'nc' | 'tenants' | 'invoker' | 'source' | 'registry' | 'log'>>,
 ): Promise<RunningPipeline> {
-  const nc = await connectNats(url);
+  const nc = await connectNats(nats, o.id);
+  const tenants = nats.tenantConnections(`sluice-gateway-${o.id}`);
   const registry = new Registry();
   const source = new TestFunctionSource(o.functions);
   const { functions: _f, invoker, id, ...rest } = o;
@@ -110,6 +137,7 @@ export async function startPipeline(
     region: 'sluice-local',
     ...rest,
     nc,
+    tenants,
     invoker,
     source,
     registry,
@@ -129,55 +157,65 @@ export async function startPipeline(
   return {
     ...p,
     nc,
+    tenants,
     js: jetstream(nc),
     jsm: await jetstreamManager(nc),
     registry,
     source,
     kill: async () => {
       await nc.close();
+      await tenants.close();
       await p.dispatcher.stop(100);
     },
     close: async () => {
       await p.stop(5000);
+      await tenants.close();
       await nc.close();
     },
   };
 }
 
-/** Reads every record published to `subject` (a stream RESULTS binding `results.>` is created). */
+/**
+ * Reads every record published to `results.>` in the namespaces the connections act as (their
+ * own `sluice-nats` creds: `nats:` records land in the function's namespace account): a stream
+ * RESULTS binding `results.>` is created in each.
+ */
 export class RecordCollector {
   readonly records: InvocationRecord[] = [];
   readonly bySubject = new Map<string, InvocationRecord[]>();
   private stopped = false;
-  private loop: Promise<void> | undefined;
+  private loops: Promise<void>[] = [];
 
-  private constructor(
-    private readonly js: JetStreamClient,
-    private readonly jsm: JetStreamManager,
-    private readonly stream: string,
-  ) {}
+  /** One connection per account the collector reads (its stream has the same name in each). */
+  private readonly accounts: { js: JetStreamClient; jsm: JetStreamManager }[] = [];
+
+  private constructor(private readonly stream: string) {}
 
   static async start(
-    nc: NatsConnection,
+    conns: NatsConnection | NatsConnection[],
     stream = 'RESULTS',
     subjects = ['results.>'],
   ): Promise<RecordCollector> {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: stream, subjects, duplicate_window: 120 * 1e9 });
-    await jsm.consumers.add(stream, {
-      durable_name: 'collector',
-      ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.All,
-    });
-    const c = new RecordCollector(jetstream(nc), jsm, stream);
-    c.loop = c.run();
+    const c = new RecordCollector(stream);
+    for (const nc of Array.isArray(conns) ? conns : [conns]) {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: stream, subjects, duplicate_window: 120 * 1e9 });
+      await jsm.consumers.add(stream, {
+        durable_name: 'collector',
+        ack_policy: AckPolicy.None,
+        deliver_policy: DeliverPolicy.All,
+      });
+      const js = jetstream(nc);
+      c.accounts.push({ js, jsm });
+      c.loops.push(c.run(js));
+    }
     return c;
   }
 
-  private async run(): Promise<void> {
+  private async run(js: JetStreamClient): Promise<void> {
     while (!this.stopped) {
       try {
-        const consumer = await this.js.consumers.get(this.stream, 'collector');
+        const consumer = await js.consumers.get(this.stream, 'collector');
         const msgs = await consumer.consume({ max_messages: 500 });
         for await (const m of msgs) {
           const rec = m.json<InvocationRecord>();
@@ -197,24 +235,31 @@ export class RecordCollector {
     return this.bySubject.get(subject) ?? [];
   }
 
-  /** True when every record the stream holds so far has been read (records are never removed from it). */
+  /**
+   * True when every record the streams hold so far (in every account) has been read (records are
+   * never removed from them).
+   */
   async caughtUp(): Promise<boolean> {
-    const { state } = await this.jsm.streams.info(this.stream);
-    return this.records.length === state.messages;
+    let held = 0;
+    for (const { jsm } of this.accounts) held += (await jsm.streams.info(this.stream)).state.messages;
+    return this.records.length === held;
   }
 
   /**
-   * Every record the stream holds, read afresh from the server (an ordered consumer), with its
-   * subject — what was published, whatever this collector's own subscription saw across faults.
+   * Every record the streams hold, read afresh from the server (an ordered consumer per account),
+   * with its subject — what was published, whatever this collector's own subscriptions saw across
+   * faults.
    */
   async stored(): Promise<{ subject: string; record: InvocationRecord }[]> {
-    const { state } = await this.jsm.streams.info(this.stream);
     const out: { subject: string; record: InvocationRecord }[] = [];
-    if (state.messages === 0) return out;
-    const messages = await (await this.js.consumers.get(this.stream)).consume();
-    for await (const m of messages) {
-      out.push({ subject: m.subject, record: m.json<InvocationRecord>() });
-      if (m.seq >= state.last_seq) break;
+    for (const { js, jsm } of this.accounts) {
+      const { state } = await jsm.streams.info(this.stream);
+      if (state.messages === 0) continue;
+      const messages = await (await js.consumers.get(this.stream)).consume();
+      for await (const m of messages) {
+        out.push({ subject: m.subject, record: m.json<InvocationRecord>() });
+        if (m.seq >= state.last_seq) break;
+      }
     }
     return out;
   }
