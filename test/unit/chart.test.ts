@@ -381,6 +381,25 @@ describe('helm template', () => {
     );
   });
 
+  it("leaves every mounted Secret readable by its pod's non-root user", () => {
+    // Secret files belong to root; without an fsGroup only the 'other' read bit lets a
+    // runAsUser process read them (a 0440 invoke key crash-looped the gateway and the controller).
+    for (const d of [
+      ...find(template(), 'Deployment'),
+      ...find(template(), 'Job'),
+      ...find(template(), 'StatefulSet'),
+    ]) {
+      const pod = d.spec.template.spec;
+      const uid = pod.securityContext?.runAsUser ?? pod.containers[0].securityContext?.runAsUser;
+      for (const v of (pod.volumes ?? []) as { name: string; secret?: { defaultMode?: number } }[]) {
+        if (!v.secret || uid === 0 || pod.securityContext?.fsGroup !== undefined) continue;
+        expect(`${d.metadata.name}/${v.name}: ${((v.secret.defaultMode ?? 0o644) & 0o004) !== 0}`).toBe(
+          `${d.metadata.name}/${v.name}: true`,
+        );
+      }
+    }
+  });
+
   it('confines the controller’s Secret writes to invoke tokens (ValidatingAdmissionPolicy)', () => {
     const ms = template();
     const vap = one(ms, 'ValidatingAdmissionPolicy', 'sluice-controller-secrets');

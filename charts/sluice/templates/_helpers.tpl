@@ -93,7 +93,9 @@ checksum/invoke-key: {{ include "sluice.invokeKey" . | sha256sum | trunc 16 | qu
 {{/* The invoke key's volume and mount (gateway, controller). */}}
 {{- define "sluice.invokeKeyVolume" -}}
 - name: invoke-key
-  secret: { secretName: sluice-invoke-key, defaultMode: 0440 }
+  # 292 = 0444: the pods run as a non-root user with no fsGroup, so a group- or owner-only mode
+  # (the files belong to root) leaves the key unreadable to the process that needs it.
+  secret: { secretName: sluice-invoke-key, defaultMode: 292 }
 {{- end }}
 {{- define "sluice.invokeKeyMount" -}}
 - { name: invoke-key, mountPath: /var/run/sluice/invoke-key, readOnly: true }
@@ -118,5 +120,5 @@ checksum/invoke-key: {{ include "sluice.invokeKey" . | sha256sum | trunc 16 | qu
 {{- define "sluice.natsVolume" -}}
 - name: nats-creds
   # 292 = 0444: readable by the non-root user of the pod (no fsGroup).
-  secret: { secretName: sluice-nats-{{ . }}, defaultMode: 292 }
+  secret: { secretName: sluice-nats-{{ . }}, defaultMode: 0440 }
 {{- end -}}
