@@ -15,6 +15,8 @@ if [ ! -f .cluster/env ]; then
 else
   # shellcheck disable=SC1091
   source .cluster/env
+  [ -n "${SLUICE_URL:-}" ] || bad "no SLUICE_URL in .cluster/env: make up did not finish"
+  SLUICE_URL=${SLUICE_URL:-http://127.0.0.1:0}
   TOKEN=$(kubectl -n sluice-examples create token default --audience sluice 2>&1) || { bad "kubectl create token: $TOKEN"; TOKEN=; }
   FN=$SLUICE_URL/2015-03-31/functions/sluice-examples:function
   # 1. Sync

@@ -30,6 +30,8 @@ export class PollerProcess {
     invokePath?: string;
     identity: string;
     tuning?: Partial<SourceTuning>;
+    /** How long the process may take to start (the caller scales it to the machine). */
+    startTimeoutMs?: number;
   }): Promise<PollerProcess> {
     // `node --import tsx`, not the tsx CLI: the CLI runs the script in a child a SIGKILL would orphan.
     const child = spawn(
@@ -53,7 +55,7 @@ export class PollerProcess {
       },
     );
     const p = new PollerProcess(child);
-    const end = Date.now() + 30_000;
+    const end = Date.now() + (o.startTimeoutMs ?? 30_000);
     while (!p.lines.includes('started')) {
       if (child.exitCode !== null || Date.now() > end)
         throw new Error(`poller did not start:\n${p.lines.join('\n')}`);

@@ -58,6 +58,7 @@ async function poller(
     mapping,
     invokeUrl: fn.url,
     identity,
+    startTimeoutMs: budget(30_000),
     tuning,
   });
   procs.push(p);

@@ -120,5 +120,5 @@ checksum/invoke-key: {{ include "sluice.invokeKey" . | sha256sum | trunc 16 | qu
 {{- define "sluice.natsVolume" -}}
 - name: nats-creds
   # 292 = 0444: readable by the non-root user of the pod (no fsGroup).
-  secret: { secretName: sluice-nats-{{ . }}, defaultMode: 0440 }
+  secret: { secretName: sluice-nats-{{ . }}, defaultMode: 292 }
 {{- end -}}
