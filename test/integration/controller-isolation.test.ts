@@ -24,6 +24,7 @@ import { FunctionReconciler } from '../../controller/function/reconcile.js';
 import { DEFAULT_BUILD_OPTIONS, type BuildOptions } from '../../controller/function/resources/types.js';
 import { makeKube, type Kube } from '../../controller/kube/client.js';
 import { startApiServer, type ApiServer } from './support/apiserver.js';
+import { makeTenantSecret } from '../../controller/natsaccount/resources/secret.js';
 
 const API = 'sluice.dev/v1alpha1';
 const NS = 'tenant-a';
@@ -225,6 +226,12 @@ describe("the chart's admission policy on the controller's Secret writes", () =>
     expect(await kube.get('v1', 'Secret', NS, 'sluice-invoke-admitted')).toBeDefined();
   });
 
+  it("lets the controller write a namespace's NATS credentials (Secret sluice-nats)", async () => {
+    await asController.apply(makeTenantSecret(NS, 'nats://sluice-nats.sluice-system.svc:4222', 'creds file'));
+    const s = await kube.get<V1Secret>('v1', 'Secret', NS, 'sluice-nats');
+    expect(Object.keys(s?.data ?? {}).sort()).toEqual(['creds', 'url']);
+  });
+
   it('reports a token Secret it may not write in Ready, and leaves the Secret as it is', async () => {
     await kube.apply(fn('victim'));
     await new FunctionReconciler({
@@ -259,6 +266,22 @@ describe("the chart's admission policy on the controller's Secret writes", () =>
         data: { token: 'eA==' },
       },
       message: 'an invoke-token Secret holds one key, token',
+    },
+    {
+      name: 'a NATS credentials Secret with more than url and creds',
+      secret: {
+        ...makeTenantSecret(NS, 'nats://x:4222', 'c'),
+        stringData: { url: 'nats://x:4222', creds: 'c', password: 'hunter2' },
+      },
+      message: 'a NATS credentials Secret holds two keys, url and creds',
+    },
+    {
+      name: 'a NATS credentials Secret under another name',
+      secret: {
+        ...makeTenantSecret(NS, 'nats://x:4222', 'c'),
+        metadata: { ...makeTenantSecret(NS, 'u', 'c').metadata, name: 'db-password' },
+      },
+      message: 'writes only invoke-token Secrets',
     },
   ])('refuses the controller $name', async ({ secret, message }) => {
     const err = await asController
