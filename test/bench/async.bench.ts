@@ -17,11 +17,12 @@ import {
   type JetStreamClient,
 } from '@nats-io/jetstream';
 import { EventAcceptor } from '../../gateway/async/accept.js';
+import { BacklogGuard, DEFAULT_BACKLOG_LIMIT, streamBacklogCounter } from '../../gateway/async/backlog.js';
 import { eventHeaders } from '../../gateway/async/event.js';
 import { FakeInvoker } from '../../gateway/async/fake-invoker.js';
 import { Subjects } from '../../gateway/async/naming.js';
 import { NatsServer } from '../integration/support/nats.js';
-import { fnResource, startPipeline, waitFor } from '../integration/support/async-pipeline.js';
+import { fnResource, pipelineNames, startPipeline, waitFor } from '../integration/support/async-pipeline.js';
 
 const EVENTS = Number(process.env.SLUICE_BENCH_EVENTS ?? 20_000);
 const IN_FLIGHT = Number(process.env.SLUICE_BENCH_IN_FLIGHT ?? 128);
@@ -93,14 +94,17 @@ async function main(): Promise<void> {
       functions: [fn('e2e')],
       dispatcher: { perReplicaConcurrency: CONCURRENCY, fetchExpiresMs: 2000 },
     });
-    const acceptor = new EventAcceptor({ js, subjects: new Subjects('bench') });
-    const accept = (fnName: string, tag: string) => (i: number) =>
-      acceptor.acceptEvent({
-        namespace: 'bench',
-        function: fnName,
-        payload: PAYLOAD,
-        requestId: `${tag}-${i}`,
-      });
+    const subjects = new Subjects('bench');
+    const acceptor = new EventAcceptor({ js, subjects });
+    const accept =
+      (fnName: string, tag: string, by: EventAcceptor = acceptor) =>
+      (i: number) =>
+        by.acceptEvent({
+          namespace: 'bench',
+          function: fnName,
+          payload: PAYLOAD,
+          requestId: `${tag}-${i}`,
+        });
 
     // Warm-up (connections, stream files, JIT).
     await rawPublish(js, 'raw.warm', 1000);
@@ -110,6 +114,28 @@ async function main(): Promise<void> {
     const raw = await rawPublish(js, 'raw.a', EVENTS);
     // 2. Durable accepts: validation, headers, Nats-Msg-Id, PubAck. No dispatcher consumes 'queued'.
     const accepted = await rate(EVENTS, IN_FLIGHT, accept('queued', 'acc'));
+    // 2b. The cost of two isolation controls, each beside a plain accept, rounds interleaved: the
+    // gateway's own NATS user (operator mode: its permission list is checked on every publish)
+    // and the per-function backlog limit (a cached count of the function's waiting events, read
+    // again every refreshMs). Functions nobody dispatches; the limit is never reached.
+    const gwNc = await server.connect('gateway', { names: pipelineNames('bench') });
+    const asGateway = new EventAcceptor({ js: jetstream(gwNc), subjects });
+    const limited = new EventAcceptor({
+      js,
+      subjects,
+      backlog: new BacklogGuard({
+        counter: streamBacklogCounter(jsm, pipelineNames('bench').asyncStream, subjects),
+        limit: { maxEvents: 1e9, refreshMs: DEFAULT_BACKLOG_LIMIT.refreshMs },
+      }),
+    });
+    const controls = { plain: [] as number[], gatewayUser: [] as number[], backlogLimit: [] as number[] };
+    for (let r = 0; r < 3; r++) {
+      controls.plain.push(await rate(EVENTS / 2, IN_FLIGHT, accept('ctl-plain', `p${r}`)));
+      controls.gatewayUser.push(await rate(EVENTS / 2, IN_FLIGHT, accept('ctl-gw', `g${r}`, asGateway)));
+      controls.backlogLimit.push(await rate(EVENTS / 2, IN_FLIGHT, accept('ctl-limit', `l${r}`, limited)));
+    }
+    const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    await gwNc.close();
     // Raw again after the accepts, so drift over the run shows; and raw with the event headers.
     const raw2 = await rawPublish(js, 'raw.b', EVENTS);
     const rawHeaders = await rawPublish(js, 'raw.c', EVENTS, true);
@@ -157,6 +183,21 @@ async function main(): Promise<void> {
         dispatchFromBacklog: round(drain),
         endToEnd: round(endToEnd),
       },
+      isolationControls: {
+        note: 'accepts/s (median of 3 interleaved rounds of EVENTS/2); ratio = with the control / plain accept as the platform administrator',
+        plainAccept: round(median(controls.plain)),
+        asGatewayUser: round(median(controls.gatewayUser)),
+        withBacklogLimit: round(median(controls.backlogLimit)),
+        runs: {
+          plain: controls.plain.map(round),
+          gatewayUser: controls.gatewayUser.map(round),
+          backlogLimit: controls.backlogLimit.map(round),
+        },
+        ratio: {
+          gatewayUserPermissions: Number((median(controls.gatewayUser) / median(controls.plain)).toFixed(3)),
+          backlogLimit: Number((median(controls.backlogLimit) / median(controls.plain)).toFixed(3)),
+        },
+      },
       ratioToRawPublish: {
         acceptEvent: Number((accepted / rawMean).toFixed(3)),
         acceptEventVsRawWithEventHeaders: Number((accepted / rawHeaders).toFixed(3)),
@@ -171,7 +212,9 @@ async function main(): Promise<void> {
     console.log(
       `accept ${round(accepted)}/s = ${results.ratioToRawPublish.acceptEvent}× raw publish (${round(rawMean)}/s); ` +
         `dispatch ${round(drain)}/s = ${results.ratioToRawPublish.dispatchFromBacklog}×; ` +
-        `end to end ${round(endToEnd)}/s = ${results.ratioToRawPublish.endToEnd}×  → ${out}`,
+        `end to end ${round(endToEnd)}/s = ${results.ratioToRawPublish.endToEnd}×; ` +
+        `controls: gateway user ${results.isolationControls.ratio.gatewayUserPermissions}×, ` +
+        `backlog limit ${results.isolationControls.ratio.backlogLimit}× a plain accept  → ${out}`,
     );
     await p.close();
     await nc.close();
