@@ -338,11 +338,13 @@ describe('maximum event age', () => {
         }),
       ],
     });
-    // Scheduled retries as the dispatcher publishes them (the server holds them until their time),
-    // seen on the dispatcher's own connection: before the retry can come back to it.
+    // Scheduled retries as the dispatcher publishes them (the server holds them until their time,
+    // 2 s after this sees them), seen by an administrator: the gateway's own user may not subscribe.
     const retries: { at: number; enqueuedAt: number }[] = [];
-    const sub = p.nc.subscribe('age2.retry.>', {
-      callback: (_err, m) => {
+    const watcher = await server.connect('admin');
+    watcher.subscribe('age2.retry.>', {
+      callback: (err, m) => {
+        if (err) throw err;
         retries.push({
           at: Date.parse((m.headers?.get('Nats-Schedule') ?? '').replace(/^@at /, '')),
           enqueuedAt: Number(m.headers?.get('Sluice-Enqueued-At')),
@@ -350,8 +352,8 @@ describe('maximum event age', () => {
         clock = start + 2000; // when the retry comes back, the event's 2 s have passed
       },
     });
-    await p.nc.flush();
-    cleanups.push(() => sub.unsubscribe());
+    await watcher.flush();
+    cleanups.push(() => watcher.close());
     const [id] = await acceptMany(p, 'age', 'flaky', 1, 1);
     const recs = () => results.of('results.age2.failed');
     await waitFor(() => recs().length >= 1, 10_000);
