@@ -343,8 +343,9 @@ describe('the Helm chart on the real cluster', () => {
         // Functions: they stay with them and go when the Functions are deleted. The NATS
         // identities (component nats-auth: the keys, the server's auth config, the creds; and
         // nats-accounts: namespace → account) are not the release's: they are kept on purpose,
-        // checked below.
-        'app.kubernetes.io/part-of=sluice,app.kubernetes.io/component notin (function,nats-auth,nats-accounts)',
+        // checked below; so are namespaces' NATS credentials (nats-credentials) and the invoke key
+        // (invoke-key, resource-policy keep) that the functions' tokens come from.
+        'app.kubernetes.io/part-of=sluice,app.kubernetes.io/component notin (function,nats-auth,nats-accounts,nats-credentials,invoke-key)',
         '-o',
         'json',
       ]);
@@ -372,7 +373,6 @@ describe('the Helm chart on the real cluster', () => {
       `Role ${SYSTEM_NS}/sluice-controller-leader-election`,
       `RoleBinding ${SYSTEM_NS}/sluice-gateway-access-keys`,
       `PodDisruptionBudget ${SYSTEM_NS}/sluice-gateway`,
-      `Secret ${SYSTEM_NS}/sluice-invoke-key`,
       `ValidatingAdmissionPolicy /sluice-controller-secrets`,
       `ValidatingAdmissionPolicyBinding /sluice-controller-secrets`,
       `ValidatingAdmissionPolicy /sluice-function-peers`,
@@ -382,6 +382,10 @@ describe('the Helm chart on the real cluster', () => {
     ])
       expect(names).toContain(want);
 
+    const keyBefore = (
+      await kubectl(['-n', SYSTEM_NS, 'get', 'secret', 'sluice-invoke-key', '-o', 'jsonpath={.data.key}'])
+    ).stdout;
+    expect(keyBefore).not.toBe('');
     await closeNats();
     uninstalled = true;
     const un = await helm(['uninstall', 'sluice', '-n', SYSTEM_NS, '--wait', '--timeout', '120s']);
@@ -420,8 +424,12 @@ describe('the Helm chart on the real cluster', () => {
           'jsonpath={.data.operator}',
         ])
       ).stdout;
+    const invokeKey = async (): Promise<string> =>
+      (await kubectl(['-n', SYSTEM_NS, 'get', 'secret', 'sluice-invoke-key', '-o', 'jsonpath={.data.key}']))
+        .stdout;
     const operatorBefore = await operator();
     expect(operatorBefore).toMatch(/^O[A-Z0-9]{55}$/);
+    expect(await invokeKey(), 'the invoke key stays (resource-policy keep)').toBe(keyBefore);
     for (const secret of [
       'sluice-nats-keys',
       'sluice-nats-gateway',
@@ -441,7 +449,9 @@ describe('the Helm chart on the real cluster', () => {
     await gw?.stop(); // the new Service has a new ClusterIP
     gw = await forwardGateway();
     expect(await syncCall('after-reinstall')).toEqual({ done: 'after-reinstall' });
-    // The reinstall found the same keys: the same operator, so the accounts on the volume still count.
+    // The reinstall found the same keys: the same operator, so the accounts on the volume still count;
+    // the same invoke key, so the functions' tokens still hold.
     expect(await operator()).toBe(operatorBefore);
+    expect(await invokeKey()).toBe(keyBefore);
   });
 });
