@@ -1,30 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { JetStreamClient } from '@nats-io/jetstream';
-import type { TenantJetStream, TenantNats } from '../lib/nats/tenants.js';
+import { recordingTenants as recordingJs } from '../test/support/recording-tenants.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DestinationError, DestinationSender } from './destinations.js';
 import { FakeInvoker } from './testing/fake-invoker.js';
-
-function recordingJs(): { js: TenantNats; subjects: string[] } {
-  const subjects: string[] = [];
-  const js = {
-    publish: (subject: string) => {
-      subjects.push(subject);
-      return Promise.resolve({ seq: 1, duplicate: false, stream: 'X' });
-    },
-  } as unknown as JetStreamClient;
-  const tenants: TenantNats = {
-    acquire: (namespace) =>
-      Promise.resolve({
-        namespace,
-        account: 'A',
-        js,
-        release: () => undefined,
-      } as unknown as TenantJetStream),
-  };
-  return { js: tenants, subjects };
-}
 
 const opts = { namespace: 'shop', dedupId: 'm1' };
 

@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { JetStreamClient } from '@nats-io/jetstream';
-import type { TenantJetStream, TenantNats } from '../../lib/nats/tenants.js';
+import { recordingTenants as recordingJs } from '../../test/support/recording-tenants.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Resolver } from '../../api/destinations.js';
 import { silentLogger } from '../testing/fakes.js';
@@ -16,27 +15,6 @@ const ctx: DeliveryContext = {
   condition: 'Success',
   deliveryId: 'd1',
 };
-
-/** A JetStream client that records publishes (none should happen for refused subjects). */
-function recordingJs(): { js: TenantNats; subjects: string[] } {
-  const subjects: string[] = [];
-  const js = {
-    publish: (subject: string) => {
-      subjects.push(subject);
-      return Promise.resolve({ seq: 1, duplicate: false, stream: 'X' });
-    },
-  } as unknown as JetStreamClient;
-  const tenants: TenantNats = {
-    acquire: (namespace) =>
-      Promise.resolve({
-        namespace,
-        account: 'A',
-        js,
-        release: () => undefined,
-      } as unknown as TenantJetStream),
-  };
-  return { js: tenants, subjects };
-}
 
 describe('Destinations: the destination contract at delivery', () => {
   let server: Server;
