@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { recordingTenants as recordingJs } from '../test/support/recording-tenants.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DestinationError, DestinationSender } from './destinations.js';
-import { FakeInvoker } from './testing/fake-invoker.js';
+import { FakeInvoker } from '../test/support/poller/fake-invoker.js';
 
 const opts = { namespace: 'shop', dedupId: 'm1' };
 

@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GatewayMetrics } from '../metrics.js';
 import { EndpointTable, workloadKey } from '../routing/router.js';
-import { FakeScaler, silentLogger } from '../testing/fakes.js';
+import { FakeScaler, silentLogger } from '../../test/support/gateway/fakes.js';
 import { Activator, type ActivationResult } from './activator.js';
 
 // Fake timers: pods "start", statuses are polled and probes answer on a clock the test moves, so

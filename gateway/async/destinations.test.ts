@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { recordingTenants as recordingJs } from '../../test/support/recording-tenants.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Resolver } from '../../api/destinations.js';
-import { silentLogger } from '../testing/fakes.js';
+import { silentLogger } from '../../test/support/gateway/fakes.js';
 import type { EventAcceptor } from './accept.js';
 import { Destinations, type DeliveryContext } from './destinations.js';
 import { DestinationDeliveryError } from './errors.js';

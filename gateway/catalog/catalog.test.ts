@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseFunctionRef } from '../arn.js';
 import { ResourceNotFoundError } from '../errors.js';
-import { aliasResource, fnResource, versionResource } from '../testing/fakes.js';
+import { aliasResource, fnResource, versionResource } from '../../test/support/gateway/fakes.js';
 import { FunctionResolver, MemoryCatalog } from './catalog.js';
 
 const hello = fnResource('hello', { timeoutSeconds: 10 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FunctionVersionResource } from '../../api/types.js';
 import { parseFunctionRef, parseUrlFunctionRef } from '../arn.js';
 import { InvalidParameterError, ResourceNotFoundError } from '../errors.js';
-import { aliasResource, fnResource, versionResource } from '../testing/fakes.js';
+import { aliasResource, fnResource, versionResource } from '../../test/support/gateway/fakes.js';
 import { FunctionResolver, MemoryCatalog } from './catalog.js';
 
 // A namespace is an account: no name form resolves a function in a namespace other than the one

@@ -21,7 +21,7 @@ import {
   ListPublishAuthorizer,
   MemoryVersionStore,
   silentLogger,
-} from '../testing/fakes.js';
+} from '../../test/support/gateway/fakes.js';
 import { UnrecognizedClientError } from '../errors.js';
 import { until } from '../../test/support/time.js';
 import { makeDeadLetterAuthorizer } from './dead-letters.js';

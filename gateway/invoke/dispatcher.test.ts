@@ -6,7 +6,7 @@ import { parseFunctionRef } from '../arn.js';
 import { FunctionNotReadyError, LambdaError, ThrottledError } from '../errors.js';
 import { GatewayMetrics } from '../metrics.js';
 import { EndpointTable, workloadKey } from '../routing/router.js';
-import { FakeScaler, fnResource, silentLogger } from '../testing/fakes.js';
+import { FakeScaler, fnResource, silentLogger } from '../../test/support/gateway/fakes.js';
 import { Dispatcher, HoldGate } from './dispatcher.js';
 import {
   PodConnectionLostError,

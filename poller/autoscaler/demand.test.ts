@@ -1,6 +1,6 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { mapping } from '../testing/kit.js';
+import { mapping } from '../../test/support/poller/kit.js';
 import type { Workload } from './autoscaler.js';
 import { JetStreamDemand, type VersionResolver } from './demand.js';
 

@@ -15,8 +15,8 @@ import { Autoscaler, type Workload } from '../../poller/autoscaler/autoscaler.js
 import { JetStreamDemand } from '../../poller/autoscaler/demand.js';
 import { HttpInvoker, type Invoker } from '../../poller/invoker.js';
 import { SOURCES } from '../../poller/sources/index.js';
-import { FakeInvoker, ok } from '../../poller/testing/fake-invoker.js';
-import { makeKit, mapping, type Kit } from '../../poller/testing/kit.js';
+import { FakeInvoker, ok } from '../support/poller/fake-invoker.js';
+import { makeKit, mapping, type Kit } from '../support/poller/kit.js';
 import { until } from '../support/time.js';
 import { NatsServer } from '../integration/support/nats.js';
 

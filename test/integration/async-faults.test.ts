@@ -2,7 +2,7 @@ import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventAcceptor } from '../../gateway/async/accept.js';
-import { FakeInvoker } from '../../gateway/async/fake-invoker.js';
+import { FakeInvoker } from '../support/gateway/fake-invoker.js';
 import { Subjects } from '../../gateway/async/naming.js';
 import { DLQ_H } from '../../gateway/async/event.js';
 import type { InvocationRecord } from '../../gateway/async/records.js';

@@ -5,7 +5,7 @@
 import { trace } from '@opentelemetry/api';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeInvoker } from '../../gateway/async/fake-invoker.js';
+import { FakeInvoker } from '../support/gateway/fake-invoker.js';
 import { GatewayAuthenticator, MapAccessKeys } from '../../gateway/auth/authenticator.js';
 import type { Principal } from '../../gateway/auth/principal.js';
 import { MemoryCatalog } from '../../gateway/catalog/catalog.js';
@@ -18,7 +18,7 @@ import {
   ListPublishAuthorizer,
   MemoryVersionStore,
   silentLogger,
-} from '../../gateway/testing/fakes.js';
+} from '../support/gateway/fakes.js';
 import { until } from '../support/time.js';
 import { fnResource as asyncFn, startPipeline, type RunningPipeline } from './support/async-pipeline.js';
 import { NatsServer } from './support/nats.js';

@@ -3,7 +3,7 @@ import { propagation, SpanKind } from '@opentelemetry/api';
 import { core, tracing } from '@opentelemetry/sdk-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsyncPayloadTooLargeError } from '../../gateway/async/errors.js';
-import { FakeInvoker } from '../../gateway/async/fake-invoker.js';
+import { FakeInvoker } from '../support/gateway/fake-invoker.js';
 import type { InvokeRequest } from '../../gateway/async/invoker.js';
 import type { InvocationRecord } from '../../gateway/async/records.js';
 import { NatsServer } from './support/nats.js';

@@ -11,7 +11,7 @@ import { FunctionReconciler } from '../../controller/function/reconcile.js';
 import { DEFAULT_BUILD_OPTIONS } from '../../controller/function/resources/types.js';
 import { makeKube, type Kube } from '../../controller/kube/client.js';
 import { createLogger } from '../../lib/log.js';
-import { ApiServer } from '../../poller/testing/apiserver.js';
+import { ApiServer } from '../support/apiserver.js';
 import { until } from '../support/time.js';
 
 const API = 'sluice.dev/v1alpha1';

@@ -19,7 +19,7 @@ import { listVersions } from '../../controller/function/publish.js';
 import { DEFAULT_BUILD_OPTIONS } from '../../controller/function/resources/types.js';
 import { makeKube, type Kube } from '../../controller/kube/client.js';
 import { LeaderElector } from '../../controller/leader.js';
-import { ApiServer } from '../../poller/testing/apiserver.js';
+import { ApiServer } from '../support/apiserver.js';
 import { budget, sleep, until } from '../support/time.js';
 
 const API = 'sluice.dev/v1alpha1';

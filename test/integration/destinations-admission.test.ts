@@ -2,7 +2,7 @@ import { KubernetesObjectApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDestination } from '../../api/destinations.js';
 import { loadExamples } from '../../api/examples.js';
-import { ApiServer } from '../../poller/testing/apiserver.js';
+import { ApiServer } from '../support/apiserver.js';
 
 // The destination contract at admission: the CRDs' CEL rules on a real kube-apiserver (the
 // one the e2e suite's cluster runs), checked against the same table as api/destinations.ts.

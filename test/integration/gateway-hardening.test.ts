@@ -35,7 +35,7 @@ import {
   ListPublishAuthorizer,
   MemoryVersionStore,
   silentLogger,
-} from '../../gateway/testing/fakes.js';
+} from '../support/gateway/fakes.js';
 import { budget, until } from '../support/time.js';
 
 const KEY = { id: 'AKIDHARDEN', secret: 'harden-secret' };

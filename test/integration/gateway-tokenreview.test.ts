@@ -5,7 +5,7 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeTokenReviewer } from '../../gateway/auth/kube-auth.js';
-import { ApiServer } from '../../poller/testing/apiserver.js';
+import { ApiServer } from '../support/apiserver.js';
 
 let kas: ApiServer;
 let core: CoreV1Api;

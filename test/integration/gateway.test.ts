@@ -25,7 +25,7 @@ import {
   MemoryVersionStore,
   silentLogger,
   versionResource,
-} from '../../gateway/testing/fakes.js';
+} from '../support/gateway/fakes.js';
 import { budget, until } from '../support/time.js';
 import { makeWorkspace, startRuntime, type RuntimeProcess } from './gateway-harness.js';
 

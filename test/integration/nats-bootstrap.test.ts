@@ -13,7 +13,7 @@ import { makeKube, type Kube } from '../../controller/kube/client.js';
 import { bootstrap, BOOTSTRAP_NAMES, keysOfSecret } from '../../controller/natsbootstrap/bootstrap.js';
 import { createLogger } from '../../lib/log.js';
 import { credsAuth, publicKeyOf } from '../../lib/nats/index.js';
-import { ApiServer } from '../../poller/testing/apiserver.js';
+import { ApiServer } from '../support/apiserver.js';
 import { NatsServer } from './support/nats.js';
 
 const NS = 'sluice-system';

@@ -22,7 +22,7 @@ import { NatsAccountOps } from '../../controller/natsaccount/nats.js';
 import { NatsAccountReconciler } from '../../controller/natsaccount/reconcile.js';
 import { createLogger } from '../../lib/log.js';
 import { credsAuth, entriesOf, publicKeyOf, type TenantLimits } from '../../lib/nats/index.js';
-import { ApiServer } from '../../poller/testing/apiserver.js';
+import { ApiServer } from '../support/apiserver.js';
 import { until } from '../support/time.js';
 import { NatsServer } from './support/nats.js';
 

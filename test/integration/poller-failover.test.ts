@@ -7,9 +7,9 @@ import {
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { esm } from '../../poller/testing/kit.js';
+import { esm } from '../support/poller/kit.js';
 import { budget, until } from '../support/time.js';
-import { FunctionServer, PollerProcess } from '../../poller/testing/processes.js';
+import { FunctionServer, PollerProcess } from '../support/poller/processes.js';
 import type { SourceTuning } from '../../poller/sources/source.js';
 import { NatsServer } from './support/nats.js';
 

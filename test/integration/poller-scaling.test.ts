@@ -9,8 +9,8 @@ import {
 import type { Decision } from '../../poller/autoscaler/decide.js';
 import { JetStreamDemand } from '../../poller/autoscaler/demand.js';
 import { SOURCES } from '../../poller/sources/index.js';
-import { FakeInvoker, ok } from '../../poller/testing/fake-invoker.js';
-import { makeKit, mapping, type Kit } from '../../poller/testing/kit.js';
+import { FakeInvoker, ok } from '../support/poller/fake-invoker.js';
+import { makeKit, mapping, type Kit } from '../support/poller/kit.js';
 import { budget, sleep, until } from '../support/time.js';
 import { NatsServer } from './support/nats.js';
 

@@ -1,7 +1,7 @@
 import { RetentionPolicy } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fnError, FakeInvoker, ok } from '../../poller/testing/fake-invoker.js';
-import { makeKit, mapping, type Kit } from '../../poller/testing/kit.js';
+import { fnError, FakeInvoker, ok } from '../support/poller/fake-invoker.js';
+import { makeKit, mapping, type Kit } from '../support/poller/kit.js';
 import { until } from '../support/time.js';
 import { SOURCES } from '../../poller/sources/index.js';
 import { checkpointKey } from '../../poller/sources/nats-stream.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNTIME_INVOKE_PATH } from '../../api/naming.js';
 import { HttpInvoker } from '../../poller/invoker.js';
 import { SOURCES } from '../../poller/sources/index.js';
-import { makeKit, mapping, type Kit } from '../../poller/testing/kit.js';
+import { makeKit, mapping, type Kit } from '../support/poller/kit.js';
 import { budget, until } from '../support/time.js';
 import { NatsServer } from './support/nats.js';
 import { ROOT, startRuntime, type RuntimeProcessHandle } from './runtime-harness.js';

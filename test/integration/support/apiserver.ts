@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubernetesObjectApi } from '@kubernetes/client-node';
-import { ApiServer, binary } from '../../../poller/testing/apiserver.js';
+import { ApiServer, binary } from '../../support/apiserver.js';
 import { until } from '../../support/time.js';
 
 export { ApiServer };

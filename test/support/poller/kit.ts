@@ -1,15 +1,15 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
-import type { EventSourceMappingResource } from '../../api/types.js';
-import { createLogger, type Logger } from '../../lib/log.js';
-import type { TenantConnections } from '../../lib/nats/tenants.js';
-import { DestinationSender } from '../destinations.js';
-import type { Invoker } from '../invoker.js';
-import { resolveMapping, type MappingConfig } from '../mapping.js';
-import { PollerMetrics } from '../metrics.js';
-import type { SourceDeps, SourceTuning } from '../sources/source.js';
-import { openPollerState, type PollerState } from '../state.js';
+import type { EventSourceMappingResource } from '../../../api/types.js';
+import { createLogger, type Logger } from '../../../lib/log.js';
+import type { TenantConnections } from '../../../lib/nats/tenants.js';
+import { DestinationSender } from '../../../poller/destinations.js';
+import type { Invoker } from '../../../poller/invoker.js';
+import { resolveMapping, type MappingConfig } from '../../../poller/mapping.js';
+import { PollerMetrics } from '../../../poller/metrics.js';
+import type { SourceDeps, SourceTuning } from '../../../poller/sources/source.js';
+import { openPollerState, type PollerState } from '../../../poller/state.js';
 
 /**
  * The test NATS server as the kit needs it (test/integration/support/nats.ts): operator mode,

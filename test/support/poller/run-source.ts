@@ -9,20 +9,20 @@
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
-import type { EventSourceMappingResource } from '../../api/types.js';
-import { createLogger } from '../../lib/log.js';
+import type { EventSourceMappingResource } from '../../../api/types.js';
+import { createLogger } from '../../../lib/log.js';
 import {
   credsAuth,
   StaticAccountDirectory,
   TenantConnections,
   type AccountEntry,
-} from '../../lib/nats/index.js';
-import { DestinationSender } from '../destinations.js';
-import { HttpInvoker } from '../invoker.js';
-import { resolveMapping } from '../mapping.js';
-import { PollerMetrics } from '../metrics.js';
-import { SOURCES } from '../sources/index.js';
-import { openPollerState } from '../state.js';
+} from '../../../lib/nats/index.js';
+import { DestinationSender } from '../../../poller/destinations.js';
+import { HttpInvoker } from '../../../poller/invoker.js';
+import { resolveMapping } from '../../../poller/mapping.js';
+import { PollerMetrics } from '../../../poller/metrics.js';
+import { SOURCES } from '../../../poller/sources/index.js';
+import { openPollerState } from '../../../poller/state.js';
 import { FAST_TUNING } from './kit.js';
 
 const env = (k: string): string => {

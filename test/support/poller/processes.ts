@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import path from 'node:path';
-import type { EventSourceMappingResource } from '../../api/types.js';
-import type { SourceTuning } from '../sources/source.js';
+import type { EventSourceMappingResource } from '../../../api/types.js';
+import type { SourceTuning } from '../../../poller/sources/source.js';
 
-const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
+const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname);
 
-/** A poller process running one mapping (testing/run-source.ts), to be killed for real. */
+/** A poller process running one mapping (test/support/poller/run-source.ts), to be killed for real. */
 export class PollerProcess {
   readonly lines: string[] = [];
   readonly exited: Promise<number | null>;
@@ -36,7 +36,7 @@ export class PollerProcess {
     // `node --import tsx`, not the tsx CLI: the CLI runs the script in a child a SIGKILL would orphan.
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'poller/testing/run-source.ts')],
+      ['--import', 'tsx', path.join(ROOT, 'test/support/poller/run-source.ts')],
       {
         cwd: ROOT,
         env: {

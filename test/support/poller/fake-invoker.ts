@@ -1,4 +1,4 @@
-import type { InvokeRequest, InvokeResult, Invoker } from '../invoker.js';
+import type { InvokeRequest, InvokeResult, Invoker } from '../../../poller/invoker.js';
 
 export interface RecordedCall {
   req: InvokeRequest;

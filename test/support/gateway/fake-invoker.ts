@@ -1,4 +1,4 @@
-import type { FunctionInvoker, InvokeOutcome, InvokeRequest } from './invoker.js';
+import type { FunctionInvoker, InvokeOutcome, InvokeRequest } from '../../../gateway/async/invoker.js';
 
 /** A scripted invoker for tests and benchmarks: records every call and tracks concurrency. */
 export class FakeInvoker implements FunctionInvoker {

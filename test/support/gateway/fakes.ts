@@ -1,16 +1,20 @@
-import { API_VERSION } from '../../api/schema.js';
+import { API_VERSION } from '../../../api/schema.js';
 import type {
   AliasResource,
   AliasSpec,
   FunctionResource,
   FunctionSpec,
   FunctionVersionResource,
-} from '../../api/types.js';
-import { createLogger, type Logger } from '../../lib/index.js';
-import type { Scaler, WorkloadStatus } from '../activation/activator.js';
-import type { Principal } from '../auth/principal.js';
-import { workloadKey, type EndpointTable } from '../routing/router.js';
-import { VersionExistsError, type PublishAuthorizer, type VersionStore } from '../versions/publish.js';
+} from '../../../api/types.js';
+import { createLogger, type Logger } from '../../../lib/index.js';
+import type { Scaler, WorkloadStatus } from '../../../gateway/activation/activator.js';
+import type { Principal } from '../../../gateway/auth/principal.js';
+import { workloadKey, type EndpointTable } from '../../../gateway/routing/router.js';
+import {
+  VersionExistsError,
+  type PublishAuthorizer,
+  type VersionStore,
+} from '../../../gateway/versions/publish.js';
 
 /**
  * Option builders and fakes of the gateway's narrow Kubernetes-facing interfaces, shared by the
