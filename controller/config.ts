@@ -1,15 +1,20 @@
 import type { ConfigOf, ConfigSpec } from '../lib/config.js';
+import {
+  healthPort,
+  podNamespace,
+  podName,
+  natsCreds,
+  natsAccountsConfigMap,
+  destinationBlockedCidrs,
+  region,
+  invokeKeyFile,
+  policyCanary,
+  policyControlPort,
+  policyWaitSeconds,
+} from '../lib/config-options.js';
 
 export const controllerSpec = {
-  healthPort: {
-    type: 'int',
-    env: 'SLUICE_HEALTH_PORT',
-    flag: 'health-port',
-    min: 1,
-    max: 65535,
-    default: 8081,
-    description: 'port of /healthz and /readyz',
-  },
+  healthPort,
   watchNamespace: {
     type: 'string',
     env: 'SLUICE_WATCH_NAMESPACE',
@@ -18,17 +23,11 @@ export const controllerSpec = {
     description: 'namespace to watch (all namespaces when empty)',
   },
   podNamespace: {
-    type: 'string',
-    env: 'POD_NAMESPACE',
-    flag: 'pod-namespace',
-    default: 'sluice-system',
+    ...podNamespace,
     description: 'namespace the controller runs in (its Lease lives there)',
   },
   podName: {
-    type: 'string',
-    env: 'POD_NAME',
-    flag: 'pod-name',
-    default: '',
+    ...podName,
     description: "this replica's identity for leader election (hostname when empty)",
   },
   runtimeImageNodejs22: {
@@ -46,10 +45,7 @@ export const controllerSpec = {
     description: 'image of the in-pod runtime for nodejs24',
   },
   destinationBlockedCidrs: {
-    type: 'string',
-    env: 'SLUICE_DESTINATION_BLOCKED_CIDRS',
-    flag: 'destination-blocked-cidrs',
-    default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10',
+    ...destinationBlockedCidrs,
     description:
       "the cluster's pod and service ranges (comma-separated CIDRs) that http(s) destinations may not reach; a Function naming one gets DestinationsValid=False",
   },
@@ -97,10 +93,7 @@ export const controllerSpec = {
     description: 'NATS server: the controller manages one NATS account per namespace there (none when empty)',
   },
   natsCreds: {
-    type: 'string',
-    env: 'SLUICE_NATS_CREDS',
-    flag: 'nats-creds',
-    default: '/var/run/secrets/sluice/nats/creds',
+    ...natsCreds,
     description: "the controller's NATS credentials file (a user of the system account: account claims only)",
   },
   natsKeysDir: {
@@ -119,10 +112,7 @@ export const controllerSpec = {
     description: "the NATS URL written into namespaces' sluice-nats Secrets",
   },
   natsAccountsConfigMap: {
-    type: 'string',
-    env: 'SLUICE_NATS_ACCOUNTS_CONFIGMAP',
-    flag: 'nats-accounts-configmap',
-    default: 'sluice-nats-accounts',
+    ...natsAccountsConfigMap,
     description:
       'ConfigMap (pod namespace) where each namespace’s NATS account is published for the poller and gateway',
   },
@@ -183,10 +173,7 @@ export const controllerSpec = {
     description: "memory storage all namespaces' accounts may reserve together (under max_memory_store)",
   },
   region: {
-    type: 'string',
-    env: 'SLUICE_REGION',
-    flag: 'region',
-    default: 'sluice',
+    ...region,
     description: 'region reported in ARNs',
   },
   workers: {
@@ -224,40 +211,19 @@ export const controllerSpec = {
     description:
       'lowest CPU limit of function pods (millicores): they may use idle CPU up to it, e.g. while starting; their request (their share when CPUs are contended) stays proportional to memory. 0: limit = that share',
   },
-  invokeKeyFile: {
-    type: 'string',
-    env: 'SLUICE_INVOKE_KEY_FILE',
-    flag: 'invoke-key-file',
-    default: '',
-    description:
-      "the platform's invoke key (the chart mounts Secret sluice-invoke-key): each function gets its invoke token in a Secret mounted into sluice-runtime, which then accepts calls only with it; none when empty",
-  },
+  invokeKeyFile,
   policyCanary: {
-    type: 'string',
-    env: 'SLUICE_POLICY_CANARY',
-    flag: 'policy-canary',
-    default: '',
-    pattern: /^([^:\s]+:\d{1,5})?$/,
-    patternHint: 'host:port, or empty',
+    ...policyCanary,
     description:
       "the gateway pods' NetworkPolicy canary (a headless Service of them and the canary port, e.g. sluice-policy-canary.sluice-system.svc:8070): function pods run no code until their policy denies it (runtime/policy-wait.ts); no wait when empty",
   },
   policyControlPort: {
-    type: 'int',
-    env: 'SLUICE_POLICY_CONTROL_PORT',
-    flag: 'policy-control-port',
-    min: 0,
-    max: 65535,
+    ...policyControlPort,
     default: 8080,
     description: "a port of the same pods every function policy allows (the gateway's invoke port)",
   },
   policyWaitSeconds: {
-    type: 'int',
-    env: 'SLUICE_POLICY_WAIT_SECONDS',
-    flag: 'policy-wait-seconds',
-    min: 1,
-    max: 600,
-    default: 60,
+    ...policyWaitSeconds,
     description:
       "function pods' longest wait for their NetworkPolicy; past it they fail their init and restart",
   },

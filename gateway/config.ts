@@ -1,4 +1,14 @@
 import type { ConfigOf, ConfigSpec } from '../lib/config.js';
+import {
+  natsUrl,
+  natsCreds,
+  natsPlatformSigner,
+  natsAccountsConfigMap,
+  natsTenantIdleSeconds,
+  destinationBlockedCidrs,
+  region,
+  invokeKeyFile,
+} from '../lib/config-options.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -21,13 +31,7 @@ export const gatewaySpec = {
     patternHint: 'a namespace name (DNS label)',
     description: 'namespace of bare function names',
   },
-  natsUrl: {
-    type: 'url',
-    env: 'SLUICE_NATS_URL',
-    flag: 'nats-url',
-    default: 'nats://sluice-nats:4222',
-    description: 'NATS JetStream server',
-  },
+  natsUrl,
   async: {
     type: 'bool',
     env: 'SLUICE_ASYNC',
@@ -37,36 +41,16 @@ export const gatewaySpec = {
       'asynchronous invocation through NATS JetStream (false: no NATS connection, Event calls get 501)',
   },
   natsCreds: {
-    type: 'string',
-    env: 'SLUICE_NATS_CREDS',
-    flag: 'nats-creds',
-    default: '/var/run/secrets/sluice/nats/creds',
+    ...natsCreds,
     description: "the gateway's NATS credentials file (a user of the platform account)",
   },
   natsPlatformSigner: {
-    type: 'string',
-    env: 'SLUICE_NATS_PLATFORM_SIGNER',
-    flag: 'nats-platform-signer',
-    default: '/var/run/secrets/sluice/nats/platform-signer',
+    ...natsPlatformSigner,
     description:
       "file with the seed of the scoped signing key of role platform: nats: destinations are published in the function's namespace account with a user minted with it",
   },
-  natsAccountsConfigMap: {
-    type: 'string',
-    env: 'SLUICE_NATS_ACCOUNTS_CONFIGMAP',
-    flag: 'nats-accounts-configmap',
-    default: 'sluice-nats-accounts',
-    description: "ConfigMap (pod namespace) where the controller publishes each namespace's NATS account",
-  },
-  natsTenantIdleSeconds: {
-    type: 'int',
-    env: 'SLUICE_NATS_TENANT_IDLE_SECONDS',
-    flag: 'nats-tenant-idle-seconds',
-    min: 1,
-    max: 86400,
-    default: 300,
-    description: "a connection into a namespace's NATS account unused this long is closed",
-  },
+  natsAccountsConfigMap,
+  natsTenantIdleSeconds,
   asyncMaxBacklogPerFunction: {
     type: 'int',
     env: 'SLUICE_ASYNC_MAX_BACKLOG_PER_FUNCTION',
@@ -96,10 +80,7 @@ export const gatewaySpec = {
       "Sluice's own ServiceAccounts (the poller's): they may invoke every function, whatever its invokePolicy, and read /internal/v1/inflight",
   },
   region: {
-    type: 'string',
-    env: 'SLUICE_REGION',
-    flag: 'region',
-    default: 'sluice-local',
+    ...region,
     description: 'region reported in ARNs',
   },
   namespace: {
@@ -127,14 +108,7 @@ export const gatewaySpec = {
     default: '',
     description: "this replica's pod IP (downward API); empty: limits are not shared (a single replica)",
   },
-  destinationBlockedCidrs: {
-    type: 'string',
-    env: 'SLUICE_DESTINATION_BLOCKED_CIDRS',
-    flag: 'destination-blocked-cidrs',
-    default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10',
-    description:
-      "the cluster's pod and service ranges (comma-separated CIDRs) that http(s) destinations may not reach; loopback, private, link-local and unique-local addresses never are",
-  },
+  destinationBlockedCidrs,
   tokenAudience: {
     type: 'string',
     env: 'SLUICE_TOKEN_AUDIENCE',
@@ -249,10 +223,7 @@ export const gatewaySpec = {
     description: 'time allowed to receive a whole request (head and body)',
   },
   invokeKeyFile: {
-    type: 'string',
-    env: 'SLUICE_INVOKE_KEY_FILE',
-    flag: 'invoke-key-file',
-    default: '',
+    ...invokeKeyFile,
     description:
       "the platform's invoke key (the chart mounts Secret sluice-invoke-key): each call to a function pod carries that function's token, derived from it; none when empty (pods without a token accept any caller)",
   },

@@ -1,53 +1,31 @@
 import type { ConfigOf, ConfigSpec } from '../lib/config.js';
+import {
+  healthPort,
+  podNamespace,
+  podName,
+  natsUrl,
+  natsCreds,
+  natsPlatformSigner,
+  natsAccountsConfigMap,
+  natsTenantIdleSeconds,
+  destinationBlockedCidrs,
+  region,
+} from '../lib/config-options.js';
 
 export const pollerSpec = {
-  healthPort: {
-    type: 'int',
-    env: 'SLUICE_HEALTH_PORT',
-    flag: 'health-port',
-    min: 1,
-    max: 65535,
-    default: 8081,
-    description: 'port of /healthz and /readyz',
-  },
-  natsUrl: {
-    type: 'url',
-    env: 'SLUICE_NATS_URL',
-    flag: 'nats-url',
-    default: 'nats://sluice-nats:4222',
-    description: 'NATS JetStream server',
-  },
+  healthPort,
+  natsUrl,
   natsCreds: {
-    type: 'string',
-    env: 'SLUICE_NATS_CREDS',
-    flag: 'nats-creds',
-    default: '/var/run/secrets/sluice/nats/creds',
+    ...natsCreds,
     description: "the poller's NATS credentials file (a user of the platform account)",
   },
   natsPlatformSigner: {
-    type: 'string',
-    env: 'SLUICE_NATS_PLATFORM_SIGNER',
-    flag: 'nats-platform-signer',
-    default: '/var/run/secrets/sluice/nats/platform-signer',
+    ...natsPlatformSigner,
     description:
       "file with the seed of the scoped signing key of role platform: the poller mints its users in namespaces' accounts with it",
   },
-  natsAccountsConfigMap: {
-    type: 'string',
-    env: 'SLUICE_NATS_ACCOUNTS_CONFIGMAP',
-    flag: 'nats-accounts-configmap',
-    default: 'sluice-nats-accounts',
-    description: "ConfigMap (pod namespace) where the controller publishes each namespace's NATS account",
-  },
-  natsTenantIdleSeconds: {
-    type: 'int',
-    env: 'SLUICE_NATS_TENANT_IDLE_SECONDS',
-    flag: 'nats-tenant-idle-seconds',
-    min: 1,
-    max: 86400,
-    default: 300,
-    description: "a connection into a namespace's NATS account unused this long is closed",
-  },
+  natsAccountsConfigMap,
+  natsTenantIdleSeconds,
   natsReplicas: {
     type: 'int',
     env: 'SLUICE_NATS_REPLICAS',
@@ -58,17 +36,11 @@ export const pollerSpec = {
     description: "replicas of the poller's KV buckets (3 with a clustered NATS)",
   },
   podNamespace: {
-    type: 'string',
-    env: 'POD_NAMESPACE',
-    flag: 'pod-namespace',
-    default: 'sluice-system',
+    ...podNamespace,
     description: 'namespace the poller runs in (its Leases live there, and the gateway Service)',
   },
   podName: {
-    type: 'string',
-    env: 'POD_NAME',
-    flag: 'pod-name',
-    default: '',
+    ...podName,
     description: "this replica's identity for work leases (hostname when empty)",
   },
   gatewayUrl: {
@@ -94,19 +66,9 @@ export const pollerSpec = {
     description:
       "the poller's ServiceAccount token for the gateway: a projected token with the gateway's audience (sluice), re-read every minute as the kubelet rotates it",
   },
-  destinationBlockedCidrs: {
-    type: 'string',
-    env: 'SLUICE_DESTINATION_BLOCKED_CIDRS',
-    flag: 'destination-blocked-cidrs',
-    default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10',
-    description:
-      "the cluster's pod and service ranges (comma-separated CIDRs) that http(s) destinations may not reach; loopback, private, link-local and unique-local addresses never are",
-  },
+  destinationBlockedCidrs,
   region: {
-    type: 'string',
-    env: 'SLUICE_REGION',
-    flag: 'region',
-    default: 'sluice',
+    ...region,
     description: 'region in ARNs and records (awsRegion)',
   },
   leaseSeconds: {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type ConfigOf, type ConfigSpec } from '../lib/index.js';
+import { policyCanary, policyControlPort, policyWaitSeconds, region } from '../lib/config-options.js';
 import { functionArn, logStreamName } from './format.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,62}[a-z0-9])?$/;
@@ -116,15 +117,7 @@ export const runtimeSpec = {
     default: 1,
     description: 'execution environments in this pod (concurrencyPerPod); provided allows 1',
   },
-  region: {
-    type: 'string',
-    env: 'SLUICE_REGION',
-    flag: 'region',
-    pattern: /^[a-z0-9-]{1,32}$/,
-    patternHint: 'lower-case letters, digits and "-"',
-    default: 'sluice',
-    description: 'region field of ARNs and AWS_REGION of the function',
-  },
+  region,
   nodeBinary: {
     type: 'string',
     env: 'SLUICE_NODE_BINARY',
@@ -139,36 +132,9 @@ export const runtimeSpec = {
     description:
       "file holding this function's invoke token (the controller mounts it): the invoke endpoint answers 403 to calls without it; no check when empty",
   },
-  policyCanary: {
-    type: 'string',
-    env: 'SLUICE_POLICY_CANARY',
-    flag: 'policy-canary',
-    default: '',
-    pattern: /^([^:\s]+:\d{1,5})?$/,
-    patternHint: 'host:port, or empty',
-    description:
-      "host:port every function NetworkPolicy denies but that listens (the gateway's canary port; the host a headless Service of the gateway pods): before anything of the function runs, sluice-runtime waits until it cannot connect there, i.e. until the pod's policy is in force; no wait when empty",
-  },
-  policyControlPort: {
-    type: 'int',
-    env: 'SLUICE_POLICY_CONTROL_PORT',
-    flag: 'policy-control-port',
-    min: 0,
-    max: 65535,
-    default: 0,
-    description:
-      "a port of the canary's pods that every function NetworkPolicy allows (the gateway's invoke port), probed on the same pod address: a refused canary counts only while it answers (0: the canary alone decides)",
-  },
-  policyWaitSeconds: {
-    type: 'int',
-    env: 'SLUICE_POLICY_WAIT_SECONDS',
-    flag: 'policy-wait-seconds',
-    min: 1,
-    max: 600,
-    default: 60,
-    description:
-      'longest wait for the NetworkPolicy; past it sluice-runtime exits (status 3) rather than run the function unprotected',
-  },
+  policyCanary,
+  policyControlPort,
+  policyWaitSeconds,
   policyProbeTimeoutMs: {
     type: 'int',
     env: 'SLUICE_POLICY_PROBE_TIMEOUT_MS',
