@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { INVOCATIONS_TOTAL } from '../api/metrics.js';
 
 const FN = ['namespace', 'function', 'version'] as const;
 
@@ -21,12 +22,7 @@ export class GatewayMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.invocations = new Counter({
-      name: 'sluice_invocations_total',
-      help: 'Invocations by type (sync|async|esm) and outcome (success|function_error|timeout|throttled|error)',
-      labelNames: [...FN, 'type', 'outcome'],
-      registers,
-    });
+    this.invocations = new Counter({ ...INVOCATIONS_TOTAL, registers });
     this.duration = new Histogram({
       name: 'sluice_invocation_duration_seconds',
       help: 'Time from the gateway receiving a call to its answer, including any cold start',

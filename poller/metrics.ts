@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { DESTINATION_DELIVERY_FAILURES_TOTAL, INVOCATIONS_TOTAL } from '../api/metrics.js';
 
 /** The poller's metrics (architecture: named after Lambda's CloudWatch set). */
 export class PollerMetrics {
@@ -7,7 +8,7 @@ export class PollerMetrics {
   readonly invocations: Counter<'type' | 'namespace' | 'function' | 'version' | 'outcome'>;
   readonly filtered: Counter<'namespace' | 'mapping'>;
   readonly records: Counter<'namespace' | 'mapping' | 'result'>;
-  readonly destinationFailures: Counter<'namespace' | 'function'>;
+  readonly destinationFailures: Counter<'namespace' | 'function' | 'version'>;
   readonly replicas: Gauge<'namespace' | 'function' | 'version' | 'state'>;
   readonly scaleDecisions: Counter<'namespace' | 'function' | 'version' | 'direction'>;
   readonly ownedMappings: Gauge;
@@ -26,12 +27,7 @@ export class PollerMetrics {
       labelNames: ['namespace', 'mapping', 'function', 'outcome'],
       registers,
     });
-    this.invocations = new Counter({
-      name: 'sluice_invocations_total',
-      help: 'Invocations, by type and outcome',
-      labelNames: ['type', 'namespace', 'function', 'version', 'outcome'],
-      registers,
-    });
+    this.invocations = new Counter({ ...INVOCATIONS_TOTAL, registers });
     this.filtered = new Counter({
       name: 'sluice_esm_filtered_records_total',
       help: 'Records that matched no filter pattern (acknowledged, not delivered)',
@@ -44,12 +40,7 @@ export class PollerMetrics {
       labelNames: ['namespace', 'mapping', 'result'],
       registers,
     });
-    this.destinationFailures = new Counter({
-      name: 'sluice_destination_delivery_failures_total',
-      help: 'Records that could not be sent to their onFailure destination (retried)',
-      labelNames: ['namespace', 'function'],
-      registers,
-    });
+    this.destinationFailures = new Counter({ ...DESTINATION_DELIVERY_FAILURES_TOTAL, registers });
     this.replicas = new Gauge({
       name: 'sluice_function_replicas',
       help: 'Replicas of a function version: desired (the autoscaler) and ready',

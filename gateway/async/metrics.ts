@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { DESTINATION_DELIVERY_FAILURES_TOTAL, INVOCATIONS_TOTAL } from '../../api/metrics.js';
 
 const FN = ['namespace', 'function', 'version'] as const;
 type Fn = (typeof FN)[number];
@@ -61,12 +62,7 @@ export class AsyncMetrics {
       labelNames: [...FN, 'reason'],
       registers,
     });
-    this.destinationFailures = new Counter({
-      name: 'sluice_destination_delivery_failures_total',
-      help: 'Invocation records a destination did not accept after the delivery retries (then kept in the dead-letter stream)',
-      labelNames: [...FN],
-      registers,
-    });
+    this.destinationFailures = new Counter({ ...DESTINATION_DELIVERY_FAILURES_TOTAL, registers });
     this.redeliveries = new Counter({
       name: 'sluice_async_redeliveries_total',
       help: 'Async event messages delivered again after a lost acknowledgement or a restart (possible duplicate runs)',
@@ -92,13 +88,7 @@ export class AsyncMetrics {
     this.invocationsCounter ??= shared(
       this.registry,
       'sluice_invocations_total',
-      () =>
-        new Counter({
-          name: 'sluice_invocations_total',
-          help: 'Invocations by type (sync|async|esm) and outcome (success|function_error|timeout|throttled|error)',
-          labelNames: [...FN, 'type', 'outcome'],
-          registers: [this.registry],
-        }),
+      () => new Counter({ ...INVOCATIONS_TOTAL, registers: [this.registry] }),
     );
     return this.invocationsCounter;
   }

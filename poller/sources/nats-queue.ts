@@ -7,6 +7,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
+import { LATEST } from '../../api/naming.js';
 import { describeError } from '../../lib/errors.js';
 import type { TenantJetStream } from '../../lib/nats/tenants.js';
 import { Batcher, MAX_PAYLOAD_BYTES } from '../batching.js';
@@ -319,7 +320,11 @@ export class NatsQueueSource implements EventSource {
       this.deps.metrics.records.inc({ namespace, mapping: name, result: 'on_failure' });
       quietly(() => h.m.ack());
     } catch (err) {
-      this.deps.metrics.destinationFailures.inc({ namespace, function: this.m.target.function });
+      this.deps.metrics.destinationFailures.inc({
+        namespace,
+        function: this.m.target.function,
+        version: this.m.target.qualifier || LATEST,
+      });
       this.deps.log.warn(
         { err, seq: h.p.msg.seq, destination: this.m.onFailure },
         'onFailure delivery failed; the record is retried',

@@ -8,6 +8,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
+import { LATEST } from '../../api/naming.js';
 import { describeError, SluiceError } from '../../lib/errors.js';
 import type { TenantJetStream } from '../../lib/nats/tenants.js';
 import { Batcher, MAX_PAYLOAD_BYTES } from '../batching.js';
@@ -362,7 +363,11 @@ export class NatsStreamSource implements EventSource {
         this.deps.metrics.records.inc({ namespace, mapping: name, result: 'on_failure' }, items.length);
         return true;
       } catch (err) {
-        this.deps.metrics.destinationFailures.inc({ namespace, function: this.m.target.function });
+        this.deps.metrics.destinationFailures.inc({
+          namespace,
+          function: this.m.target.function,
+          version: this.m.target.qualifier || LATEST,
+        });
         this.deps.log.warn({ err, destination: this.m.onFailure }, 'onFailure delivery failed; retrying');
         this.deps.report(`DestinationDeliveryFailed: ${(err as Error).message}`);
         const { retryBaseMs, retryMaxMs } = this.deps.tuning;

@@ -30,7 +30,9 @@ function sources(dir: string): string[] {
     return f.endsWith('.ts') && !f.endsWith('.test.ts') ? [p] : [];
   });
 }
-const SOURCES = ['controller', 'gateway', 'poller', 'runtime', 'lib'].flatMap((d) => sources(join(ROOT, d)));
+const SOURCES = ['api', 'controller', 'gateway', 'poller', 'runtime', 'lib'].flatMap((d) =>
+  sources(join(ROOT, d)),
+);
 
 /** Metric names the code registers (`name: 'sluice_…'` next to `new Counter|Gauge|Histogram(`). */
 const DEFINED = new Set(

@@ -1,0 +1,16 @@
+/**
+ * Metrics that more than one component exports under the same name (the dashboards and alerts sum
+ * them across components): one name, help text and label set. A component registers them with
+ * `new Counter({ ...INVOCATIONS_TOTAL, registers })`.
+ */
+export const INVOCATIONS_TOTAL = {
+  name: 'sluice_invocations_total',
+  help: 'Invocations by type (sync|async|esm) and outcome (success|function_error|timeout|throttled|error)',
+  labelNames: ['namespace', 'function', 'version', 'type', 'outcome'],
+} as const;
+
+export const DESTINATION_DELIVERY_FAILURES_TOTAL = {
+  name: 'sluice_destination_delivery_failures_total',
+  help: 'Invocation records a destination did not accept: async events (then kept in the dead-letter stream) and event-source records for onFailure (retried)',
+  labelNames: ['namespace', 'function', 'version'],
+} as const;
