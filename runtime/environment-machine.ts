@@ -129,8 +129,10 @@ const lazy: Effect = { type: 'spawn', eager: false };
 /** A provided runtime that connects with no live generation: a fresh process, a fresh generation. */
 function freshConnection(event: EnvEvent, o: MachineOptions): Transition | undefined {
   if (!o.provided) return undefined;
-  if (event === 'next') return to('polling', lazy, { type: 'adopt' }, { type: 'completeInit' }, { type: 'hold' }, ...freeze(o));
-  if (event === 'initError') return to('initFailed', lazy, { type: 'adopt' }, { type: 'failInit', failure: 'error' });
+  if (event === 'next')
+    return to('polling', lazy, { type: 'adopt' }, { type: 'completeInit' }, { type: 'hold' }, ...freeze(o));
+  if (event === 'initError')
+    return to('initFailed', lazy, { type: 'adopt' }, { type: 'failInit', failure: 'error' });
   return undefined;
 }
 
@@ -188,7 +190,10 @@ const HANDLERS: Record<EnvState, Handler> = {
     return undefined;
   },
   initTimedOut: (e, o) => {
-    if (e === 'invoke') return to('awaitingInit', { type: 'discard', exited: false }, { type: 'kill' }, lazy, { type: 'waitForInit' });
+    if (e === 'invoke')
+      return to('awaitingInit', { type: 'kill' }, { type: 'discard', exited: false }, lazy, {
+        type: 'waitForInit',
+      });
     // The killed process ends.
     if (e === 'exit') return to('initTimedOut');
     if (e === 'close') return to('closed', { type: 'stop' });
@@ -213,15 +218,35 @@ const HANDLERS: Record<EnvState, Handler> = {
   awaitingInit: (e) => {
     switch (e) {
       case 'next':
-        return to('running', { type: 'adopt' }, { type: 'completeInit' }, { type: 'hold' }, { type: 'dispatch' });
+        return to(
+          'running',
+          { type: 'adopt' },
+          { type: 'completeInit' },
+          { type: 'hold' },
+          { type: 'dispatch' },
+        );
       case 'initError':
-        return to('resetting', { type: 'adopt' }, { type: 'failInit', failure: 'error' }, { type: 'answer', with: 'initFailure' });
+        return to(
+          'resetting',
+          { type: 'adopt' },
+          { type: 'failInit', failure: 'error' },
+          { type: 'answer', with: 'initFailure' },
+        );
       case 'exit':
-        return to('resetting', { type: 'failInit', failure: 'exit' }, { type: 'answer', with: 'initFailure' });
+        return to(
+          'resetting',
+          { type: 'failInit', failure: 'exit' },
+          { type: 'answer', with: 'initFailure' },
+        );
       case 'initTimeout':
         return to('resetting', { type: 'answer', with: 'initTimeout' });
       case 'close':
-        return to('closed', { type: 'failInit', failure: 'exit' }, { type: 'answer', with: 'initFailure' }, { type: 'stop' });
+        return to(
+          'closed',
+          { type: 'failInit', failure: 'exit' },
+          { type: 'answer', with: 'initFailure' },
+          { type: 'stop' },
+        );
       default:
         return undefined;
     }
@@ -229,7 +254,12 @@ const HANDLERS: Record<EnvState, Handler> = {
   awaitingNext: (e) => {
     if (e === 'next') return to('running', { type: 'adopt' }, { type: 'hold' }, { type: 'dispatch' });
     // The waiting invocation gets a fresh process, and reports its init (a cold start).
-    if (e === 'exit') return to('awaitingInit', { type: 'discard', exited: true }, { type: 'spawn', eager: false, forInvocation: true });
+    if (e === 'exit')
+      return to(
+        'awaitingInit',
+        { type: 'discard', exited: true },
+        { type: 'spawn', eager: false, forInvocation: true },
+      );
     if (e === 'initTimeout') return to('resetting', { type: 'answer', with: 'initTimeout' });
     if (e === 'close') return to('closed', { type: 'answer', with: 'exit' }, { type: 'stop' });
     return undefined;
