@@ -14,6 +14,17 @@ import {
   type FunctionErrorBody,
 } from './format.js';
 import { Capture, type FunctionLog } from './function-log.js';
+import {
+  isWarm,
+  transition,
+  type Answer,
+  type Effect,
+  type EnvEvent,
+  type EnvState,
+  type InitFailureKind,
+  type MachineOptions,
+  type Transition,
+} from './environment-machine.js';
 import type { RuntimeProcess } from './process.js';
 
 /** What the invoke endpoint hands to an environment. */
@@ -61,9 +72,10 @@ type Outcome =
   | { kind: 'tooLarge' }
   | { kind: 'exit'; reason: string | undefined }
   | { kind: 'initError'; body: Buffer }
-  | { kind: 'timeout' };
+  /** `dispatched`: the handler had the event (it ran for the whole timeout). */
+  | { kind: 'timeout'; dispatched: boolean };
 
-/** One life of the runtime process, from its start to a reset. */
+/** One life of the runtime process, from its start to a reset: its handles and what it recorded. */
 interface Generation {
   proc: RuntimeProcess | undefined;
   /** The start of its init: the process's start, less the wait for the NetworkPolicy (the pod's first). */
@@ -71,12 +83,14 @@ interface Generation {
   /** The wait before this generation could start (the pod's first generation only). */
   waitedMs: number;
   initDoneAt?: number;
+  /** Why its init failed, for the invocation that reports it. */
   failure?: InitFailure;
   /** True once an invocation has reported this generation's init (its cold start). */
   consumed: boolean;
   initLog: Capture;
   initSettled: Promise<void>;
   settleInit: () => void;
+  /** Killed for exceeding its memory size (the reason its process ended). */
   oomKilled: boolean;
   initTimer?: NodeJS.Timeout | undefined;
 }
@@ -84,11 +98,9 @@ interface Generation {
 interface Invocation {
   req: InvokeRequest;
   /** The generation that serves it (replaced when its process ends before the event was handed over). */
-  gen: Generation;
+  gen: Generation | undefined;
   /** It reports the init of its generation (a cold start). */
   cold: boolean;
-  dispatched: boolean;
-  answered: boolean;
   dispatchedAt: number;
   resolve: (o: Outcome) => void;
   outcome: Promise<Outcome>;
@@ -96,6 +108,16 @@ interface Invocation {
   startDeadline: () => void;
   /** Bounds the wait for the runtime's init (initTimeoutSeconds). */
   waitForInit: () => void;
+}
+
+/** What an event brings along from the Runtime API or the process. */
+interface EventInput {
+  res?: ServerResponse;
+  remotePort?: number | undefined;
+  body?: Buffer;
+  contentType?: string | undefined;
+  tooLarge?: boolean;
+  reason?: string | undefined;
 }
 
 /** How an environment starts its runtime process: spawn one, or wait for one to connect. */
@@ -117,7 +139,6 @@ export class RuntimeApiStateError extends Error {
   }
 }
 
-const RUNTIME_STATE = 'InvalidStateTransition';
 const MEMORY_POLL_MS = 25;
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -138,17 +159,25 @@ function json(body: FunctionErrorBody): Buffer {
   return Buffer.from(JSON.stringify(body));
 }
 
+const RESET_OUTCOMES: ReadonlySet<Outcome['kind']> = new Set(['timeout', 'exit', 'initError']);
+
 /**
- * One execution environment: a runtime process, the state of its Runtime API session and the
- * invocation it runs (at most one). It enforces the deadline, resets itself after a timeout, a
- * crash or a failed init, and writes START/END/REPORT lines to the function log.
+ * One execution environment: a runtime process, its Runtime API session and the invocation it runs
+ * (at most one). Its states and their transitions are environment-machine.ts; this class holds the
+ * process, the held `invocation/next` request, the timers and the invocation, feeds events to
+ * `transition` and carries out the effects. It enforces the deadline, resets itself after a
+ * timeout, a crash or a failed init, and writes START/END/REPORT lines to the function log.
  */
 export class Environment {
+  private state: EnvState = 'empty';
+  private readonly options: MachineOptions;
   private gen: Generation | undefined;
-  private waitingNext: ServerResponse | undefined;
+  /** The `invocation/next` request the runtime waits in (state `polling`). */
+  private held: ServerResponse | undefined;
+  /** The invocation until it is answered. */
   private current: Invocation | undefined;
   private firstInit: Promise<void> | undefined;
-  private closed = false;
+  private stopping: Promise<void> | undefined;
   /** The pod's wait for its NetworkPolicy, counted into the first generation's init (its cold start). */
   private startupWaitMs = 0;
   /** Claimed by the pool for one invocation. */
@@ -163,11 +192,13 @@ export class Environment {
     private readonly log: FunctionLog,
     private readonly logger: Logger,
     private readonly observer: EnvironmentObserver,
-  ) {}
+  ) {
+    this.options = { provided: settings.runtime === 'provided', freezeIdle: settings.freezeIdle };
+  }
 
   /** Its runtime has finished init and waits for an event. */
   get warm(): boolean {
-    return this.gen !== undefined && this.gen.initDoneAt !== undefined && !this.gen.failure;
+    return isWarm(this.state);
   }
 
   /**
@@ -181,6 +212,142 @@ export class Environment {
       this.ready = true;
     });
     return this.firstInit;
+  }
+
+  private async prewarm(): Promise<void> {
+    this.fire('start');
+    this.startupWaitMs = 0;
+    await this.gen?.initSettled;
+  }
+
+  // ---- the machine -----------------------------------------------------------------------
+
+  private fire(event: EnvEvent, input: EventInput = {}): Transition {
+    const from = this.state;
+    const t = transition(from, event, this.options);
+    this.state = t.state;
+    for (const effect of t.effects) this.apply(effect, event, input, from);
+    return t;
+  }
+
+  /** The effects on the process and its init. */
+  private apply(effect: Effect, event: EnvEvent, input: EventInput, from: EnvState): void {
+    const gen = this.gen;
+    switch (effect.type) {
+      case 'spawn': {
+        const fresh = this.newGeneration(effect.eager);
+        if (effect.forInvocation && this.current) {
+          this.current.gen = fresh;
+          fresh.consumed = true;
+          this.current.cold = true;
+        }
+        return;
+      }
+      case 'discard':
+        if (effect.exited)
+          this.logger.warn(
+            { env: this.index, reason: input.reason },
+            'function process ended between invocations',
+          );
+        this.forget();
+        return;
+      case 'kill':
+        gen?.proc?.kill();
+        return;
+      case 'adopt':
+        if (gen) this.adopt(gen, input.remotePort);
+        return;
+      case 'completeInit':
+        if (gen) this.completeInit(gen);
+        return;
+      case 'failInit':
+        if (gen) this.failInit(gen, this.initFailure(effect.failure, input));
+        return;
+      case 'stopInitTimer':
+        clearTimeout(gen?.initTimer);
+        return;
+      default:
+        this.applyToSession(effect, event, input, from);
+    }
+  }
+
+  /** The effects on the Runtime API session and the invocation, and shutdown. */
+  private applyToSession(effect: Effect, event: EnvEvent, input: EventInput, from: EnvState): void {
+    switch (effect.type) {
+      case 'freeze':
+        this.gen?.proc?.freeze();
+        return;
+      case 'stop':
+        this.stopping = this.stop();
+        return;
+      case 'hold':
+        if (input.res) this.hold(input.res);
+        return;
+      case 'dropPoll':
+        this.held = undefined;
+        return;
+      case 'waitForInit':
+        this.current?.waitForInit();
+        return;
+      case 'dispatch':
+        if (this.current) this.dispatch(this.current);
+        return;
+      case 'answer':
+        this.answer(this.outcomeOf(effect.with, input));
+        return;
+      case 'reject':
+        throw new RuntimeApiStateError(
+          effect.status,
+          effect.errorType,
+          effect.status === 400
+            ? 'Invalid request ID'
+            : stateMessage(event === 'next' ? 'next' : 'init/error'),
+        );
+      case 'illegal':
+        this.logger.error(
+          { env: this.index, state: from, event },
+          'execution environment: event out of place; ignored',
+        );
+        return;
+      default:
+        return;
+    }
+  }
+
+  private initFailure(kind: InitFailureKind, input: EventInput): InitFailure {
+    if (kind === 'error') return { kind: 'error', body: input.body ?? Buffer.alloc(0) };
+    if (kind === 'exit') return { kind: 'exit', reason: input.reason };
+    this.logger.warn({ env: this.index }, `init did not finish in ${this.settings.initTimeoutSeconds} s`);
+    return { kind: 'timeout' };
+  }
+
+  private outcomeOf(answer: Answer, input: EventInput): Outcome {
+    switch (answer) {
+      case 'response':
+        return input.tooLarge
+          ? { kind: 'tooLarge' }
+          : { kind: 'response', body: input.body ?? Buffer.alloc(0), contentType: input.contentType };
+      case 'error':
+        return { kind: 'error', body: input.body ?? Buffer.alloc(0) };
+      case 'exit':
+        return { kind: 'exit', reason: input.reason };
+      case 'timeout':
+        return { kind: 'timeout', dispatched: true };
+      case 'initTimeout':
+        return { kind: 'timeout', dispatched: false };
+      case 'initFailure': {
+        const f = this.gen?.failure;
+        if (f?.kind === 'error') return { kind: 'initError', body: f.body };
+        if (f?.kind === 'exit') return { kind: 'exit', reason: f.reason };
+        return { kind: 'timeout', dispatched: false };
+      }
+    }
+  }
+
+  private answer(o: Outcome): void {
+    const inv = this.current;
+    this.current = undefined;
+    inv?.resolve(o);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
@@ -203,7 +370,9 @@ export class Environment {
     const proc = this.source.start();
     if (proc) this.attachProcess(gen, proc);
     if (eager) {
-      gen.initTimer = setTimeout(() => this.initTimedOut(gen), this.settings.initTimeoutSeconds * 1000);
+      gen.initTimer = setTimeout(() => {
+        if (gen === this.gen) this.fire('initTimeout');
+      }, this.settings.initTimeoutSeconds * 1000);
       gen.initTimer.unref();
     }
     return gen;
@@ -221,7 +390,11 @@ export class Environment {
     proc.exited
       .then((status) => {
         clearInterval(watch);
-        this.onExit(gen, gen.oomKilled ? 'signal: killed' : exitReason(status.code, status.signal));
+        // The process of a generation already forgotten (reset, replaced) is no event.
+        if (gen !== this.gen) return;
+        this.fire('exit', {
+          reason: gen.oomKilled ? 'signal: killed' : exitReason(status.code, status.signal),
+        });
       })
       .catch(() => clearInterval(watch));
   }
@@ -236,69 +409,37 @@ export class Environment {
     }
   }
 
-  private async prewarm(): Promise<void> {
-    if (this.closed) return;
-    const gen = this.newGeneration(true);
-    await gen.initSettled;
-  }
-
-  private initTimedOut(gen: Generation): void {
-    if (gen !== this.gen || gen.initDoneAt !== undefined || gen.failure || this.current) return;
-    this.logger.warn({ env: this.index }, `init did not finish in ${this.settings.initTimeoutSeconds} s`);
-    this.failInit(gen, { kind: 'timeout' });
-    gen.proc?.kill();
+  private completeInit(gen: Generation): void {
+    gen.initDoneAt = Date.now();
+    clearTimeout(gen.initTimer);
+    this.log.close(gen.initLog);
+    this.observer.init(gen.initDoneAt - gen.startedAt, true);
+    gen.settleInit();
   }
 
   private failInit(gen: Generation, failure: InitFailure): void {
-    if (gen.failure || gen.initDoneAt !== undefined) return;
     gen.failure = failure;
     clearTimeout(gen.initTimer);
     this.log.close(gen.initLog);
     this.observer.init(Date.now() - gen.startedAt, false);
     gen.settleInit();
-    const cur = this.current;
-    if (cur && !cur.dispatched && gen === this.gen) {
-      if (failure.kind === 'error') cur.resolve({ kind: 'initError', body: failure.body });
-      else if (failure.kind === 'exit') cur.resolve({ kind: 'exit', reason: failure.reason });
-      else cur.resolve({ kind: 'timeout' });
-    }
   }
 
-  private onExit(gen: Generation, reason: string | undefined): void {
-    if (gen !== this.gen) return;
-    this.waitingNext = undefined;
-    if (gen.failure) return;
-    if (gen.initDoneAt === undefined) {
-      this.failInit(gen, { kind: 'exit', reason });
-      return;
-    }
-    const cur = this.current;
-    if (cur && cur.dispatched && !cur.answered) {
-      cur.resolve({ kind: 'exit', reason });
-      return;
-    }
-    // Ended between invocations (e.g. after reporting an uncaught exception): the invocation that
-    // waits for the event, or else the next one, gets a fresh environment.
-    this.logger.warn({ env: this.index, reason }, 'function process ended between invocations');
-    this.gen = undefined;
-    if (cur && !cur.answered && !this.closed) {
-      cur.gen = this.newGeneration(false);
-      cur.gen.consumed = true;
-      cur.cold = true;
-    } else if (this.settings.runtime === 'provided' && !this.closed) {
-      this.newGeneration(false);
-    }
-  }
-
-  /** Kills the process of the current generation and forgets it. */
-  private async reset(): Promise<void> {
+  /** Forgets the current generation (its process is dead or being stopped). */
+  private forget(): Generation | undefined {
     const gen = this.gen;
     this.gen = undefined;
-    this.waitingNext = undefined;
-    if (!gen) return;
+    this.held = undefined;
+    if (!gen) return undefined;
     clearTimeout(gen.initTimer);
     this.log.close(gen.initLog);
-    const proc = gen.proc;
+    gen.settleInit();
+    return gen;
+  }
+
+  /** Kills the process of the current generation, forgets it, and waits for the process to end. */
+  private async reset(): Promise<void> {
+    const proc = this.forget()?.proc;
     if (proc && proc.kill()) {
       await Promise.race([proc.exited, new Promise((r) => setTimeout(r, 5000).unref())]);
     } else if (this.settings.runtime === 'provided') {
@@ -310,33 +451,34 @@ export class Environment {
 
   /** Runs one invocation to its end; never throws for anything the function did. */
   async invoke(req: InvokeRequest): Promise<InvokeResult> {
-    let gen = this.gen;
-    if (!gen || gen.failure?.kind === 'timeout') {
-      await this.reset();
-      gen = this.newGeneration(false);
+    const inv = this.newInvocation(req);
+    const before = this.current;
+    this.current = inv;
+    const t = this.fire('invoke');
+    if (t.effects.some((e) => e.type === 'illegal')) {
+      this.current = before;
+      throw new Error(`execution environment ${this.index} cannot take an invocation: it is ${this.state}`);
     }
-    const capture = new Capture();
-    if (!gen.consumed) capture.append(gen.initLog);
+    const capture = this.bind(inv);
     this.log.open(capture);
     this.log.line(startLine(req.requestId, this.settings.version));
-    const inv = this.newInvocation(req, gen);
-    const outcome = await this.run(inv);
+    const outcome = await inv.outcome;
     let durationMs = performance.now() - inv.dispatchedAt;
     // A timed-out invocation ran for the whole timeout (timers may fire a fraction of a ms early).
-    if (outcome.kind === 'timeout' && inv.dispatched)
-      durationMs = Math.max(durationMs, this.settings.timeoutSeconds * 1000);
-    this.current = undefined;
-    gen = inv.gen;
+    const handlerTimedOut = outcome.kind === 'timeout' && outcome.dispatched;
+    if (handlerTimedOut) durationMs = Math.max(durationMs, this.settings.timeoutSeconds * 1000);
+    const gen = inv.gen;
 
-    const reset = outcome.kind === 'timeout' || outcome.kind === 'exit' || outcome.kind === 'initError';
-    const peak = gen.oomKilled ? this.settings.memoryMB * 1024 * 1024 : gen.proc?.peakRssBytes();
-    if (reset) await this.reset();
-    else await nextTurns(3);
-    if (outcome.kind === 'timeout' && inv.dispatched) {
+    const reset = RESET_OUTCOMES.has(outcome.kind);
+    const peak = gen?.oomKilled ? this.settings.memoryMB * 1024 * 1024 : gen?.proc?.peakRssBytes();
+    // Closed: the shutdown stops the process.
+    if (reset && this.state === 'resetting') await this.reset();
+    else if (!reset) await nextTurns(3);
+    if (handlerTimedOut) {
       this.log.line(timeoutLogLine(req.requestId, this.settings.timeoutSeconds, new Date()));
     }
     const initDurationMs =
-      inv.cold && gen.initDoneAt !== undefined ? gen.initDoneAt - gen.startedAt : undefined;
+      inv.cold && gen?.initDoneAt !== undefined ? gen.initDoneAt - gen.startedAt : undefined;
     this.log.line(endLine(req.requestId));
     this.log.line(
       reportLine({
@@ -351,66 +493,62 @@ export class Environment {
     const result = this.toResult(req, outcome, durationMs, initDurationMs);
     if (req.tail) result.log = capture.bytes();
     this.observer.invocation(result);
-    if (reset && !this.closed) void this.prewarm();
+    this.fire('invocationDone');
     return result;
   }
 
-  private newInvocation(req: InvokeRequest, gen: Generation): Invocation {
+  /**
+   * Gives the invocation its generation (the one `invoke` found or started); on a cold start it
+   * reports that generation's init, and its log starts with the init's.
+   */
+  private bind(inv: Invocation): Capture {
+    const gen = this.gen;
+    inv.gen = gen;
+    const capture = new Capture();
+    if (gen && !gen.consumed) {
+      inv.cold = true;
+      gen.consumed = true;
+      capture.append(gen.initLog);
+    }
+    return capture;
+  }
+
+  private newInvocation(req: InvokeRequest): Invocation {
     let initTimer: NodeJS.Timeout | undefined;
     let deadline: NodeJS.Timeout | undefined;
     let settle!: (o: Outcome) => void;
     const outcome = new Promise<Outcome>((r) => (settle = r));
-    const cold = !gen.consumed;
-    gen.consumed = true;
     const inv: Invocation = {
       req,
-      gen,
-      cold,
-      dispatched: false,
-      answered: false,
+      gen: undefined,
+      cold: false,
       dispatchedAt: performance.now(),
       outcome,
       resolve: (o) => {
-        if (inv.answered) return;
-        inv.answered = true;
         clearTimeout(initTimer);
         clearTimeout(deadline);
         settle(o);
       },
       startDeadline: () => {
         clearTimeout(initTimer);
-        deadline = setTimeout(() => inv.resolve({ kind: 'timeout' }), this.settings.timeoutSeconds * 1000);
+        deadline = setTimeout(() => {
+          if (this.current === inv) this.fire('deadline');
+        }, this.settings.timeoutSeconds * 1000);
       },
       waitForInit: () => {
         initTimer = setTimeout(() => {
-          if (!inv.dispatched) inv.resolve({ kind: 'timeout' });
+          if (this.current === inv) this.fire('initTimeout');
         }, this.settings.initTimeoutSeconds * 1000);
       },
     };
     return inv;
   }
 
-  private run(inv: Invocation): Promise<Outcome> {
-    const gen = inv.gen;
-    this.current = inv;
-    const f = gen.failure;
-    if (f?.kind === 'error') inv.resolve({ kind: 'initError', body: f.body });
-    else if (f?.kind === 'exit') inv.resolve({ kind: 'exit', reason: f.reason });
-    else if (gen.initDoneAt !== undefined && this.waitingNext) this.dispatch(inv);
-    else {
-      // Wait for the runtime to finish its init and ask for the event (next() dispatches).
-      clearTimeout(gen.initTimer);
-      inv.waitForInit();
-    }
-    return inv.outcome;
-  }
-
   private dispatch(inv: Invocation): void {
-    const res = this.waitingNext;
+    const res = this.held;
     const gen = this.gen;
     if (!res || !gen) return;
-    this.waitingNext = undefined;
-    inv.dispatched = true;
+    this.held = undefined;
     inv.dispatchedAt = performance.now();
     inv.startDeadline();
     const deadlineMs = Date.now() + this.settings.timeoutSeconds * 1000;
@@ -460,32 +598,14 @@ export class Environment {
 
   /** `GET /runtime/invocation/next`: completes init on the first call; holds `res` until an event. */
   next(res: ServerResponse, remotePort: number | undefined): void {
-    let gen = this.gen;
-    // provided: a custom runtime connecting when there is no generation, or after the eager init
-    // timed out with no invocation waiting (e.g. its container started late), is a fresh process:
-    // it gets a fresh generation, as the next invocation would give it (invoke() resets then).
-    const stale = gen?.failure?.kind === 'timeout' && !this.current;
-    if ((!gen || stale) && this.settings.runtime === 'provided' && !this.closed)
-      gen = this.newGeneration(false);
-    if (!gen || gen.failure) throw new RuntimeApiStateError(403, RUNTIME_STATE, stateMessage('next'));
-    if (this.waitingNext || (this.current?.dispatched && !this.current.answered)) {
-      throw new RuntimeApiStateError(403, RUNTIME_STATE, stateMessage('next'));
-    }
-    this.adopt(gen, remotePort);
-    if (gen.initDoneAt === undefined) {
-      gen.initDoneAt = Date.now();
-      clearTimeout(gen.initTimer);
-      this.log.close(gen.initLog);
-      this.observer.init(gen.initDoneAt - gen.startedAt, true);
-      gen.settleInit();
-    }
-    this.waitingNext = res;
+    this.fire('next', { res, remotePort });
+  }
+
+  private hold(res: ServerResponse): void {
+    this.held = res;
     res.on('close', () => {
-      if (this.waitingNext === res) this.waitingNext = undefined;
+      if (this.held === res) this.fire('nextClosed');
     });
-    const cur = this.current;
-    if (cur && !cur.dispatched && !cur.answered) this.dispatch(cur);
-    else if (this.settings.freezeIdle) gen.proc?.freeze();
   }
 
   /** For a runtime that connected by itself: find its process (memory, liveness, reset). */
@@ -495,46 +615,45 @@ export class Environment {
     if (proc) this.attachProcess(gen, proc);
   }
 
-  private invocationFor(id: string): Invocation {
-    const cur = this.current;
-    if (!cur || !cur.dispatched || cur.answered || cur.req.requestId !== id) {
+  /** An id other than the running invocation's is refused whatever the state. */
+  private checkId(id: string): void {
+    if (this.state === 'running' && this.current?.req.requestId !== id) {
       throw new RuntimeApiStateError(400, 'InvalidRequestID', 'Invalid request ID');
     }
-    return cur;
   }
 
   /** `POST /runtime/invocation/{id}/response`. */
   response(id: string, body: Buffer, tooLarge: boolean, contentType?: string): void {
-    const inv = this.invocationFor(id);
-    inv.resolve(tooLarge ? { kind: 'tooLarge' } : { kind: 'response', body, contentType });
+    this.checkId(id);
+    this.fire('response', { body, tooLarge, contentType });
   }
 
   /** `POST /runtime/invocation/{id}/error`. */
   error(id: string, body: Buffer, headers: IncomingHttpHeaders): void {
-    const inv = this.invocationFor(id);
-    inv.resolve({ kind: 'error', body: errorBody(body, headers) });
+    this.checkId(id);
+    this.fire('error', { body: errorBody(body, headers) });
   }
 
   /** `POST /runtime/init/error`. */
   initError(body: Buffer, headers: IncomingHttpHeaders, remotePort?: number): void {
-    let gen = this.gen;
-    if (!gen && this.settings.runtime === 'provided' && !this.closed) gen = this.newGeneration(false);
-    if (!gen || gen.initDoneAt !== undefined || gen.failure) {
-      throw new RuntimeApiStateError(403, RUNTIME_STATE, stateMessage('init/error'));
-    }
-    this.adopt(gen, remotePort);
-    this.failInit(gen, { kind: 'error', body: errorBody(body, headers) });
+    this.fire('initError', { body: errorBody(body, headers), remotePort });
   }
 
   // ---- shutdown --------------------------------------------------------------------------
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.fire('close');
+    await this.stopping;
+  }
+
+  /** Ends the held request and stops the process gracefully (a custom runtime stops with its container). */
+  private async stop(): Promise<void> {
     const gen = this.gen;
-    this.waitingNext?.destroy();
-    this.waitingNext = undefined;
+    const held = this.held;
+    this.held = undefined;
+    held?.destroy();
+    clearTimeout(gen?.initTimer);
     if (!gen?.proc) return;
-    clearTimeout(gen.initTimer);
     if (this.settings.runtime !== 'provided') {
       gen.proc.terminate();
       const stopped = await Promise.race([
