@@ -2,6 +2,42 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const COMPONENTS = ['controller', 'gateway', 'poller', 'runtime'];
+
+/**
+ * One `no-restricted-imports` block per folder: a relative import that climbs out of it into
+ * another component is an error. The regex sees the specifier as written ('../../poller/x.js').
+ */
+function boundaries() {
+  const rule = (forbidden, from) => ({
+    files: [`${from}/**/*.ts`],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(\\./)?(\\.\\./)+(${forbidden.join('|')})(/|$)`,
+              message: `${from}/ may not import another component: contracts live in api/, shared helpers in lib/.`,
+            },
+          ],
+        },
+      ],
+    },
+  });
+  return [
+    ...COMPONENTS.map((c) =>
+      rule(
+        COMPONENTS.filter((o) => o !== c),
+        c,
+      ),
+    ),
+    rule(COMPONENTS, 'api'),
+    rule(COMPONENTS, 'lib'),
+  ];
+}
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', '.cluster/**', 'api/generated/**', 'deploy/**', 'charts/**'] },
   js.configs.recommended,
@@ -22,6 +58,9 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
+  // Components never import each other: contracts come from api/, helpers from lib/ (api/, lib/
+  // import no component). Tests and test/ may import anything.
+  ...boundaries(),
   {
     files: ['test/**/*.ts', '**/*.test.ts'],
     rules: {

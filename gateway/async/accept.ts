@@ -6,7 +6,7 @@ import { EnqueueFailedError, AsyncPayloadTooLargeError } from './errors.js';
 import { eventHeaders, safeHeaderValue, type AsyncEvent } from './event.js';
 import type { BacklogGuard } from './backlog.js';
 import type { AsyncMetrics } from './metrics.js';
-import { assertFunctionId, hashOf, type Subjects } from './naming.js';
+import { assertFunctionId, hashOf, type Subjects } from '../../api/nats-naming.js';
 
 /** Largest async event (lambda.md §1: 1 MB). */
 export const ASYNC_PAYLOAD_LIMIT = 1024 * 1024;

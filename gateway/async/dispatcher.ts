@@ -8,7 +8,7 @@ import { eventHeaders, eventOf, type AsyncEvent, type LastError } from './event.
 import type { AsyncFunction } from './function-config.js';
 import type { FunctionInvoker, InvokeOutcome } from './invoker.js';
 import type { AsyncMetrics } from './metrics.js';
-import { consumerName, hashOf, type Subjects } from './naming.js';
+import { consumerName, hashOf, type Subjects } from '../../api/nats-naming.js';
 import { afterOutcome, beforeInvoke, DEFAULT_BACKOFF, type BackoffPolicy, type Decision } from './policy.js';
 import { encodeRecord, type Condition, type EncodedRecord, type RecordResponse } from './records.js';
 import { ackWaitMs } from './streams.js';

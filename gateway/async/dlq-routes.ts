@@ -1,7 +1,7 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { ValidationError, type Logger } from '../../lib/index.js';
 import type { DeadLetterQueue } from './dlq.js';
-import { assertFunctionId } from './naming.js';
+import { assertFunctionId } from '../../api/nats-naming.js';
 
 export interface DeadLetterRouterDeps {
   dlq: DeadLetterQueue;

@@ -19,7 +19,7 @@ export { HttpFunctionInvoker, outcomeOfResponse, attemptClientContext } from './
 export { gatewayFunctionInvoker } from './gateway-invoker.js';
 export type { FunctionInvoker, InvokeOutcome, InvokeRequest } from './invoker.js';
 export { AsyncMetrics } from './metrics.js';
-export { Subjects, consumerName } from './naming.js';
+export { Subjects, consumerName } from '../../api/nats-naming.js';
 export { buildRecord, encodeRecord } from './records.js';
 export type { InvocationRecord, Condition } from './records.js';
 export { AsyncStreams, DEFAULT_STREAM_SETTINGS, ackWaitMs } from './streams.js';

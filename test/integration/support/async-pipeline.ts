@@ -20,7 +20,7 @@ import {
   type AsyncPipelineOptions,
 } from '../../../gateway/async/pipeline.js';
 import type { FunctionInvoker } from '../../../gateway/async/invoker.js';
-import { Subjects } from '../../../gateway/async/naming.js';
+import { Subjects } from '../../../api/nats-naming.js';
 import type { FunctionWatchHandlers, FunctionWatchSource } from '../../../gateway/async/watcher.js';
 import type { InvocationRecord } from '../../../gateway/async/records.js';
 import { until } from '../../support/time.js';
