@@ -21,7 +21,7 @@ import type { PodClient } from './invoke/pod-client.js';
 import { ByteBudget } from './limits/bytes.js';
 import { ConcurrencyLimiter, type PeerView } from './limits/limiter.js';
 import { KeyedTokenBuckets, type RateSettings } from './limits/rate.js';
-import { SYNC_PAYLOAD_LIMIT } from './http/body.js';
+import { SYNC_PAYLOAD_LIMIT } from '../api/limits.js';
 import { GatewayMetrics } from './metrics.js';
 import type { EndpointRouter } from './routing/router.js';
 import type { PublishAuthorizer, VersionStore } from './versions/publish.js';

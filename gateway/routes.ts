@@ -1,4 +1,5 @@
 import { Router, type RequestHandler } from 'express';
+import { INFLIGHT_PATH } from '../api/inflight.js';
 import { ResourceNotFoundError } from './errors.js';
 
 /** The handlers behind the gateway's routes (each built by its factory in handlers/). */
@@ -25,7 +26,7 @@ export function routes(h: RouteHandlers): Router {
   const r = Router({ caseSensitive: true, strict: false });
   r.get('/healthz', h.healthz);
   r.get('/readyz', h.readyz);
-  r.get('/internal/v1/inflight', h.inflight);
+  r.get(INFLIGHT_PATH, h.inflight);
   r.post('/2015-03-31/functions/:name/invocations', h.invoke);
   r.post('/2015-03-31/functions/:name/versions', h.publishVersion);
   r.all('/url/:namespace/:name', h.functionUrl);

@@ -2,7 +2,7 @@
  * Asynchronous invocation: durable JetStream queue, retries, maximum event age, destinations,
  * dead-letter queue with redrive. Wiring in README.md.
  */
-export { EventAcceptor, ASYNC_PAYLOAD_LIMIT, derivedRequestId } from './accept.js';
+export { EventAcceptor, derivedRequestId } from './accept.js';
 export type { AcceptRequest, AcceptResult, AcceptorDeps, GatewayAsyncInvocation } from './accept.js';
 export { AsyncDispatcher, DEFAULT_DISPATCHER_SETTINGS } from './dispatcher.js';
 export type { DispatcherDeps, DispatcherSettings } from './dispatcher.js';

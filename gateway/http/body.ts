@@ -1,10 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
+import { SYNC_PAYLOAD_LIMIT } from '../../api/limits.js';
 import { InvalidRequestContentError, LoadShedError, RequestTooLargeError } from '../errors.js';
 import type { ByteBudget } from '../limits/bytes.js';
 import { callContext } from './context.js';
-
-/** Largest sync request body (lambda.md §1: 6 MB). */
-export const SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024;
 
 /** Largest body of a management call (PublishVersion, dead letters, in-flight: JSON of a few fields). */
 export const MANAGEMENT_BODY_LIMIT = 64 * 1024;
