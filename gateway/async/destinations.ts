@@ -11,7 +11,7 @@ import {
   type Resolver,
 } from '../../api/destinations.js';
 import { AsyncPayloadTooLargeError, DestinationDeliveryError } from './errors.js';
-import type { Condition } from './records.js';
+import type { Condition } from '../../api/records.js';
 
 /**
  * Success and failure destinations under the contract of api/destinations.ts:

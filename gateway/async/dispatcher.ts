@@ -10,7 +10,7 @@ import type { FunctionInvoker, InvokeOutcome } from './invoker.js';
 import type { AsyncMetrics } from './metrics.js';
 import { consumerName, hashOf, type Subjects } from '../../api/nats-naming.js';
 import { afterOutcome, beforeInvoke, DEFAULT_BACKOFF, type BackoffPolicy, type Decision } from './policy.js';
-import { encodeRecord, type Condition, type EncodedRecord, type RecordResponse } from './records.js';
+import { encodeRecord, type Condition, type EncodedRecord, type RecordResponse } from '../../api/records.js';
 import { ackWaitMs } from './streams.js';
 
 export interface DispatcherSettings {

@@ -4,7 +4,7 @@ import { NotFoundError, ValidationError, type Logger } from '../../lib/index.js'
 import { copyHeaders, DLQ_H, eventOf, eventHeaders, H, headersObject, safeHeaderValue } from './event.js';
 import type { AsyncMetrics } from './metrics.js';
 import type { Subjects } from '../../api/nats-naming.js';
-import { payloadFromRecord, type Condition, type PayloadFormat } from './records.js';
+import { payloadFromRecord, type Condition, type PayloadFormat } from '../../api/records.js';
 
 /** Why an event is in the dead-letter stream. */
 export type DeadLetterReason =

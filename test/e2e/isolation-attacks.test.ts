@@ -33,7 +33,7 @@ import { RUNTIME_INVOKE_PATH, workloadName, LATEST } from '../../api/naming.js';
 import type { EventSourceMappingResource, FunctionResource } from '../../api/types.js';
 import { computeSignature } from '../../gateway/auth/sigv4.js';
 import { consumerName, Subjects } from '../../api/nats-naming.js';
-import type { InvocationRecord } from '../../gateway/async/records.js';
+import type { InvocationRecord } from '../../api/records.js';
 import { defaultConsumerName } from '../../poller/mapping.js';
 import { RecordCollector } from '../integration/support/async-pipeline.js';
 import { budget, sleep } from '../support/time.js';

@@ -5,7 +5,7 @@ import { EventAcceptor } from '../../gateway/async/accept.js';
 import { FakeInvoker } from '../support/gateway/fake-invoker.js';
 import { Subjects } from '../../api/nats-naming.js';
 import { DLQ_H } from '../../gateway/async/event.js';
-import type { InvocationRecord } from '../../gateway/async/records.js';
+import type { InvocationRecord } from '../../api/records.js';
 import { NatsServer } from './support/nats.js';
 import {
   connectNats,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsyncPayloadTooLargeError } from '../../gateway/async/errors.js';
 import { FakeInvoker } from '../support/gateway/fake-invoker.js';
 import type { InvokeRequest } from '../../gateway/async/invoker.js';
-import type { InvocationRecord } from '../../gateway/async/records.js';
+import type { InvocationRecord } from '../../api/records.js';
 import { NatsServer } from './support/nats.js';
 import {
   fnResource,

@@ -22,7 +22,7 @@ import {
 import type { FunctionInvoker } from '../../../gateway/async/invoker.js';
 import { Subjects } from '../../../api/nats-naming.js';
 import type { FunctionWatchHandlers, FunctionWatchSource } from '../../../gateway/async/watcher.js';
-import type { InvocationRecord } from '../../../gateway/async/records.js';
+import type { InvocationRecord } from '../../../api/records.js';
 import { until } from '../../support/time.js';
 
 /** A Function object as the API server would hold it. */
