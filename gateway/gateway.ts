@@ -16,7 +16,8 @@ import type { AsyncQueue } from './invoke/async-queue.js';
 import { Dispatcher, HoldGate } from './invoke/dispatcher.js';
 import { InflightCounter } from './invoke/inflight.js';
 import type { InvocationDeps } from './invoke/invocation.js';
-import { invokeInternal, type InternalInvokeOutcome, type InternalInvokeRequest } from './invoke/internal.js';
+import type { InvokeOutcome } from '../api/outcomes.js';
+import { invokeInternal, type InternalInvokeRequest } from './invoke/internal.js';
 import type { PodClient } from './invoke/pod-client.js';
 import { ByteBudget } from './limits/bytes.js';
 import { ConcurrencyLimiter, type PeerView } from './limits/limiter.js';
@@ -98,7 +99,7 @@ export interface Gateway {
   /** Stops accepting calls: /readyz answers 503 from now on. */
   drain(): void;
   /** Runs a function for callers inside Sluice (async dispatcher, event sources) on the sync path. */
-  invoke(req: InternalInvokeRequest): Promise<InternalInvokeOutcome>;
+  invoke(req: InternalInvokeRequest): Promise<InvokeOutcome>;
 }
 
 /** The composition root: builds the handlers from their dependencies, the app and the server. */

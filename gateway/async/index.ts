@@ -17,7 +17,7 @@ export { asyncFunctionOf, asyncFunction } from './function-config.js';
 export type { AsyncFunction } from './function-config.js';
 export { HttpFunctionInvoker, outcomeOfResponse, attemptClientContext } from './invoker.js';
 export { gatewayFunctionInvoker } from './gateway-invoker.js';
-export type { FunctionInvoker, InvokeOutcome, InvokeRequest } from './invoker.js';
+export type { FunctionInvoker, InvokeRequest } from './invoker.js';
 export { AsyncMetrics } from './metrics.js';
 export { Subjects, consumerName } from '../../api/nats-naming.js';
 export { buildRecord, encodeRecord } from '../../api/records.js';

@@ -1,6 +1,7 @@
 import { propagation, ROOT_CONTEXT, SpanKind, trace, type Link } from '@opentelemetry/api';
 import { JetStreamApiError, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { LATEST } from '../../api/naming.js';
+import type { InvocationOutcome } from '../../api/outcomes.js';
 import {
   buildRecord,
   buildStreamFailureRecord,
@@ -356,7 +357,7 @@ function responseOf(last?: BatchResult): RecordResponse | undefined {
   return { statusCode: r.kind === 'throttled' ? 429 : (r.status ?? 500) };
 }
 
-function invocationOutcome(r: InvokeResult): string {
+function invocationOutcome(r: InvokeResult): InvocationOutcome {
   if (r.kind === 'function_error') return r.timedOut ? 'timeout' : 'function_error';
   return r.kind;
 }
