@@ -1,12 +1,13 @@
 import type { Server } from 'node:http';
 import type { Tracer } from '@opentelemetry/api';
-import type { Express, RequestHandler } from 'express';
+import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/index.js';
 import { Activator, type Scaler } from './activation/activator.js';
 import { makeApp, makeServer, DEFAULT_LIMITS, type ServerLimits } from './app.js';
 import type { Authenticator } from './auth/authenticator.js';
 import { FunctionResolver, type FunctionCatalog } from './catalog/catalog.js';
+import { makeDeadLetterHandlers, type DeadLetterHandlerDeps } from './handlers/dead-letters.js';
 import { makeFunctionUrlHandler } from './handlers/function-url.js';
 import { makeHealthzHandler, makeReadyzHandler } from './handlers/health.js';
 import { makeInflightHandler } from './handlers/inflight.js';
@@ -38,8 +39,8 @@ export interface GatewayDeps {
   versions: VersionStore;
   publishAuthorizer: PublishAuthorizer;
   asyncQueue?: AsyncQueue;
-  /** The async pipeline's dead-letters API, authorizing its callers itself (handlers/dead-letters.ts). */
-  deadLetters?: RequestHandler;
+  /** The async pipeline's dead-letter queue and who may manage it (handlers/dead-letters.ts). */
+  deadLetters?: Omit<DeadLetterHandlerDeps, 'log'>;
   /**
    * Sluice's own principals (`serviceaccount:NS:NAME`): they may invoke any function and read
    * `/internal/v1/inflight`. The chart lists the poller's ServiceAccount.
@@ -167,7 +168,9 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
       healthz: makeHealthzHandler(),
       readyz: makeReadyzHandler(ready),
       inflight: makeInflightHandler({ auth: deps.auth, inflight, platformPrincipals }),
-      ...(deps.deadLetters ? { deadLetters: deps.deadLetters } : {}),
+      ...(deps.deadLetters
+        ? { deadLetters: makeDeadLetterHandlers({ ...deps.deadLetters, log: deps.log }) }
+        : {}),
     },
     metrics,
     tracer: deps.tracer,

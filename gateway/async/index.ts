@@ -10,8 +10,6 @@ export { Destinations, DEFAULT_DELIVERY } from './destinations.js';
 export type { DeliveryPolicy, DestinationDeps } from './destinations.js';
 export { DeadLetterQueue } from './dlq.js';
 export type { DeadLetter, DeadLetterPage, DeadLetterSummary, RedriveResult } from './dlq.js';
-export { makeDeadLetterRouter } from './dlq-routes.js';
-export type { DeadLetterRouterDeps } from './dlq-routes.js';
 export { AsyncPayloadTooLargeError, EnqueueFailedError, DestinationDeliveryError } from './errors.js';
 export { asyncFunctionOf, asyncFunction } from './function-config.js';
 export type { AsyncFunction } from './function-config.js';

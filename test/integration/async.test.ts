@@ -12,6 +12,7 @@ import {
   metricValue,
   pipelineIdle,
   RecordCollector,
+  deadLetterRouter,
   serveRouter,
   startPipeline,
   waitFor,
@@ -465,7 +466,7 @@ describe('dead letters', () => {
         fnResource('dl', 'fixme', { async: { maxRetryAttempts: 0, onSuccess: 'nats:results.dlq.ok' } }),
       ],
     });
-    const api = await serveRouter(p.router);
+    const api = await serveRouter(deadLetterRouter(p.dlq));
     cleanups.push(() => api.close());
     const base = `${api.url}/sluice/v1/namespaces/dl/functions/fixme/dead-letters`;
     const ids = await acceptMany(p, 'dl', 'fixme', 5, 5);
