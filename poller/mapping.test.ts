@@ -3,13 +3,12 @@ import { InvalidDestinationError } from '../api/destinations.js';
 import type { EventSourceMappingResource } from '../api/types.js';
 import { resolveMapping } from './mapping.js';
 
-const mapping = (onFailure: string): EventSourceMappingResource =>
-  ({
-    apiVersion: 'sluice.dev/v1alpha1',
-    kind: 'EventSourceMapping',
-    metadata: { namespace: 'shop', name: 'orders', uid: 'u1', generation: 1 },
-    spec: { function: 'worker', source: { natsQueue: { stream: 'ORDERS' } }, onFailure },
-  }) as EventSourceMappingResource;
+const mapping = (onFailure: string): EventSourceMappingResource => ({
+  apiVersion: 'sluice.dev/v1alpha1',
+  kind: 'EventSourceMapping',
+  metadata: { namespace: 'shop', name: 'orders', uid: 'u1', generation: 1 },
+  spec: { function: 'worker', source: { natsQueue: { stream: 'ORDERS' } }, onFailure },
+});
 
 /**
  * A namespace is an account: a mapping's onFailure is parsed by the one destination contract

@@ -1,5 +1,4 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { SYNC_PAYLOAD_LIMIT } from '../../api/limits.js';
 import { InvalidRequestContentError, LoadShedError, RequestTooLargeError } from '../errors.js';
 import type { ByteBudget } from '../limits/bytes.js';
 import { callContext } from './context.js';
