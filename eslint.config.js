@@ -6,7 +6,8 @@ const COMPONENTS = ['controller', 'gateway', 'poller', 'runtime'];
 
 /**
  * One `no-restricted-imports` block per folder: a relative import that climbs out of it into
- * another component is an error. The regex sees the specifier as written ('../../poller/x.js').
+ * another component is an error, and so is one into test/ (tests and test doubles never reach
+ * production code, nor the images). The regex sees the specifier as written ('../../poller/x.js').
  */
 function boundaries() {
   const rule = (forbidden, from) => ({
@@ -20,6 +21,10 @@ function boundaries() {
             {
               regex: `^(\\./)?(\\.\\./)+(${forbidden.join('|')})(/|$)`,
               message: `${from}/ may not import another component: contracts live in api/, shared helpers in lib/.`,
+            },
+            {
+              regex: `^(\\./)?(\\.\\./)+test(/|$)`,
+              message: `${from}/ may not import from test/: test support and test doubles stay out of production code.`,
             },
           ],
         },

@@ -1,6 +1,7 @@
 /**
  * Asynchronous invocation: durable JetStream queue, retries, maximum event age, destinations,
- * dead-letter queue with redrive. Wiring in README.md.
+ * dead-letter queue with redrive. Wiring in README.md. The contracts it shares (records, subject
+ * and consumer names, outcomes, limits, destination URIs) are api/'s: import them from there.
  */
 export { EventAcceptor, derivedRequestId } from './accept.js';
 export type { AcceptRequest, AcceptResult, AcceptorDeps, GatewayAsyncInvocation } from './accept.js';
@@ -17,9 +18,6 @@ export { HttpFunctionInvoker, outcomeOfResponse, attemptClientContext } from './
 export { gatewayFunctionInvoker } from './gateway-invoker.js';
 export type { FunctionInvoker, InvokeRequest } from './invoker.js';
 export { AsyncMetrics } from './metrics.js';
-export { Subjects, consumerName } from '../../api/nats-naming.js';
-export { buildRecord, encodeRecord } from '../../api/records.js';
-export type { InvocationRecord, Condition } from '../../api/records.js';
 export { AsyncStreams, DEFAULT_STREAM_SETTINGS, ackWaitMs } from './streams.js';
 export type { StreamSettings } from './streams.js';
 export { AsyncFunctionWatcher } from './watcher.js';

@@ -44,6 +44,20 @@ describe('lint: components import contracts from api/ and helpers from lib/, nev
   });
 
   it.each([
+    {
+      name: 'a component importing a test double',
+      file: 'poller/main.ts',
+      spec: '../test/support/poller/fake-invoker.js',
+    },
+    { name: 'lib/ importing test support', file: 'lib/shutdown.ts', spec: '../test/support/time.js' },
+  ])('$name is an error', async ({ file, spec }) => {
+    const errors = await importErrors(file, spec);
+    expect(errors).toEqual([
+      expect.stringMatching(/^error: .* may not import from test\/: test support and test doubles/),
+    ]);
+  });
+
+  it.each([
     { name: 'a component importing api/', file: 'poller/main.ts', spec: '../api/nats-naming.js' },
     {
       name: 'a nested component file importing lib/',
