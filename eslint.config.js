@@ -2,6 +2,47 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const COMPONENTS = ['controller', 'gateway', 'poller', 'runtime'];
+
+/**
+ * One `no-restricted-imports` block per folder: a relative import that climbs out of it into
+ * another component is an error, and so is one into test/ (tests and test doubles never reach
+ * production code, nor the images). The regex sees the specifier as written ('../../poller/x.js').
+ */
+function boundaries() {
+  const rule = (forbidden, from) => ({
+    files: [`${from}/**/*.ts`],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(\\./)?(\\.\\./)+(${forbidden.join('|')})(/|$)`,
+              message: `${from}/ may not import another component: contracts live in api/, shared helpers in lib/.`,
+            },
+            {
+              regex: `^(\\./)?(\\.\\./)+test(/|$)`,
+              message: `${from}/ may not import from test/: test support and test doubles stay out of production code.`,
+            },
+          ],
+        },
+      ],
+    },
+  });
+  return [
+    ...COMPONENTS.map((c) =>
+      rule(
+        COMPONENTS.filter((o) => o !== c),
+        c,
+      ),
+    ),
+    rule(COMPONENTS, 'api'),
+    rule(COMPONENTS, 'lib'),
+  ];
+}
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', '.cluster/**', 'api/generated/**', 'deploy/**', 'charts/**'] },
   js.configs.recommended,
@@ -22,6 +63,9 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
+  // Components never import each other: contracts come from api/, helpers from lib/ (api/, lib/
+  // import no component). Tests and test/ may import anything.
+  ...boundaries(),
   {
     files: ['test/**/*.ts', '**/*.test.ts'],
     rules: {

@@ -59,6 +59,19 @@ describe('parseDestination: accepted forms', () => {
   });
 });
 
+describe('parseDestination: an installation reserves its own prefixes too', () => {
+  it.each([
+    { name: 'the prefix alone', uri: 'nats:acme', refused: true },
+    { name: 'under the prefix', uri: 'nats:acme.async.shop.fn', refused: true },
+    { name: 'a subject that only starts with the same letters', uri: 'nats:acmeworks.x', refused: false },
+    { name: 'sluice. stays reserved', uri: 'nats:sluice.dlq.shop.fn', refused: true },
+  ])('$name', ({ uri, refused }) => {
+    const parse = (): unknown => parseDestination(uri, undefined, ['acme']);
+    if (refused) expect(parse).toThrow(/reserved for the platform/);
+    else expect(parse()).toEqual({ kind: 'nats', subject: uri.slice('nats:'.length), uri });
+  });
+});
+
 describe('parseDestination: refused', () => {
   it.each([
     { name: 'empty', uri: '', msg: /must be function:NAME/ },
@@ -76,6 +89,8 @@ describe('parseDestination: refused', () => {
     { name: "the platform's prefix alone", uri: 'nats:sluice', msg: /reserved/ },
     { name: "JetStream's API", uri: 'nats:$JS.API.STREAM.DELETE.X', msg: /reserved/ },
     { name: 'KV subjects', uri: 'nats:$KV.sluice-poller.x', msg: /reserved/ },
+    { name: 'a request-reply inbox', uri: 'nats:_INBOX.abc.1', msg: /inboxes/ },
+    { name: "the platform's inbox in tenant accounts", uri: 'nats:_INBOX_sluice.abc.1', msg: /inboxes/ },
     { name: 'http without a host', uri: 'http://', msg: /not a valid URL/ },
     { name: 'http with a space', uri: 'http://a b/', msg: /not a valid/ },
     { name: 'a percent-encoded host', uri: 'http://%6c%6fcalhost.example.com/', msg: /plainly/ },

@@ -6,7 +6,8 @@
  *
  *   function:NAME[:QUALIFIER]   an async invoke of a function in the SAME namespace
  *   nats:SUBJECT                a JetStream publish; plain tokens, no wildcards, nothing under the
- *                               platform's `sluice.` prefix or the server's `$` subjects
+ *                               platform's `sluice.` prefix, the server's `$` subjects or the
+ *                               request-reply inboxes (`_INBOX…`)
  *   http(s)://URL               a POST to a public address: never loopback, private, link-local
  *                               (169.254.169.254), unique-local IPv6, the cluster's pod/service
  *                               ranges, nor localhost / *.svc / *.cluster.local / *.internal names —
@@ -42,6 +43,12 @@ export class DestinationLookupError extends SluiceError {
 
 /** Subjects the platform keeps for itself: `sluice` and below (its streams), `$…` (JetStream's API, KV). */
 export const RESERVED_SUBJECT_PREFIX = 'sluice';
+
+/**
+ * Request-reply inboxes (`_INBOX.…`, the platform's `_INBOX_sluice.…` in tenant accounts): a
+ * record published there could answer another connection's request. Never a destination.
+ */
+export const INBOX_SUBJECT_PREFIX = '_INBOX';
 
 /**
  * The cluster's pod and service ranges (configurable: `destinations.blockedCidrs` in the chart),
@@ -218,20 +225,26 @@ export function addressPolicyFromConfig(list: string): AddressPolicy {
 
 // ---- parsing ---------------------------------------------------------------------------------
 
-function natsDestination(uri: string): Destination {
+/** Whether `subject` is `prefix` or below it (token-wise: `sluice` and `sluice.x`, not `sluicex`). */
+const under = (subject: string, prefix: string): boolean =>
+  subject === prefix || subject.startsWith(`${prefix}.`);
+
+function natsDestination(uri: string, reservedPrefixes: readonly string[]): Destination {
   const subject = uri.slice('nats:'.length);
   if (/[*>]/.test(subject)) {
     throw new InvalidDestinationError(
       `destination "${uri}": a NATS subject must not contain wildcards (* or >): records go to one subject`,
     );
   }
-  if (
-    subject.startsWith('$') ||
-    subject === RESERVED_SUBJECT_PREFIX ||
-    subject.startsWith(`${RESERVED_SUBJECT_PREFIX}.`)
-  ) {
+  const reserved = [...new Set([RESERVED_SUBJECT_PREFIX, ...reservedPrefixes])];
+  if (subject.startsWith('$') || reserved.some((p) => under(subject, p))) {
     throw new InvalidDestinationError(
-      `destination "${uri}": subjects under "${RESERVED_SUBJECT_PREFIX}." and "$" are reserved for the platform`,
+      `destination "${uri}": subjects under ${reserved.map((p) => `"${p}."`).join(', ')} and "$" are reserved for the platform`,
+    );
+  }
+  if (subject.startsWith(INBOX_SUBJECT_PREFIX)) {
+    throw new InvalidDestinationError(
+      `destination "${uri}": subjects starting "${INBOX_SUBJECT_PREFIX}" are request-reply inboxes, not destinations`,
     );
   }
   if (!SUBJECT.test(subject)) {
@@ -281,10 +294,15 @@ function httpDestination(uri: string, check: AddressCheck): Destination {
 
 /**
  * Parses and validates a destination URI against the contract (with the address rules of
- * `check` for literal IP hosts). Throws InvalidDestinationError (BlockedDestinationError for a
- * forbidden host) with a message naming what is allowed.
+ * `check` for literal IP hosts, and `reservedPrefixes` — an installation's own subject prefixes —
+ * refused on top of `sluice.`, `$` and `_INBOX`). Throws InvalidDestinationError
+ * (BlockedDestinationError for a forbidden host) with a message naming what is allowed.
  */
-export function parseDestination(uri: string, check: AddressCheck = DEFAULT_ADDRESS_POLICY): Destination {
+export function parseDestination(
+  uri: string,
+  check: AddressCheck = DEFAULT_ADDRESS_POLICY,
+  reservedPrefixes: readonly string[] = [],
+): Destination {
   const f = FUNCTION.exec(uri);
   if (f) {
     const name = f[1] as string;
@@ -295,7 +313,7 @@ export function parseDestination(uri: string, check: AddressCheck = DEFAULT_ADDR
       `destination "${uri}" must be function:NAME[:QUALIFIER] with NAME a function of the same namespace`,
     );
   }
-  if (uri.startsWith('nats:')) return natsDestination(uri);
+  if (uri.startsWith('nats:')) return natsDestination(uri, reservedPrefixes);
   if (/^https?:\/\//.test(uri)) return httpDestination(uri, check);
   throw new InvalidDestinationError(`destination "${uri}" must be ${FORMS}`);
 }

@@ -102,6 +102,10 @@ function destinationRules(field: string): NonNullable<Schema['x-kubernetes-valid
       message: `${field} must not be a NATS subject under sluice. or $: those are reserved for the platform`,
     },
     {
+      rule: `!self.startsWith('nats:_INBOX')`,
+      message: `${field} must not be a NATS subject starting _INBOX: request-reply inboxes are not destinations`,
+    },
+    {
       rule: `!${http} || (isURL(self) && self.matches(${cel(HTTP_PLAIN_HOST)}))`,
       message: `${field} must be a valid http(s) URL whose host is written plainly: letters, digits, dots and dashes (IDNs in their xn-- form), or an IPv6 address in brackets`,
     },
@@ -130,7 +134,7 @@ function destinationRules(field: string): NonNullable<Schema['x-kubernetes-valid
 
 const destination = (field: string, description: string): Schema =>
   str(
-    `${description} A URI of one of three forms: function:NAME[:QUALIFIER] (another function in the same namespace), nats:SUBJECT (a NATS subject, no wildcards, not under sluice. or $), or http(s)://URL (an HTTP POST to a public address: never loopback, private, link-local or cluster addresses, nor localhost, *.svc, *.cluster.local or *.internal; redirects are not followed).`,
+    `${description} A URI of one of three forms: function:NAME[:QUALIFIER] (another function in the same namespace), nats:SUBJECT (a NATS subject, no wildcards, not under sluice. or $, not an _INBOX), or http(s)://URL (an HTTP POST to a public address: never loopback, private, link-local or cluster addresses, nor localhost, *.svc, *.cluster.local or *.internal; redirects are not followed).`,
     2048,
     { 'x-kubernetes-validations': destinationRules(field) },
   );

@@ -42,7 +42,7 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
   const kube = makeKube(kc);
   const reconcileTotal = new Counter({
     name: 'sluice_reconcile_total',
-    help: 'Reconciles by kind and result (success, error, terminal).',
+    help: 'Reconciles by kind and result (success, error).',
     labelNames: ['kind', 'result'] as const,
     registers: [registry],
   });

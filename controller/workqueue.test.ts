@@ -1,7 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Writable } from 'node:stream';
 import { createLogger } from '../lib/log.js';
-import { TerminalError } from '../lib/errors.js';
 import { WorkQueue } from './workqueue.js';
 
 const log = createLogger({
@@ -77,13 +76,12 @@ describe('WorkQueue', () => {
     expect(seen.sort()).toEqual(['a', 'b', 'c']);
   });
 
-  it('retries a thrown error with backoff, but not a TerminalError', async () => {
-    const attempts: Record<string, number> = { retry: 0, terminal: 0 };
+  it('retries a thrown error with backoff', async () => {
+    const attempts: Record<string, number> = { retry: 0 };
     const results: string[] = [];
     const q = new WorkQueue(
       (key) => {
         attempts[key] = (attempts[key] ?? 0) + 1;
-        if (key === 'terminal') return Promise.reject(new TerminalError('Bad', 'no'));
         if ((attempts[key] ?? 0) < 3) return Promise.reject(new Error('transient'));
         return Promise.resolve();
       },
@@ -92,7 +90,6 @@ describe('WorkQueue', () => {
     );
     q.start();
     q.add('retry');
-    q.add('terminal');
     // Backoff: the second attempt 10 ms after the first failure, the third 20 ms after the second.
     await vi.advanceTimersByTimeAsync(9);
     expect(attempts.retry).toBe(1);
@@ -104,7 +101,7 @@ describe('WorkQueue', () => {
     expect(attempts.retry).toBe(3);
     await vi.advanceTimersByTimeAsync(1000);
     await q.stop();
-    expect(attempts).toEqual({ retry: 3, terminal: 1 });
-    expect(results).toEqual(['retry:error', 'terminal:terminal', 'retry:error', 'retry:success']);
+    expect(attempts).toEqual({ retry: 3 });
+    expect(results).toEqual(['retry:error', 'retry:error', 'retry:success']);
   });
 });

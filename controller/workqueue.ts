@@ -1,12 +1,13 @@
 import type { Logger } from '../lib/log.js';
-import { describeError, TerminalError } from '../lib/errors.js';
+import { describeError } from '../lib/errors.js';
 import { newId } from '../lib/log.js';
 
 /**
  * A work queue keyed by `kind/namespace/name`: a key is processed by one worker at a time; a
  * key added while it is being processed is processed again afterwards (level-triggered); a
- * thrown error re-queues it with exponential backoff; a TerminalError is not retried (the
- * reconciler has recorded it in status).
+ * thrown error re-queues it with exponential backoff. What no retry can fix (an invalid spec, a
+ * missing ConfigMap) the reconcilers record in a status condition and return normally: a change
+ * of the object or of what it names brings the key back.
  */
 export type ReconcileFn = (key: string, log: Logger) => Promise<void>;
 
@@ -14,7 +15,7 @@ export interface WorkQueueOptions {
   workers: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
-  onResult?: (key: string, result: 'success' | 'error' | 'terminal') => void;
+  onResult?: (key: string, result: 'success' | 'error') => void;
 }
 
 export class WorkQueue {
@@ -101,12 +102,6 @@ export class WorkQueue {
       this.failures.delete(key);
       this.opts.onResult?.(key, 'success');
     } catch (err) {
-      if (err instanceof TerminalError) {
-        this.failures.delete(key);
-        log.warn({ reason: err.reason }, `reconcile failed terminally: ${describeError(err)}`);
-        this.opts.onResult?.(key, 'terminal');
-        return;
-      }
       const n = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, n);
       const delay = Math.min((this.opts.baseDelayMs ?? 200) * 2 ** (n - 1), this.opts.maxDelayMs ?? 60_000);

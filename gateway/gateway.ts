@@ -1,12 +1,13 @@
 import type { Server } from 'node:http';
 import type { Tracer } from '@opentelemetry/api';
-import type { Express, RequestHandler } from 'express';
+import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/index.js';
 import { Activator, type Scaler } from './activation/activator.js';
 import { makeApp, makeServer, DEFAULT_LIMITS, type ServerLimits } from './app.js';
 import type { Authenticator } from './auth/authenticator.js';
 import { FunctionResolver, type FunctionCatalog } from './catalog/catalog.js';
+import { makeDeadLetterHandlers, type DeadLetterHandlerDeps } from './handlers/dead-letters.js';
 import { makeFunctionUrlHandler } from './handlers/function-url.js';
 import { makeHealthzHandler, makeReadyzHandler } from './handlers/health.js';
 import { makeInflightHandler } from './handlers/inflight.js';
@@ -16,12 +17,13 @@ import type { AsyncQueue } from './invoke/async-queue.js';
 import { Dispatcher, HoldGate } from './invoke/dispatcher.js';
 import { InflightCounter } from './invoke/inflight.js';
 import type { InvocationDeps } from './invoke/invocation.js';
-import { invokeInternal, type InternalInvokeOutcome, type InternalInvokeRequest } from './invoke/internal.js';
+import type { InvokeOutcome } from '../api/outcomes.js';
+import { invokeInternal, type InternalInvokeRequest } from './invoke/internal.js';
 import type { PodClient } from './invoke/pod-client.js';
 import { ByteBudget } from './limits/bytes.js';
 import { ConcurrencyLimiter, type PeerView } from './limits/limiter.js';
 import { KeyedTokenBuckets, type RateSettings } from './limits/rate.js';
-import { SYNC_PAYLOAD_LIMIT } from './http/body.js';
+import { SYNC_PAYLOAD_LIMIT } from '../api/limits.js';
 import { GatewayMetrics } from './metrics.js';
 import type { EndpointRouter } from './routing/router.js';
 import type { PublishAuthorizer, VersionStore } from './versions/publish.js';
@@ -37,8 +39,8 @@ export interface GatewayDeps {
   versions: VersionStore;
   publishAuthorizer: PublishAuthorizer;
   asyncQueue?: AsyncQueue;
-  /** The async pipeline's dead-letters API, authorizing its callers itself (handlers/dead-letters.ts). */
-  deadLetters?: RequestHandler;
+  /** The async pipeline's dead-letter queue and who may manage it (handlers/dead-letters.ts). */
+  deadLetters?: Omit<DeadLetterHandlerDeps, 'log'>;
   /**
    * Sluice's own principals (`serviceaccount:NS:NAME`): they may invoke any function and read
    * `/internal/v1/inflight`. The chart lists the poller's ServiceAccount.
@@ -98,7 +100,7 @@ export interface Gateway {
   /** Stops accepting calls: /readyz answers 503 from now on. */
   drain(): void;
   /** Runs a function for callers inside Sluice (async dispatcher, event sources) on the sync path. */
-  invoke(req: InternalInvokeRequest): Promise<InternalInvokeOutcome>;
+  invoke(req: InternalInvokeRequest): Promise<InvokeOutcome>;
 }
 
 /** The composition root: builds the handlers from their dependencies, the app and the server. */
@@ -166,7 +168,9 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
       healthz: makeHealthzHandler(),
       readyz: makeReadyzHandler(ready),
       inflight: makeInflightHandler({ auth: deps.auth, inflight, platformPrincipals }),
-      ...(deps.deadLetters ? { deadLetters: deps.deadLetters } : {}),
+      ...(deps.deadLetters
+        ? { deadLetters: makeDeadLetterHandlers({ ...deps.deadLetters, log: deps.log }) }
+        : {}),
     },
     metrics,
     tracer: deps.tracer,

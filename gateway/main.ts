@@ -11,7 +11,8 @@ import { runComponent, type CommonConfig } from '../lib/main.js';
 import { credsFileAuth, KubeAccountDirectory, TenantConnections } from '../lib/nats/index.js';
 import { KubeScaler } from './activation/kube-scaler.js';
 import { createAsync, gatewayFunctionInvoker, type AsyncPipeline } from './async/index.js';
-import { CachedTokenReviewer, GatewayAuthenticator, type Authenticator } from './auth/authenticator.js';
+import { AsyncRunner } from './async/runner.js';
+import { CachedTokenReviewer, GatewayAuthenticator } from './auth/authenticator.js';
 import { KubeAccessKeys, KubeTokenReviewer } from './auth/kube-auth.js';
 import { KubeAccessReviewer } from './auth/kube-rbac.js';
 import { KubeCatalog } from './catalog/kube-catalog.js';
@@ -59,112 +60,69 @@ async function connectNats(config: GatewayConfig, log: Logger): Promise<NatsConn
 }
 
 /**
- * gateway/async/README.md "Wiring in the gateway": NATS, the streams, the Function watch and the
- * dispatcher, which runs each attempt through the gateway's sync path (reserved concurrency,
- * routing, cold starts; it counts the invocation). It starts in the background and keeps trying,
- * so the sync path never waits for NATS: until it runs, Event calls and the dead-letters API are
- * answered 503 (the AWS SDK retries those).
+ * The async pipeline's parts for the runner (gateway/async/runner.ts): NATS, the namespaces'
+ * accounts (from the controller's ConfigMap) and the pipeline over the Function watch, whose
+ * dispatcher runs each attempt through the gateway's sync path (reserved concurrency, routing,
+ * cold starts; it counts the invocation).
  */
-class AsyncRunner {
-  pipeline: AsyncPipeline | undefined;
-  private nc: NatsConnection | undefined;
-  private accounts: KubeAccountDirectory | undefined;
-  private tenants: TenantConnections | undefined;
-  private stopping = false;
-
-  constructor(
-    private readonly o: {
-      kc: KubeConfig;
-      config: GatewayConfig & CommonConfig;
-      auth: Authenticator;
-      registry: Registry;
-      telemetry: Telemetry;
-      log: Logger;
+function asyncRunner(o: {
+  kc: KubeConfig;
+  config: GatewayConfig & CommonConfig;
+  registry: Registry;
+  telemetry: Telemetry;
+  log: Logger;
+}): AsyncRunner<NatsConnection, TenantConnections, AsyncPipeline, Gateway> {
+  const { kc, config, log } = o;
+  let accounts: KubeAccountDirectory | undefined;
+  const functions = kc.makeApiClient(CustomObjectsApi);
+  return new AsyncRunner({
+    log,
+    connect: () => connectNats(config, log),
+    // `nats:` destinations are published in the function's namespace account, found in the controller's ConfigMap.
+    tenants: async () => {
+      accounts ??= new KubeAccountDirectory(kc, config.namespace, log, config.natsAccountsConfigMap);
+      if (!accounts.synced) await accounts.start();
+      return new TenantConnections({
+        servers: config.natsUrl,
+        signerSeed: readFileSync(config.natsPlatformSigner, 'utf8').trim(),
+        directory: accounts,
+        name: `sluice-gateway-${config.podIp || 'local'}`,
+        idleMs: config.natsTenantIdleSeconds * 1000,
+        log,
+      });
     },
-  ) {}
-
-  /** Starts (retrying every 5 s) with the gateway's internal invoke; resolves once dispatching. */
-  async run(gateway: Gateway): Promise<void> {
-    const { log } = this.o;
-    while (!this.stopping) {
-      let created: AsyncPipeline | undefined;
-      try {
-        this.nc ??= await connectNats(this.o.config, log);
-        this.tenants ??= await this.tenantConnections();
-        created = await this.create(this.nc, this.tenants, gateway);
-        await created.start();
-        if (this.stopping) return await created.stop(1000);
-        this.pipeline = created;
-        log.info('async pipeline started');
-        return;
-      } catch (err) {
-        log.error({ err }, 'the async pipeline failed to start; retrying in 5 s');
-        await created?.stop(1000).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 5000));
-      }
-    }
-  }
-
-  /** Events in flight finish (or come back to the queue after ack_wait). */
-  async stopDispatch(timeoutMs: number): Promise<void> {
-    this.stopping = true;
-    await this.pipeline?.stop(timeoutMs);
-  }
-
-  async closeNats(): Promise<void> {
-    this.stopping = true;
-    await this.tenants?.close();
-    await this.accounts?.stop();
-    if (this.nc && !this.nc.isClosed()) await this.nc.drain();
-  }
-
-  /** `nats:` destinations are published in the function's namespace account, found in the controller's ConfigMap. */
-  private async tenantConnections(): Promise<TenantConnections> {
-    const { kc, config, log } = this.o;
-    this.accounts ??= new KubeAccountDirectory(kc, config.namespace, log, config.natsAccountsConfigMap);
-    if (!this.accounts.synced) await this.accounts.start();
-    return new TenantConnections({
-      servers: config.natsUrl,
-      signerSeed: readFileSync(config.natsPlatformSigner, 'utf8').trim(),
-      directory: this.accounts,
-      name: `sluice-gateway-${config.podIp || 'local'}`,
-      idleMs: config.natsTenantIdleSeconds * 1000,
-      log,
-    });
-  }
-
-  private create(nc: NatsConnection, tenants: TenantConnections, gateway: Gateway): Promise<AsyncPipeline> {
-    const { kc, config, log } = this.o;
-    const functions = kc.makeApiClient(CustomObjectsApi);
-    return createAsync({
-      nc,
-      tenants,
-      backlogLimit: { maxEvents: config.asyncMaxBacklogPerFunction },
-      invoker: gatewayFunctionInvoker((req) => gateway.invoke(req)),
-      source: {
-        start: (handlers) =>
-          startWatch<FunctionResource>({
-            kc,
-            path: `/apis/${GROUP}/${VERSION}/functions`,
-            list: () =>
-              functions.listClusterCustomObject({
-                group: GROUP,
-                version: VERSION,
-                plural: 'functions',
-              }) as Promise<KubernetesListObject<FunctionResource>>,
-            handlers,
-            log,
-          }),
-      },
-      registry: this.o.registry,
-      log: log.child({ part: 'async' }),
-      tracer: this.o.telemetry.tracer,
-      region: config.region,
-      streams: { replicas: config.natsReplicas === '3' ? 3 : 1 },
-      destinationAddresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
-      authorize: makeDeadLetterAuthorizer({ auth: this.o.auth, rbac: new KubeAccessReviewer(kc) }),
-    });
-  }
+    release: async () => {
+      await accounts?.stop();
+    },
+    create: (nc, tenants, gateway) =>
+      createAsync({
+        nc,
+        tenants,
+        backlogLimit: { maxEvents: config.asyncMaxBacklogPerFunction },
+        invoker: gatewayFunctionInvoker((req) => gateway.invoke(req)),
+        source: {
+          start: (handlers) =>
+            startWatch<FunctionResource>({
+              kc,
+              path: `/apis/${GROUP}/${VERSION}/functions`,
+              list: () =>
+                functions.listClusterCustomObject({
+                  group: GROUP,
+                  version: VERSION,
+                  plural: 'functions',
+                }) as Promise<KubernetesListObject<FunctionResource>>,
+              handlers,
+              log,
+            }),
+        },
+        registry: o.registry,
+        log: log.child({ part: 'async' }),
+        tracer: o.telemetry.tracer,
+        region: config.region,
+        streams: { replicas: config.natsReplicas === '3' ? 3 : 1 },
+        destinationAddresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
+      }),
+  });
 }
 
 /** Each call's invoke token from the platform key, or none (pods then need none either). */
@@ -205,7 +163,7 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
   });
   const auth = new GatewayAuthenticator({ tokens, keys });
   const pods = new HttpPodClient(undefined, undefined, invokeTokens(config.invokeKeyFile, log));
-  const runner = config.async ? new AsyncRunner({ kc, config, auth, registry, telemetry, log }) : undefined;
+  const runner = config.async ? asyncRunner({ kc, config, registry, telemetry, log }) : undefined;
   // Hooks run in reverse order of registration: the HTTP server drains first, then the async
   // dispatcher stops, then pod connections and NATS close, then the watches.
   if (runner) shutdown.register('nats', () => runner.closeNats());
@@ -240,9 +198,12 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
                 return runner.pipeline.acceptor.acceptFromGateway(inv);
               },
             },
-            deadLetters: (req, res, next) => {
-              if (!runner.pipeline) next(asyncNotReady());
-              else runner.pipeline.router(req, res, next);
+            deadLetters: {
+              dlq: () => {
+                if (!runner.pipeline) throw asyncNotReady();
+                return runner.pipeline.dlq;
+              },
+              authorize: makeDeadLetterAuthorizer({ auth, rbac: new KubeAccessReviewer(kc) }),
             },
           }
         : {}),

@@ -1,5 +1,7 @@
 import { Router, type RequestHandler } from 'express';
+import { INFLIGHT_PATH } from '../api/inflight.js';
 import { ResourceNotFoundError } from './errors.js';
+import type { DeadLetterHandlers } from './handlers/dead-letters.js';
 
 /** The handlers behind the gateway's routes (each built by its factory in handlers/). */
 export interface RouteHandlers {
@@ -10,11 +12,24 @@ export interface RouteHandlers {
   readyz: RequestHandler;
   /** `GET /internal/v1/inflight` for the autoscaler (handlers/inflight.ts). */
   inflight: RequestHandler;
-  /**
-   * The dead-letters API of the async pipeline (`/sluice/v1/namespaces/:ns/functions/:fn/dead-letters…`,
-   * async/dlq-routes.ts), authorizing each call itself (handlers/dead-letters.ts). Absent without async.
-   */
-  deadLetters?: RequestHandler;
+  /** The dead-letters API of the async pipeline (handlers/dead-letters.ts). Absent without async. */
+  deadLetters?: DeadLetterHandlers;
+}
+
+/** Where a function's dead letters are managed. */
+export const DEAD_LETTERS_PATH = '/sluice/v1/namespaces/:ns/functions/:fn/dead-letters';
+
+/** The dead-letters API's routes (also served alone by tests of the async pipeline). */
+export function deadLetterRoutes(
+  h: DeadLetterHandlers,
+  r: Router = Router({ caseSensitive: true, strict: false }),
+): Router {
+  r.get(DEAD_LETTERS_PATH, h.list);
+  r.post(`${DEAD_LETTERS_PATH}/redrive`, h.redrive);
+  r.get(`${DEAD_LETTERS_PATH}/:seq`, h.inspect);
+  r.delete(DEAD_LETTERS_PATH, h.purge);
+  r.delete(`${DEAD_LETTERS_PATH}/:seq`, h.remove);
+  return r;
 }
 
 /**
@@ -25,12 +40,12 @@ export function routes(h: RouteHandlers): Router {
   const r = Router({ caseSensitive: true, strict: false });
   r.get('/healthz', h.healthz);
   r.get('/readyz', h.readyz);
-  r.get('/internal/v1/inflight', h.inflight);
+  r.get(INFLIGHT_PATH, h.inflight);
   r.post('/2015-03-31/functions/:name/invocations', h.invoke);
   r.post('/2015-03-31/functions/:name/versions', h.publishVersion);
   r.all('/url/:namespace/:name', h.functionUrl);
   r.all('/url/:namespace/:name/*path', h.functionUrl);
-  if (h.deadLetters) r.use(h.deadLetters);
+  if (h.deadLetters) deadLetterRoutes(h.deadLetters, r);
   r.use((req) => {
     throw new ResourceNotFoundError(`No route for ${req.method} ${req.path}`);
   });

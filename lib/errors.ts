@@ -14,18 +14,6 @@ export class ConfigError extends SluiceError {
   override readonly name = 'ConfigError';
 }
 
-/** A reconcile failed in a way that retrying cannot fix; recorded in status, not retried. */
-export class TerminalError extends SluiceError {
-  override readonly name = 'TerminalError';
-  constructor(
-    readonly reason: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
 /** A resource that was asked for does not exist. */
 export class NotFoundError extends SluiceError {
   override readonly name = 'NotFoundError';

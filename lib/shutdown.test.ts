@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Writable } from 'node:stream';
 import { InFlight, Shutdown } from './shutdown.js';
 import { createLogger } from './log.js';
-import { ShuttingDownError, describeError, TerminalError } from './errors.js';
+import { ConfigError, ShuttingDownError, describeError } from './errors.js';
 import { until } from '../test/support/time.js';
 
 afterEach(() => {
@@ -101,12 +101,11 @@ describe('Shutdown', () => {
 describe('errors', () => {
   it('carry name and cause, and describeError walks the chain', () => {
     const root = new Error('connection refused');
-    const err = new TerminalError('InvalidSpec', 'cannot build deployment', { cause: root });
-    expect(err.name).toBe('TerminalError');
-    expect(err.reason).toBe('InvalidSpec');
+    const err = new ConfigError('cannot read --nats-creds', { cause: root });
+    expect(err.name).toBe('ConfigError');
     expect(err.cause).toBe(root);
     expect(describeError(err)).toBe(
-      'TerminalError: cannot build deployment <- caused by Error: connection refused',
+      'ConfigError: cannot read --nats-creds <- caused by Error: connection refused',
     );
   });
 });

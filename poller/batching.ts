@@ -1,7 +1,8 @@
+import { SYNC_PAYLOAD_LIMIT } from '../api/limits.js';
 import { ENVELOPE_BYTES } from './records.js';
 
-/** Largest invocation payload (lambda.md §1: 6 MB for synchronous requests). */
-export const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
+/** Largest invocation payload: the sync limit (api/limits.ts). */
+export const MAX_PAYLOAD_BYTES = SYNC_PAYLOAD_LIMIT;
 
 export interface BatchLimits {
   /** Most records per invocation (`batchSize`). */

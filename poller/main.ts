@@ -4,7 +4,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { KubeConfig } from '@kubernetes/client-node';
 import { addressPolicyFromConfig } from '../api/destinations.js';
-import { consumerName as asyncConsumerName } from '../gateway/async/naming.js';
+import { consumerName as asyncConsumerName } from '../api/nats-naming.js';
 import { startHealthServer } from '../lib/health.js';
 import { runComponent } from '../lib/main.js';
 import { credsFileAuth, KubeAccountDirectory, TenantConnections } from '../lib/nats/index.js';

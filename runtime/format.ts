@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { RUNTIME_PAYLOAD_LIMIT } from '../api/limits.js';
 
 /**
  * Pure builders for the strings Sluice's runtime shows to callers and writes to the pod log. Each
  * follows the wire and log formats of the reference (`shared/reference/lambda.md` §1–§3).
  */
 
-/** Largest sync request or response body, as the reference's emulator enforces it (6 MiB + 100 B). */
-export const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 + 100;
+/** Largest sync request or response body, as the reference's emulator enforces it (api/limits.ts). */
+export const MAX_PAYLOAD_BYTES = RUNTIME_PAYLOAD_LIMIT;
 
 /** How much of an invocation's log `X-Amz-Log-Type: Tail` returns. */
 export const TAIL_BYTES = 4096;

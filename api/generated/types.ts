@@ -189,11 +189,11 @@ maxEventAgeSeconds?: number
  */
 retryDelaySeconds?: number
 /**
- * Where a record of each successful invocation is sent. A URI of one of three forms: function:NAME[:QUALIFIER] (another function in the same namespace), nats:SUBJECT (a NATS subject, no wildcards, not under sluice. or $), or http(s)://URL (an HTTP POST to a public address: never loopback, private, link-local or cluster addresses, nor localhost, *.svc, *.cluster.local or *.internal; redirects are not followed).
+ * Where a record of each successful invocation is sent. A URI of one of three forms: function:NAME[:QUALIFIER] (another function in the same namespace), nats:SUBJECT (a NATS subject, no wildcards, not under sluice. or $, not an _INBOX), or http(s)://URL (an HTTP POST to a public address: never loopback, private, link-local or cluster addresses, nor localhost, *.svc, *.cluster.local or *.internal; redirects are not followed).
  */
 onSuccess?: string
 /**
- * Where a record of each failed event is sent; the dead-letter stream when unset. A URI of one of three forms: function:NAME[:QUALIFIER] (another function in the same namespace), nats:SUBJECT (a NATS subject, no wildcards, not under sluice. or $), or http(s)://URL (an HTTP POST to a public address: never loopback, private, link-local or cluster addresses, nor localhost, *.svc, *.cluster.local or *.internal; redirects are not followed).
+ * Where a record of each failed event is sent; the dead-letter stream when unset. A URI of one of three forms: function:NAME[:QUALIFIER] (another function in the same namespace), nats:SUBJECT (a NATS subject, no wildcards, not under sluice. or $, not an _INBOX), or http(s)://URL (an HTTP POST to a public address: never loopback, private, link-local or cluster addresses, nor localhost, *.svc, *.cluster.local or *.internal; redirects are not followed).
  */
 onFailure?: string
 }
@@ -437,7 +437,7 @@ bisectBatchOnFunctionError?: boolean
 functionResponseTypes?: []|["ReportBatchItemFailures"]
 filterCriteria?: FilterCriteria
 /**
- * Where records that could not be processed are sent. A URI of one of three forms: function:NAME[:QUALIFIER] (another function in the same namespace), nats:SUBJECT (a NATS subject, no wildcards, not under sluice. or $), or http(s)://URL (an HTTP POST to a public address: never loopback, private, link-local or cluster addresses, nor localhost, *.svc, *.cluster.local or *.internal; redirects are not followed).
+ * Where records that could not be processed are sent. A URI of one of three forms: function:NAME[:QUALIFIER] (another function in the same namespace), nats:SUBJECT (a NATS subject, no wildcards, not under sluice. or $, not an _INBOX), or http(s)://URL (an HTTP POST to a public address: never loopback, private, link-local or cluster addresses, nor localhost, *.svc, *.cluster.local or *.internal; redirects are not followed).
  */
 onFailure?: string
 /**

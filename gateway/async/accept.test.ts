@@ -1,7 +1,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { EventAcceptor, idempotentEventId, type GatewayAsyncInvocation } from './accept.js';
-import { Subjects } from './naming.js';
+import { Subjects } from '../../api/nats-naming.js';
 
 /** A JetStream client that de-duplicates by msgID, as the server does inside its window. */
 function dedupingJs(): { js: JetStreamClient; ids: string[] } {

@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { context, propagation } from '@opentelemetry/api';
 import type { JetStreamClient } from '@nats-io/jetstream';
+import { ASYNC_PAYLOAD_LIMIT } from '../../api/limits.js';
 import { ValidationError } from '../../lib/index.js';
 import { EnqueueFailedError, AsyncPayloadTooLargeError } from './errors.js';
 import { eventHeaders, safeHeaderValue, type AsyncEvent } from './event.js';
 import type { BacklogGuard } from './backlog.js';
 import type { AsyncMetrics } from './metrics.js';
-import { assertFunctionId, hashOf, type Subjects } from './naming.js';
-
-/** Largest async event (lambda.md §1: 1 MB). */
-export const ASYNC_PAYLOAD_LIMIT = 1024 * 1024;
+import { assertFunctionId, hashOf, type Subjects } from '../../api/nats-naming.js';
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** Idempotency keys: printable ASCII without spaces, ≤ 256 characters. */

@@ -1,7 +1,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { AsyncBacklogFullError } from './errors.js';
 import type { AsyncMetrics } from './metrics.js';
-import type { Subjects } from './naming.js';
+import type { Subjects } from '../../api/nats-naming.js';
 
 /**
  * The per-function backlog limit of the async queue. nats-server 2.12 refuses `discard: new`

@@ -11,7 +11,7 @@ import {
   type Resolver,
 } from '../../api/destinations.js';
 import { AsyncPayloadTooLargeError, DestinationDeliveryError } from './errors.js';
-import type { Condition } from './records.js';
+import type { Condition } from '../../api/records.js';
 
 /**
  * Success and failure destinations under the contract of api/destinations.ts:
@@ -56,7 +56,7 @@ export interface DestinationDeps {
   acceptor: EventAcceptor;
   /** Whether a function exists (a destination function that does not is a failed delivery). */
   functionExists: (namespace: string, name: string, qualifier?: string) => boolean;
-  /** Subjects under this prefix are Sluice's own and refused as destinations (besides `sluice.` and `$`). */
+  /** Subjects under this prefix are Sluice's own and refused as destinations (besides `sluice.`, `$` and `_INBOX`). */
   reservedPrefix: string;
   /** Which addresses http(s) destinations may reach (default: the contract's rules). */
   addresses?: AddressCheck;
@@ -88,7 +88,7 @@ export class Destinations {
   async deliver(uri: string, record: Buffer, ctx: DeliveryContext): Promise<void> {
     let dest: Destination;
     try {
-      dest = parseDestination(uri, this.deps.addresses ?? DEFAULT_ADDRESS_POLICY);
+      dest = parseDestination(uri, this.deps.addresses ?? DEFAULT_ADDRESS_POLICY, [this.deps.reservedPrefix]);
     } catch (err) {
       this.deps.log.warn(
         { destination: uri, requestId: ctx.requestId, err: (err as Error).message },
@@ -160,10 +160,6 @@ export class Destinations {
     record: Buffer,
     ctx: DeliveryContext,
   ): Promise<void> {
-    const prefix = this.deps.reservedPrefix;
-    if (dest.subject === prefix || dest.subject.startsWith(`${prefix}.`)) {
-      throw new PermanentError(`subject ${dest.subject} is reserved for Sluice`);
-    }
     const h = natsHeaders();
     h.set('Sluice-Request-Id', ctx.requestId);
     h.set('Sluice-Condition', ctx.condition);

@@ -6,11 +6,12 @@ import type { DeadLetterQueue, DeadLetterReason } from './dlq.js';
 import type { Destinations } from './destinations.js';
 import { eventHeaders, eventOf, type AsyncEvent, type LastError } from './event.js';
 import type { AsyncFunction } from './function-config.js';
-import type { FunctionInvoker, InvokeOutcome } from './invoker.js';
+import { invocationOutcomeOf, type InvokeOutcome } from '../../api/outcomes.js';
+import type { FunctionInvoker } from './invoker.js';
 import type { AsyncMetrics } from './metrics.js';
-import { consumerName, hashOf, type Subjects } from './naming.js';
+import { consumerName, hashOf, type Subjects } from '../../api/nats-naming.js';
 import { afterOutcome, beforeInvoke, DEFAULT_BACKOFF, type BackoffPolicy, type Decision } from './policy.js';
-import { encodeRecord, type Condition, type EncodedRecord, type RecordResponse } from './records.js';
+import { encodeRecord, type Condition, type EncodedRecord, type RecordResponse } from '../../api/records.js';
 import { ackWaitMs } from './streams.js';
 
 export interface DispatcherSettings {
@@ -110,19 +111,6 @@ function responseOf(
     return r;
   }
   return undefined;
-}
-
-function outcomeLabel(o: InvokeOutcome): string {
-  switch (o.kind) {
-    case 'success':
-      return 'success';
-    case 'function_error':
-      return o.errorType === 'Sandbox.Timedout' ? 'timeout' : 'function_error';
-    case 'throttled':
-      return 'throttled';
-    default:
-      return 'error';
-  }
 }
 
 /** A small insertion-ordered set with a size bound. */
@@ -343,7 +331,7 @@ class FunctionWorker {
             ...labels,
             version: 'executedVersion' in outcome ? outcome.executedVersion : labels.version,
             type: 'async',
-            outcome: outcomeLabel(outcome),
+            outcome: invocationOutcomeOf(outcome),
           });
         }
         decision = afterOutcome(fn, state, outcome.kind, this.d.now(), settings.backoff, this.d.random);

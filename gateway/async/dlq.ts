@@ -3,8 +3,8 @@ import type { MsgHdrs } from '@nats-io/transport-node';
 import { NotFoundError, ValidationError, type Logger } from '../../lib/index.js';
 import { copyHeaders, DLQ_H, eventOf, eventHeaders, H, headersObject, safeHeaderValue } from './event.js';
 import type { AsyncMetrics } from './metrics.js';
-import type { Subjects } from './naming.js';
-import { payloadFromRecord, type Condition, type PayloadFormat } from './records.js';
+import type { Subjects } from '../../api/nats-naming.js';
+import { payloadFromRecord, type Condition, type PayloadFormat } from '../../api/records.js';
 
 /** Why an event is in the dead-letter stream. */
 export type DeadLetterReason =

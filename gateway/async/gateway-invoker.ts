@@ -1,9 +1,5 @@
-import {
-  attemptClientContext,
-  INVOKE_COUNT_HEADER,
-  type FunctionInvoker,
-  type InvokeOutcome,
-} from './invoker.js';
+import type { InvokeOutcome } from '../../api/outcomes.js';
+import { attemptClientContext, INVOKE_COUNT_HEADER, type FunctionInvoker } from './invoker.js';
 
 /** The gateway's internal invoke (`Gateway.invoke`, gateway/invoke/internal.ts), structurally. */
 export type InternalInvoke = (req: {

@@ -1,4 +1,5 @@
 import { RUNTIME_INVOKE_PATH } from '../../api/naming.js';
+import type { InvokeOutcome } from '../../api/outcomes.js';
 
 /**
  * How the dispatcher runs a function. The gateway implements it over its synchronous path
@@ -23,19 +24,6 @@ export interface InvokeRequest {
   /** Epoch ms by which the call must have answered (function timeout + cold-start allowance). */
   deadlineMs: number;
 }
-
-export type InvokeOutcome =
-  | { kind: 'success'; payload: Buffer; executedVersion: string }
-  /** A function error, timeouts (`Sandbox.Timedout`) and crashes included. */
-  | { kind: 'function_error'; errorType: string; payload: Buffer; executedVersion: string }
-  /** 429: reserved concurrency reached, no capacity. Re-queued without consuming an attempt. */
-  | { kind: 'throttled'; reason: string }
-  /** The function or qualifier is gone. Not retried. */
-  | { kind: 'not_found'; message: string }
-  /** Any other 4xx-class refusal of the request (408 and 429 excepted). Not retried. */
-  | { kind: 'rejected'; statusCode: number; errorType: string; message: string }
-  /** The function could not be run (pod failed to start, 5xx, network). Re-queued like a throttle. */
-  | { kind: 'system_error'; message: string };
 
 export interface FunctionInvoker {
   invoke(req: InvokeRequest): Promise<InvokeOutcome>;

@@ -1,7 +1,6 @@
 import type { Tracer } from '@opentelemetry/api';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { AddressCheck, Resolver } from '../../api/destinations.js';
 import type { Logger } from '../../lib/index.js';
@@ -11,7 +10,6 @@ import { BacklogGuard, DEFAULT_BACKLOG_LIMIT, streamBacklogCounter, type Backlog
 import { AsyncDispatcher, DEFAULT_DISPATCHER_SETTINGS, type DispatcherSettings } from './dispatcher.js';
 import { Destinations, type DeliveryPolicy } from './destinations.js';
 import { DeadLetterQueue } from './dlq.js';
-import { makeDeadLetterRouter, type DeadLetterRouterDeps } from './dlq-routes.js';
 import type { FunctionInvoker } from './invoker.js';
 import { AsyncMetrics } from './metrics.js';
 import { AsyncStreams, DEFAULT_STREAM_SETTINGS, type StreamSettings } from './streams.js';
@@ -40,7 +38,6 @@ export interface AsyncPipelineOptions {
   backlogLimit?: Partial<BacklogLimit>;
   /** Whether `function:` destinations exist; default: the watched Function objects (qualifiers not checked). */
   functionExists?: (namespace: string, name: string, qualifier?: string) => boolean;
-  authorize?: DeadLetterRouterDeps['authorize'];
   /** The clock events' age is measured by (accept time, expiry, record times); Date.now when absent. */
   now?: () => number;
 }
@@ -53,8 +50,6 @@ export interface AsyncPipeline {
   streams: AsyncStreams;
   watcher: AsyncFunctionWatcher;
   metrics: AsyncMetrics;
-  /** The dead-letters API, to mount in the gateway's routes. */
-  router: Router;
   /**
    * Starts the Function watcher: consumers and pull loops follow the functions. Resolves once
    * the first list is dispatched. Call it after the gateway (and its metrics) exist.
@@ -69,7 +64,7 @@ const HEADER_ROOM = 64 * 1024;
 
 /**
  * The composition root of the async pipeline: creates (or updates) the streams and builds the
- * acceptor, dead-letter queue and API, destinations and dispatcher. Nothing is dispatched until
+ * acceptor, dead-letter queue, destinations and dispatcher. Nothing is dispatched until
  * `start()`, so the gateway can be built in between with `acceptor` as its async queue.
  */
 export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipeline> {
@@ -136,11 +131,6 @@ export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipelin
   });
   const watcher = new AsyncFunctionWatcher({ source: o.source, consumers: streams, dispatcher, log: o.log });
   known.watcher = watcher;
-  const router = makeDeadLetterRouter({
-    dlq,
-    log: o.log,
-    ...(o.authorize ? { authorize: o.authorize } : {}),
-  });
   return {
     acceptor,
     dispatcher,
@@ -148,7 +138,6 @@ export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipelin
     streams,
     watcher,
     metrics,
-    router,
     start: () => watcher.start(),
     stop: async (timeoutMs = 30_000) => {
       await watcher.stop();

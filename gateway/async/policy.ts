@@ -1,4 +1,4 @@
-import type { FailureCondition } from './records.js';
+import type { FailureCondition } from '../../api/records.js';
 import type { AsyncFunction } from './function-config.js';
 
 /**

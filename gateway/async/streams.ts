@@ -13,7 +13,7 @@ import {
 import type { FunctionResource } from '../../api/types.js';
 import { ValidationError, type Logger } from '../../lib/index.js';
 import { asyncFunctionOf, type AsyncFunction } from './function-config.js';
-import { assertNatsName, consumerName, CONSUMER_PREFIX, Subjects } from './naming.js';
+import { assertNatsName, consumerName, CONSUMER_PREFIX, Subjects } from '../../api/nats-naming.js';
 
 /**
  * The JetStream layout of the async pipeline:

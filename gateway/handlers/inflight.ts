@@ -1,4 +1,5 @@
 import type { RequestHandler } from 'express';
+import { inflightReport } from '../../api/inflight.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { formatPrincipal } from '../auth/principal.js';
 import { AccessDeniedError } from '../errors.js';
@@ -15,9 +16,7 @@ export interface InflightHandlerDeps {
 
 /**
  * `GET /internal/v1/inflight` — this replica's calls in flight (running or waiting for a pod) per
- * function version, for the autoscaler (poller/autoscaler/inflight.ts polls every gateway pod):
- *
- *   {"functions":[{"namespace":"shop","function":"resize","version":"$LATEST","inflight":3}]}
+ * function version, for the autoscaler, in the report format of api/inflight.ts.
  *
  * It lists which functions exist, so only the platform principals may read it (the poller sends
  * its ServiceAccount token); anyone else gets 403.
@@ -31,6 +30,6 @@ export function makeInflightHandler(deps: InflightHandlerDeps): RequestHandler {
     if (principal.kind === 'anonymous' || !deps.platformPrincipals.has(name)) {
       throw new AccessDeniedError(`${name} is not authorized to read the gateway's in-flight calls`);
     }
-    res.status(200).json({ functions: deps.inflight.snapshot() });
+    res.status(200).json(inflightReport(deps.inflight.snapshot()));
   };
 }

@@ -2,7 +2,8 @@ import type { Request, RequestHandler, Response } from 'express';
 import { parseFunctionRef } from '../arn.js';
 import { InvalidParameterError, InvalidRequestContentError } from '../errors.js';
 import { callContext, headerOf } from '../http/context.js';
-import { acceptAsync, ASYNC_PAYLOAD_LIMIT, type AsyncQueue } from '../invoke/async-queue.js';
+import { ASYNC_PAYLOAD_LIMIT } from '../../api/limits.js';
+import { acceptAsync, type AsyncQueue } from '../invoke/async-queue.js';
 import { admit, podHeaders, runSync, type InvocationDeps } from '../invoke/invocation.js';
 
 export interface InvokeHandlerDeps extends InvocationDeps {

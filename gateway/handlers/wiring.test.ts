@@ -1,6 +1,5 @@
 import type { AddressInfo } from 'node:net';
 import { trace } from '@opentelemetry/api';
-import { Router } from 'express';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AsyncBacklogFullError, AsyncPayloadTooLargeError } from '../async/errors.js';
@@ -22,9 +21,9 @@ import {
   MemoryVersionStore,
   silentLogger,
 } from '../../test/support/gateway/fakes.js';
-import { UnrecognizedClientError } from '../errors.js';
+import { LambdaError, UnrecognizedClientError } from '../errors.js';
 import { until } from '../../test/support/time.js';
-import { makeDeadLetterAuthorizer } from './dead-letters.js';
+import { makeDeadLetterAuthorizer, type DeadLetterStore } from './dead-letters.js';
 
 const POLLER = 'serviceaccount:sluice-system:sluice-poller';
 
@@ -57,6 +56,25 @@ class GatedPods implements PodClient {
   }
 }
 
+/** A dead-letter queue with nothing in it. */
+class EmptyDeadLetters implements DeadLetterStore {
+  list(): ReturnType<DeadLetterStore['list']> {
+    return Promise.resolve({ items: [], total: 0 });
+  }
+  get(): ReturnType<DeadLetterStore['get']> {
+    return Promise.reject(new Error('no dead letter'));
+  }
+  redrive(): ReturnType<DeadLetterStore['redrive']> {
+    return Promise.resolve({ redriven: [], failed: [] });
+  }
+  purge(): ReturnType<DeadLetterStore['purge']> {
+    return Promise.resolve(0);
+  }
+  delete(): ReturnType<DeadLetterStore['delete']> {
+    return Promise.resolve();
+  }
+}
+
 class RecordingQueue implements AsyncQueue {
   events: AsyncInvocation[] = [];
   fail: Error | undefined;
@@ -85,7 +103,7 @@ afterEach(async () => {
   }
 });
 
-async function start(opts: { async?: boolean } = {}): Promise<Harness> {
+async function start(opts: { async?: boolean; dlqReady?: boolean } = {}): Promise<Harness> {
   const catalog = new MemoryCatalog([
     fnResource('warm', { scaling: { concurrencyPerPod: 4 } }, 'shop'),
     fnResource('cold', {}, 'shop'),
@@ -105,12 +123,14 @@ async function start(opts: { async?: boolean } = {}): Promise<Harness> {
       return Promise.resolve(p.kind === 'serviceaccount' && p.name === 'admin');
     },
   };
-  const dlq = Router();
-  const authorize = makeDeadLetterAuthorizer({ auth, rbac });
-  dlq.get('/sluice/v1/namespaces/:ns/functions/:fn/dead-letters', async (req, res) => {
-    await authorize(req, String(req.params.ns), String(req.params.fn));
-    res.json({ items: [], total: 0 });
-  });
+  const dlq = {
+    dlq: () => {
+      if (opts.dlqReady === false)
+        throw new LambdaError(503, 'ServiceException', 'not connected to NATS yet');
+      return new EmptyDeadLetters();
+    },
+    authorize: makeDeadLetterAuthorizer({ auth, rbac }),
+  };
   const gateway = buildGateway(
     {
       catalog,
@@ -342,4 +362,23 @@ describe('dead-letters API', () => {
       { namespace: 'shop', verb: 'update', group: 'sluice.dev', resource: 'functions', name: 'warm' },
     ]);
   });
+
+  it.each([
+    { name: 'list', method: 'GET', path: '' },
+    { name: 'inspect', method: 'GET', path: '/7' },
+    { name: 'redrive', method: 'POST', path: '/redrive' },
+    { name: 'purge', method: 'DELETE', path: '' },
+    { name: 'remove', method: 'DELETE', path: '/7' },
+  ])(
+    '$name answers 503 while the async pipeline is not running, before any authorization',
+    async ({ method, path }) => {
+      const h = await start({ dlqReady: false });
+      const res = await fetch(`${h.base}/sluice/v1/namespaces/shop/functions/warm/dead-letters${path}`, {
+        method,
+        headers: bearer('serviceaccount:ops:admin'),
+      });
+      expect(res.status).toBe(503);
+      expect(h.reviews).toEqual([]);
+    },
+  );
 });

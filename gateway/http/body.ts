@@ -3,9 +3,6 @@ import { InvalidRequestContentError, LoadShedError, RequestTooLargeError } from 
 import type { ByteBudget } from '../limits/bytes.js';
 import { callContext } from './context.js';
 
-/** Largest sync request body (lambda.md §1: 6 MB). */
-export const SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024;
-
 /** Largest body of a management call (PublishVersion, dead letters, in-flight: JSON of a few fields). */
 export const MANAGEMENT_BODY_LIMIT = 64 * 1024;
 

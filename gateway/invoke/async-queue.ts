@@ -4,6 +4,7 @@ import { formatPrincipal, type Principal } from '../auth/principal.js';
 import type { ResolvedTarget } from '../catalog/catalog.js';
 import { NotImplementedError, RequestTooLargeError } from '../errors.js';
 import { callContext, headerOf } from '../http/context.js';
+import { ASYNC_PAYLOAD_LIMIT } from '../../api/limits.js';
 import { podHeaders } from './invocation.js';
 
 /** An accepted `Event` invocation, handed to the async pipeline. */
@@ -41,9 +42,6 @@ export interface AsyncAccepted {
   /** The event's request id (`x-amzn-RequestId` of the 202). */
   requestId: string;
 }
-
-/** Largest async event (lambda.md §1: 1 MB). */
-export const ASYNC_PAYLOAD_LIMIT = 1024 * 1024;
 
 /**
  * Queues an `Event` invocation (Invoke API and function URLs alike) and answers the call: 202 with

@@ -1,11 +1,4 @@
-/** One function version's calls in flight through this replica. */
-export interface InflightEntry {
-  namespace: string;
-  function: string;
-  /** `$LATEST` or a version number (an alias is reported as the version it picked). */
-  version: string;
-  inflight: number;
-}
+import type { InflightEntry } from '../../api/inflight.js';
 
 /**
  * Calls in flight through this gateway replica per function version: running on a pod or held

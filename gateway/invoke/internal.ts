@@ -1,4 +1,5 @@
 import { propagation, ROOT_CONTEXT, trace, type Span } from '@opentelemetry/api';
+import type { InvokeOutcome } from '../../api/outcomes.js';
 import { parseFunctionRef } from '../arn.js';
 import { LambdaError, ResourceNotFoundError, ThrottledError } from '../errors.js';
 import { runSync, type InvocationDeps } from './invocation.js';
@@ -16,15 +17,6 @@ export interface InternalInvokeRequest {
   /** Metrics label: `async` or `esm`. */
   type: 'async' | 'esm';
 }
-
-/** The outcome as a value, so a dispatcher can decide about retries without parsing errors. */
-export type InternalInvokeOutcome =
-  | { kind: 'success'; payload: Buffer; executedVersion: string }
-  | { kind: 'function_error'; errorType: string; payload: Buffer; executedVersion: string }
-  | { kind: 'throttled'; reason: string }
-  | { kind: 'not_found'; message: string }
-  | { kind: 'rejected'; statusCode: number; errorType: string; message: string }
-  | { kind: 'system_error'; message: string };
 
 function errorTypeOf(payload: Buffer): string {
   try {
@@ -48,7 +40,7 @@ function callerSpan(headers: Record<string, string> | undefined): { span?: Span 
 export async function invokeInternal(
   deps: InvocationDeps,
   req: InternalInvokeRequest,
-): Promise<InternalInvokeOutcome> {
+): Promise<InvokeOutcome> {
   try {
     const ref = parseFunctionRef(req.function, req.qualifier, req.namespace);
     const target = deps.resolver.resolve({ ...ref, namespace: req.namespace });

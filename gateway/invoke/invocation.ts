@@ -1,4 +1,5 @@
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import type { InvocationOutcome } from '../../api/outcomes.js';
 import type { Logger } from '../../lib/index.js';
 import type { FunctionRef } from '../arn.js';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -165,7 +166,7 @@ export async function runSync(
   const carrier: Record<string, string> = {};
   propagation.inject(trace.setSpan(ROOT_CONTEXT, span), carrier);
   const headers = { ...req.headers, ...carrier };
-  let outcome = 'error';
+  let outcome: InvocationOutcome = 'error';
   try {
     const result = await deps.dispatcher.dispatch(target, { ...req, headers }, ctx.requestId);
     outcome = result.timedOut ? 'timeout' : result.functionError ? 'function_error' : 'success';

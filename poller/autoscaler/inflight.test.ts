@@ -1,26 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/log.js';
-import { GatewayInflight, parseInflight } from './inflight.js';
+import { GatewayInflight } from './inflight.js';
 
 const log = createLogger({ component: 'test', level: 'silent' });
-
-describe('parseInflight', () => {
-  it.each([
-    {
-      name: 'entries',
-      body: { functions: [{ namespace: 'a', function: 'f', version: '3', inflight: 2 }] },
-      want: [{ namespace: 'a', function: 'f', version: '3', inflight: 2 }],
-    },
-    {
-      name: 'version defaults to $LATEST, junk dropped, negatives are 0',
-      body: { functions: [{ namespace: 'a', function: 'f', inflight: -1 }, { function: 'x' }, null] },
-      want: [{ namespace: 'a', function: 'f', version: '$LATEST', inflight: 0 }],
-    },
-  ])('$name', ({ body, want }) => expect(parseInflight(body)).toEqual(want));
-
-  it('rejects a body without functions', () => expect(() => parseInflight({})).toThrow());
-});
 
 describe('GatewayInflight', () => {
   const servers: Server[] = [];

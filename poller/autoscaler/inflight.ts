@@ -1,38 +1,12 @@
 import type { Logger } from '../../lib/log.js';
+import { INFLIGHT_PATH, parseInflightReport, type InflightEntry } from '../../api/inflight.js';
 import { workloadKey } from './autoscaler.js';
 
 /**
- * In-flight calls reported by the gateways. The contract (poller/README.md): each gateway pod
- * serves `GET /internal/v1/inflight` on its main port, answering
- * `{"functions":[{"namespace","function","version","inflight"}]}` where version is `$LATEST` or a
- * number and inflight counts the calls running or waiting for a pod on that replica. The poller
- * finds the pods through the EndpointSlices of Service `sluice-gateway` and polls them every second.
+ * In-flight calls reported by the gateways: the report format is api/inflight.ts (`GET
+ * /internal/v1/inflight` on each gateway pod's main port). The poller finds the pods through the
+ * EndpointSlices of Service `sluice-gateway` and polls them every second.
  */
-export interface InflightEntry {
-  namespace: string;
-  function: string;
-  version: string;
-  inflight: number;
-}
-
-export function parseInflight(body: unknown): InflightEntry[] {
-  const list = (body as { functions?: unknown } | null)?.functions;
-  if (!Array.isArray(list)) throw new Error('expected {"functions": [...]}');
-  return list.flatMap((e: unknown) => {
-    const x = e as Partial<InflightEntry> | null;
-    if (!x || typeof x.namespace !== 'string' || typeof x.function !== 'string') return [];
-    const n = Number(x.inflight);
-    return [
-      {
-        namespace: x.namespace,
-        function: x.function,
-        version: String(x.version ?? '$LATEST'),
-        inflight: Number.isFinite(n) && n > 0 ? n : 0,
-      },
-    ];
-  });
-}
-
 /** Base URLs of the ready gateway pods. */
 export interface GatewayEndpoints {
   urls(): string[];
@@ -77,12 +51,12 @@ export class GatewayInflight {
     await Promise.all(
       this.o.endpoints.urls().map(async (base) => {
         try {
-          const res = await fetch(`${base}/internal/v1/inflight`, {
+          const res = await fetch(`${base}${INFLIGHT_PATH}`, {
             headers: token ? { authorization: `Bearer ${token}` } : {},
             signal: AbortSignal.timeout(800),
           });
           if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-          this.reports.set(base, { at: this.now(), entries: parseInflight(await res.json()) });
+          this.reports.set(base, { at: this.now(), entries: parseInflightReport(await res.json()) });
           this.warned.delete(base);
         } catch (err) {
           if (!this.warned.has(base))

@@ -11,7 +11,15 @@ import type { Invoker } from '../invoker.js';
 import type { MappingConfig } from '../mapping.js';
 import { PollerMetrics } from '../metrics.js';
 import type { SourceMessage } from '../records.js';
-import { BatchInvoker, backoffMs, toSourceMessage, traceHeaders, type Prepared } from './delivery.js';
+import { buildRecord } from '../../api/records.js';
+import {
+  BatchInvoker,
+  backoffMs,
+  toSourceMessage,
+  traceHeaders,
+  type BatchResult,
+  type Prepared,
+} from './delivery.js';
 import type { SourceDeps } from './source.js';
 
 const item = (headers: Record<string, string[]>): Prepared =>
@@ -119,5 +127,80 @@ describe('toSourceMessage', () => {
       info: { stream: 'JOBS', deliveryCount: 1, timestampNanos: 1_795_890_918_018_391_800 },
     } as unknown as Parameters<typeof toSourceMessage>[0];
     expect(toSourceMessage(m, 'c').timestampMs).toBe(1_795_890_918_018);
+  });
+});
+
+describe('BatchInvoker failure records: the shapes of api/records.ts', () => {
+  const mapping = {
+    ref: { namespace: 'ns1', name: 'jobs', uid: 'u1' },
+    target: { namespace: 'ns1', function: 'worker', qualifier: 'prod' },
+    source: { kind: 'natsStream', stream: 'JOBS', subject: 'jobs.>', consumer: 'c', ownsConsumer: true },
+    reportBatchItemFailures: false,
+    recordFormat: 'raw',
+  } as unknown as MappingConfig;
+  const bi = new BatchInvoker(mapping, { tuning: { region: 'sluice' } } as unknown as SourceDeps);
+  const msg = (seq: number): SourceMessage =>
+    ({
+      stream: 'JOBS',
+      seq,
+      deliveryCount: 3,
+      timestampMs: 1_000 * seq,
+      headers: {},
+    }) as unknown as SourceMessage;
+  const failed = (payload: string): BatchResult =>
+    ({
+      result: { kind: 'function_error', payload: Buffer.from(payload), timedOut: false },
+    }) as unknown as BatchResult;
+
+  it.each([
+    { name: 'after a function error', last: failed('{"errorType":"Error","errorMessage":"no"}') },
+    {
+      name: 'after a throttle',
+      last: { result: { kind: 'throttled', message: 'slow down' } } as BatchResult,
+    },
+    { name: 'without an answer', last: undefined },
+  ])("a queue record's failure record is the gateway's invocation record, $name", ({ last }) => {
+    const record = { body: 'hi' } as unknown as Parameters<BatchInvoker['queueFailureRecord']>[1];
+    const got = bi.queueFailureRecord(msg(7), record, last);
+    const response =
+      last?.result.kind === 'function_error'
+        ? {
+            statusCode: 200,
+            executedVersion: '$LATEST',
+            functionError: 'Unhandled',
+            payload: Buffer.from('{"errorType":"Error","errorMessage":"no"}'),
+          }
+        : last
+          ? { statusCode: 429 }
+          : undefined;
+    expect(got).toEqual(
+      buildRecord({
+        timestamp: new Date(got.timestamp),
+        region: 'sluice',
+        namespace: 'ns1',
+        function: 'worker',
+        qualifier: 'prod',
+        requestId: got.requestContext.requestId,
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: 3,
+        requestPayload: Buffer.from('{"Records":[{"body":"hi"}]}'),
+        ...(response ? { response } : {}),
+      }),
+    );
+    expect(got.requestContext.functionArn).toBe('arn:aws:lambda:sluice:ns1:function:worker:prod');
+  });
+
+  it('a stream range names its sequence numbers and subject filter', () => {
+    const got = bi.streamFailureRecord([msg(3), msg(4), msg(5)], 'RecordAgeExceeded', 0);
+    expect(got.requestContext).toMatchObject({ condition: 'RecordAgeExceeded', approximateInvokeCount: 0 });
+    expect(got.NatsStreamBatchInfo).toEqual({
+      shardId: 'jobs.>',
+      startSequenceNumber: '3',
+      endSequenceNumber: '5',
+      approximateArrivalOfFirstRecord: new Date(3000).toISOString(),
+      approximateArrivalOfLastRecord: new Date(5000).toISOString(),
+      batchSize: 3,
+      streamArn: 'arn:aws:nats:sluice:ns1:stream/JOBS',
+    });
   });
 });

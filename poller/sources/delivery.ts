@@ -1,6 +1,15 @@
 import { propagation, ROOT_CONTEXT, SpanKind, trace, type Link } from '@opentelemetry/api';
 import { JetStreamApiError, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { functionArn, LATEST } from '../../api/naming.js';
+import { LATEST } from '../../api/naming.js';
+import type { InvocationOutcome } from '../../api/outcomes.js';
+import {
+  buildRecord,
+  buildStreamFailureRecord,
+  type InvocationRecord,
+  type RecordResponse,
+  type StreamFailureCondition,
+  type StreamFailureRecord,
+} from '../../api/records.js';
 import { SluiceError } from '../../lib/errors.js';
 import { AccountNotReadyError, type TenantJetStream, type TenantNats } from '../../lib/nats/tenants.js';
 import { inSpan } from '../../lib/telemetry.js';
@@ -248,49 +257,40 @@ export class BatchInvoker {
     );
   }
 
-  functionArn(): string {
-    const t = this.m.target;
-    return functionArn(this.deps.tuning.region, t.namespace, t.function, t.qualifier ?? LATEST);
-  }
-
-  /** Lambda's invocation-record shape (the async destinations' shape) for one record of a queue. */
-  queueFailureRecord(msg: SourceMessage, record: ShapedRecord, last?: BatchResult): Record<string, unknown> {
+  /** Lambda's invocation record (api/records.ts, the async destinations' shape) for one record of a queue. */
+  queueFailureRecord(msg: SourceMessage, record: ShapedRecord, last?: BatchResult): InvocationRecord {
     const attempts = msg.deliveryCount;
-    return {
-      version: '1.0',
-      timestamp: new Date().toISOString(),
-      requestContext: {
-        requestId: stableUuid(`${this.m.ref.uid}/${msg.stream}/${msg.seq}/${attempts}`),
-        functionArn: this.functionArn(),
-        condition: 'RetriesExhausted',
-        approximateInvokeCount: attempts,
-      },
-      requestPayload: eventOf([record]),
-      ...responseParts(last),
-    };
+    const response = responseOf(last);
+    return buildRecord({
+      ...this.recordSubject(),
+      timestamp: new Date(),
+      requestId: stableUuid(`${this.m.ref.uid}/${msg.stream}/${msg.seq}/${attempts}`),
+      condition: 'RetriesExhausted',
+      approximateInvokeCount: attempts,
+      requestPayload: Buffer.from(JSON.stringify(eventOf([record]))),
+      ...(response ? { response } : {}),
+    });
   }
 
-  /** The stream failure record (lambda.md §6, Kinesis' shape under NatsStreamBatchInfo). */
+  /** The stream failure record (api/records.ts; lambda.md §6, Kinesis' shape under NatsStreamBatchInfo). */
   streamFailureRecord(
     msgs: SourceMessage[],
-    condition: 'RetryAttemptsExhausted' | 'RecordAgeExceeded',
+    condition: StreamFailureCondition,
     attempts: number,
     last?: BatchResult,
-  ): Record<string, unknown> {
+  ): StreamFailureRecord {
     const first = msgs[0];
     const lastMsg = msgs[msgs.length - 1];
     const src = this.m.source;
-    return {
-      requestContext: {
-        requestId: stableUuid(`${this.m.ref.uid}/${first?.seq}/${lastMsg?.seq}/${condition}`),
-        functionArn: this.functionArn(),
-        condition,
-        approximateInvokeCount: attempts,
-      },
-      ...responseParts(last),
-      version: '1.0',
-      timestamp: new Date().toISOString(),
-      NatsStreamBatchInfo: {
+    const response = responseOf(last);
+    return buildStreamFailureRecord({
+      ...this.recordSubject(),
+      timestamp: new Date(),
+      requestId: stableUuid(`${this.m.ref.uid}/${first?.seq}/${lastMsg?.seq}/${condition}`),
+      condition,
+      approximateInvokeCount: attempts,
+      ...(response ? { response } : {}),
+      batch: {
         shardId: src.kind === 'schedule' ? '' : (src.subject ?? '>'),
         startSequenceNumber: String(first?.seq ?? ''),
         endSequenceNumber: String(lastMsg?.seq ?? ''),
@@ -299,6 +299,16 @@ export class BatchInvoker {
         batchSize: msgs.length,
         streamArn: streamArn('nats', this.deps.tuning.region, this.m.ref.namespace, first?.stream ?? ''),
       },
+    });
+  }
+
+  private recordSubject(): { region: string; namespace: string; function: string; qualifier?: string } {
+    const t = this.m.target;
+    return {
+      region: this.deps.tuning.region,
+      namespace: t.namespace,
+      function: t.function,
+      ...(t.qualifier ? { qualifier: t.qualifier } : {}),
     };
   }
 }
@@ -332,29 +342,22 @@ export function recordLinks(items: Prepared[]): Link[] {
   return links;
 }
 
-function responseParts(last?: BatchResult): Record<string, unknown> {
-  if (!last) return {};
+/** The last attempt's answer for a failure record: the function's, or the platform's status for it. */
+function responseOf(last?: BatchResult): RecordResponse | undefined {
+  if (!last) return undefined;
   const r = last.result;
   if (r.kind === 'success' || r.kind === 'function_error') {
-    let payload: unknown;
-    try {
-      payload = JSON.parse(r.payload.toString('utf8'));
-    } catch {
-      payload = r.payload.toString('utf8');
-    }
     return {
-      responseContext: {
-        statusCode: 200,
-        executedVersion: (r.kind === 'success' && r.executedVersion) || LATEST,
-        ...(r.kind === 'function_error' ? { functionError: 'Unhandled' } : {}),
-      },
-      responsePayload: payload,
+      statusCode: 200,
+      executedVersion: (r.kind === 'success' && r.executedVersion) || LATEST,
+      ...(r.kind === 'function_error' ? { functionError: 'Unhandled' } : {}),
+      payload: r.payload,
     };
   }
-  return { responseContext: { statusCode: r.kind === 'throttled' ? 429 : (r.status ?? 500) } };
+  return { statusCode: r.kind === 'throttled' ? 429 : (r.status ?? 500) };
 }
 
-function invocationOutcome(r: InvokeResult): string {
+function invocationOutcome(r: InvokeResult): InvocationOutcome {
   if (r.kind === 'function_error') return r.timedOut ? 'timeout' : 'function_error';
   return r.kind;
 }

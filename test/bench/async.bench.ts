@@ -20,7 +20,7 @@ import { EventAcceptor } from '../../gateway/async/accept.js';
 import { BacklogGuard, DEFAULT_BACKLOG_LIMIT, streamBacklogCounter } from '../../gateway/async/backlog.js';
 import { eventHeaders } from '../../gateway/async/event.js';
 import { FakeInvoker } from '../support/gateway/fake-invoker.js';
-import { Subjects } from '../../gateway/async/naming.js';
+import { Subjects } from '../../api/nats-naming.js';
 import { NatsServer } from '../integration/support/nats.js';
 import { fnResource, pipelineNames, startPipeline, waitFor } from '../integration/support/async-pipeline.js';
 

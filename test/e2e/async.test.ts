@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import type { InvocationRecord } from '../../gateway/async/records.js';
+import type { InvocationRecord } from '../../api/records.js';
 import { RecordCollector } from '../integration/support/async-pipeline.js';
 import { asyncSettled, caughtUp } from './support/settled.js';
 import {

@@ -3,9 +3,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventAcceptor } from '../../gateway/async/accept.js';
 import { FakeInvoker } from '../support/gateway/fake-invoker.js';
-import { Subjects } from '../../gateway/async/naming.js';
+import { Subjects } from '../../api/nats-naming.js';
 import { DLQ_H } from '../../gateway/async/event.js';
-import type { InvocationRecord } from '../../gateway/async/records.js';
+import type { InvocationRecord } from '../../api/records.js';
 import { NatsServer } from './support/nats.js';
 import {
   connectNats,

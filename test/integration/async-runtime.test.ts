@@ -8,6 +8,7 @@ import {
   fnResource,
   metricValue,
   RecordCollector,
+  deadLetterRouter,
   serveRouter,
   startPipeline,
   waitFor,
@@ -73,7 +74,7 @@ describe('with the real runtime', { timeout: TEST_TIMEOUT }, () => {
       ],
     });
     results = await RecordCollector.start(await server.connectTenant('team-a'));
-    const api = await serveRouter(p.router);
+    const api = await serveRouter(deadLetterRouter(p.dlq));
     closers.push(() => api.close());
     const ids: string[] = [];
     for (let n = 0; n < 100; n++) {

@@ -5,13 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsyncPayloadTooLargeError } from '../../gateway/async/errors.js';
 import { FakeInvoker } from '../support/gateway/fake-invoker.js';
 import type { InvokeRequest } from '../../gateway/async/invoker.js';
-import type { InvocationRecord } from '../../gateway/async/records.js';
+import type { InvocationRecord } from '../../api/records.js';
 import { NatsServer } from './support/nats.js';
 import {
   fnResource,
   metricValue,
   pipelineIdle,
   RecordCollector,
+  deadLetterRouter,
   serveRouter,
   startPipeline,
   waitFor,
@@ -465,7 +466,7 @@ describe('dead letters', () => {
         fnResource('dl', 'fixme', { async: { maxRetryAttempts: 0, onSuccess: 'nats:results.dlq.ok' } }),
       ],
     });
-    const api = await serveRouter(p.router);
+    const api = await serveRouter(deadLetterRouter(p.dlq));
     cleanups.push(() => api.close());
     const base = `${api.url}/sluice/v1/namespaces/dl/functions/fixme/dead-letters`;
     const ids = await acceptMany(p, 'dl', 'fixme', 5, 5);

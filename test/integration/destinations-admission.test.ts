@@ -68,6 +68,8 @@ describe('destination URIs: the API server and api/destinations.ts agree', () =>
     'nats:sluice.async.shop.fn',
     'nats:sluice',
     'nats:$KV.sluice-poller.x',
+    'nats:_INBOX.abc.1',
+    'nats:_INBOX_sluice.abc.1',
     'ftp://example.com/x',
     'http://localhost:8080/x',
     'http://a.localhost/x',

@@ -4,7 +4,7 @@
  * and a record collector is caught up when it holds every message of its stream.
  */
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { consumerName } from '../../../gateway/async/naming.js';
+import { consumerName } from '../../../api/nats-naming.js';
 import type { RecordCollector } from '../../integration/support/async-pipeline.js';
 import { waitFor } from './kube.js';
 

@@ -20,10 +20,12 @@ import {
   type AsyncPipelineOptions,
 } from '../../../gateway/async/pipeline.js';
 import type { FunctionInvoker } from '../../../gateway/async/invoker.js';
-import { Subjects } from '../../../gateway/async/naming.js';
+import { Subjects } from '../../../api/nats-naming.js';
 import type { FunctionWatchHandlers, FunctionWatchSource } from '../../../gateway/async/watcher.js';
-import type { InvocationRecord } from '../../../gateway/async/records.js';
+import type { InvocationRecord } from '../../../api/records.js';
 import { until } from '../../support/time.js';
+import { makeDeadLetterHandlers, type DeadLetterStore } from '../../../gateway/handlers/dead-letters.js';
+import { deadLetterRoutes } from '../../../gateway/routes.js';
 
 /** A Function object as the API server would hold it. */
 export function fnResource(
@@ -295,6 +297,11 @@ export async function pipelineIdle(p: RunningPipeline): Promise<boolean> {
     state.messages === 0 &&
     p.dispatcher.functions().every((f) => p.dispatcher.inFlight(f.namespace, f.name) === 0)
   );
+}
+
+/** The gateway's dead-letters routes over a pipeline's dead-letter queue, without authorization. */
+export function deadLetterRouter(dlq: DeadLetterStore): express.Router {
+  return deadLetterRoutes(makeDeadLetterHandlers({ dlq: () => dlq, log: quietLog() }));
 }
 
 /** Serves the dead-letters router with a minimal error mapping (the gateway's is richer). */

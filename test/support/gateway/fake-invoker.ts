@@ -1,4 +1,5 @@
-import type { FunctionInvoker, InvokeOutcome, InvokeRequest } from '../../../gateway/async/invoker.js';
+import type { InvokeOutcome } from '../../../api/outcomes.js';
+import type { FunctionInvoker, InvokeRequest } from '../../../gateway/async/invoker.js';
 
 /** A scripted invoker for tests and benchmarks: records every call and tracks concurrency. */
 export class FakeInvoker implements FunctionInvoker {

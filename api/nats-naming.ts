@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ValidationError } from '../../lib/index.js';
+import { ValidationError } from '../lib/errors.js';
 
 /**
  * Subjects and JetStream names of the async pipeline, derived from a function's namespace and

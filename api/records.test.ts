@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { buildRecord, encodeRecord, payloadFromRecord, payloadValue, type RecordInput } from './records.js';
+import {
+  buildRecord,
+  buildStreamFailureRecord,
+  encodeRecord,
+  payloadFromRecord,
+  payloadValue,
+  type RecordInput,
+  type StreamFailureInput,
+} from './records.js';
 
 const base = (o: Partial<RecordInput> = {}): RecordInput => ({
   timestamp: new Date('2026-01-02T03:04:05.678Z'),
@@ -165,5 +173,95 @@ describe('encodeRecord', () => {
       expect(out.body.length).toBeLessThan(2000);
       expect(parsed.responsePayload.errorType).toBe('Sluice.ResponseTruncated');
     } else expect(parsed.responsePayload.blob).toHaveLength(5000);
+  });
+});
+
+describe('buildStreamFailureRecord', () => {
+  const batch = {
+    shardId: 'clicks.>',
+    startSequenceNumber: '3',
+    endSequenceNumber: '5',
+    approximateArrivalOfFirstRecord: '2026-01-02T03:00:00.000Z',
+    approximateArrivalOfLastRecord: '2026-01-02T03:00:01.000Z',
+    batchSize: 3,
+    streamArn: 'arn:aws:nats:sluice-local:shop:stream/CLICKS',
+  };
+  const input = (o: Partial<StreamFailureInput> = {}): StreamFailureInput => ({
+    timestamp: new Date('2026-01-02T03:04:05.678Z'),
+    region: 'sluice-local',
+    namespace: 'shop',
+    function: 'count',
+    requestId: 'req-9',
+    condition: 'RetryAttemptsExhausted',
+    approximateInvokeCount: 4,
+    batch,
+    ...o,
+  });
+  const requestContext = {
+    requestId: 'req-9',
+    functionArn: 'arn:aws:lambda:sluice-local:shop:function:count:$LATEST',
+    condition: 'RetryAttemptsExhausted',
+    approximateInvokeCount: 4,
+  };
+
+  it.each([
+    {
+      name: 'no answer (records too old): the range only',
+      input: input({ condition: 'RecordAgeExceeded', approximateInvokeCount: 0 }),
+      want: {
+        requestContext: { ...requestContext, condition: 'RecordAgeExceeded', approximateInvokeCount: 0 },
+        version: '1.0',
+        timestamp: '2026-01-02T03:04:05.678Z',
+        NatsStreamBatchInfo: batch,
+      },
+      keys: ['requestContext', 'version', 'timestamp', 'NatsStreamBatchInfo'],
+    },
+    {
+      name: 'a function error: the response after the request context',
+      input: input({
+        qualifier: 'live',
+        response: {
+          statusCode: 200,
+          executedVersion: '2',
+          functionError: 'Unhandled',
+          payload: Buffer.from('{"errorType":"Error"}'),
+        },
+      }),
+      want: {
+        requestContext: {
+          ...requestContext,
+          functionArn: 'arn:aws:lambda:sluice-local:shop:function:count:live',
+        },
+        responseContext: { statusCode: 200, executedVersion: '2', functionError: 'Unhandled' },
+        responsePayload: { errorType: 'Error' },
+        version: '1.0',
+        timestamp: '2026-01-02T03:04:05.678Z',
+        NatsStreamBatchInfo: batch,
+      },
+      keys: [
+        'requestContext',
+        'responseContext',
+        'responsePayload',
+        'version',
+        'timestamp',
+        'NatsStreamBatchInfo',
+      ],
+    },
+    {
+      name: 'throttled: the status, no version ran',
+      input: input({ response: { statusCode: 429 } }),
+      want: {
+        requestContext,
+        responseContext: { statusCode: 429 },
+        version: '1.0',
+        timestamp: '2026-01-02T03:04:05.678Z',
+        NatsStreamBatchInfo: batch,
+      },
+      keys: ['requestContext', 'responseContext', 'version', 'timestamp', 'NatsStreamBatchInfo'],
+    },
+  ])('$name', ({ input: i, want, keys }) => {
+    const got = buildStreamFailureRecord(i);
+    expect(got).toEqual(want);
+    expect(Object.keys(got)).toEqual(keys);
   });
 });

@@ -1,11 +1,16 @@
-import { LATEST, functionArn } from '../../api/naming.js';
+import { LATEST, functionArn } from './naming.js';
 
 /**
- * Lambda's invocation record (lambda.md §5): what success and failure destinations receive and
- * what the dead-letter stream stores. Built by one pure function so the shape is tested once.
+ * Lambda's invocation record (lambda.md §5): what success and failure destinations receive, what
+ * the gateway's dead-letter stream stores and what an event-source mapping sends to its
+ * `onFailure` for a queue record; and the stream failure record (lambda.md §6) a stream mapping
+ * sends for a range of records. Built by the pure functions below — the gateway's async pipeline
+ * and the poller both — so each shape is written and tested once.
  */
 export type Condition = 'Success' | 'RetriesExhausted' | 'EventAgeExceeded' | 'ZeroReservedConcurrency';
 export type FailureCondition = Exclude<Condition, 'Success'>;
+/** Why a stream mapping gave up on a range of records. */
+export type StreamFailureCondition = 'RetryAttemptsExhausted' | 'RecordAgeExceeded';
 
 export interface InvocationRecord {
   version: '1.0';
@@ -17,18 +22,22 @@ export interface InvocationRecord {
     approximateInvokeCount: number;
   };
   requestPayload: unknown;
-  responseContext?: {
-    statusCode: number;
-    executedVersion: string;
-    functionError?: string;
-  };
+  responseContext?: ResponseContext;
   responsePayload?: unknown;
+}
+
+export interface ResponseContext {
+  statusCode: number;
+  /** Absent when no version ran (the platform answered for it: throttled, unreachable). */
+  executedVersion?: string;
+  functionError?: string;
 }
 
 /** What the function (or the platform for it) answered on the last attempt. */
 export interface RecordResponse {
   statusCode: number;
-  executedVersion: string;
+  /** Absent when no version ran (the platform answered for it: throttled, unreachable). */
+  executedVersion?: string;
   /** `Unhandled` for function errors (timeouts included); absent on success. */
   functionError?: string;
   payload?: Buffer;
@@ -47,6 +56,20 @@ export interface RecordInput {
   requestPayload: Buffer;
   /** Absent when the function never answered (ZeroReservedConcurrency, age expired while throttled). */
   response?: RecordResponse;
+}
+
+/** The function a record is about, and the qualifier as invoked (the ARN is always qualified). */
+type RecordSubject = Pick<RecordInput, 'region' | 'namespace' | 'function' | 'qualifier'>;
+
+const arnOf = (i: RecordSubject): string =>
+  functionArn(i.region, i.namespace, i.function, i.qualifier ?? LATEST);
+
+function responseContextOf(r: RecordResponse): ResponseContext {
+  return {
+    statusCode: r.statusCode,
+    ...(r.executedVersion !== undefined ? { executedVersion: r.executedVersion } : {}),
+    ...(r.functionError ? { functionError: r.functionError } : {}),
+  };
 }
 
 /**
@@ -70,21 +93,77 @@ export function buildRecord(i: RecordInput): InvocationRecord {
     timestamp: i.timestamp.toISOString(),
     requestContext: {
       requestId: i.requestId,
-      functionArn: functionArn(i.region, i.namespace, i.function, i.qualifier ?? LATEST),
+      functionArn: arnOf(i),
       condition: i.condition,
       approximateInvokeCount: i.approximateInvokeCount,
     },
     requestPayload: payloadValue(i.requestPayload),
   };
   if (i.response) {
-    record.responseContext = {
-      statusCode: i.response.statusCode,
-      executedVersion: i.response.executedVersion,
-      ...(i.response.functionError ? { functionError: i.response.functionError } : {}),
-    };
+    record.responseContext = responseContextOf(i.response);
     if (i.response.payload !== undefined) record.responsePayload = payloadValue(i.response.payload);
   }
   return record;
+}
+
+/** Where a stream mapping's failed range sits (Kinesis' shape, under `NatsStreamBatchInfo`). */
+export interface StreamBatchInfo {
+  /** The mapping's subject filter (`>` for the whole stream). */
+  shardId: string;
+  startSequenceNumber: string;
+  endSequenceNumber: string;
+  approximateArrivalOfFirstRecord: string;
+  approximateArrivalOfLastRecord: string;
+  batchSize: number;
+  streamArn: string;
+}
+
+/** The stream failure record (lambda.md §6): the range of records, not their payloads. */
+export interface StreamFailureRecord {
+  requestContext: {
+    requestId: string;
+    functionArn: string;
+    condition: StreamFailureCondition;
+    approximateInvokeCount: number;
+  };
+  responseContext?: ResponseContext;
+  responsePayload?: unknown;
+  version: '1.0';
+  timestamp: string;
+  NatsStreamBatchInfo: StreamBatchInfo;
+}
+
+export interface StreamFailureInput extends RecordSubject {
+  timestamp: Date;
+  requestId: string;
+  condition: StreamFailureCondition;
+  approximateInvokeCount: number;
+  /** The last attempt's answer, when there was one. */
+  response?: RecordResponse;
+  batch: StreamBatchInfo;
+}
+
+/** Builds the stream failure record; key order follows Lambda's. */
+export function buildStreamFailureRecord(i: StreamFailureInput): StreamFailureRecord {
+  const record: StreamFailureRecord = {
+    requestContext: {
+      requestId: i.requestId,
+      functionArn: arnOf(i),
+      condition: i.condition,
+      approximateInvokeCount: i.approximateInvokeCount,
+    },
+    version: '1.0',
+    timestamp: i.timestamp.toISOString(),
+    NatsStreamBatchInfo: i.batch,
+  };
+  if (!i.response) return record;
+  const { requestContext, ...rest } = record;
+  return {
+    requestContext,
+    responseContext: responseContextOf(i.response),
+    ...(i.response.payload !== undefined ? { responsePayload: payloadValue(i.response.payload) } : {}),
+    ...rest,
+  };
 }
 
 /** How a payload is embedded in an encoded record. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { consumerName, Subjects } from './naming.js';
+import { consumerName, Subjects } from './nats-naming.js';
 
 const NATS_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
