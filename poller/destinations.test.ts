@@ -1,5 +1,4 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startHttpRecorder, type HttpRecorder } from '../test/support/http-recorder.js';
 import { recordingTenants as recordingJs } from '../test/support/recording-tenants.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DestinationError, DestinationSender } from './destinations.js';
@@ -8,19 +7,14 @@ import { FakeInvoker } from '../test/support/poller/fake-invoker.js';
 const opts = { namespace: 'shop', dedupId: 'm1' };
 
 describe('DestinationSender: the one destination contract', () => {
-  let server: Server;
+  let http: HttpRecorder;
   let port = 0;
-  const paths: string[] = [];
+  let paths: string[] = [];
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      paths.push(req.url ?? '');
-      req.resume();
-      res.writeHead(req.url === '/moved' ? 302 : 204, { location: '/elsewhere' }).end();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    port = (server.address() as AddressInfo).port;
+    http = await startHttpRecorder((path) => (path === '/moved' ? 302 : 204));
+    ({ port, paths } = http);
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => http.close());
 
   it.each([
     { name: "the platform's async subjects", uri: 'nats:sluice.async.other.fn' },

@@ -1,5 +1,4 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startHttpRecorder, type HttpRecorder } from '../../test/support/http-recorder.js';
 import { recordingTenants as recordingJs } from '../../test/support/recording-tenants.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Resolver } from '../../api/destinations.js';
@@ -17,19 +16,14 @@ const ctx: DeliveryContext = {
 };
 
 describe('Destinations: the destination contract at delivery', () => {
-  let server: Server;
+  let http: HttpRecorder;
   let port = 0;
-  const paths: string[] = [];
+  let paths: string[] = [];
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      paths.push(req.url ?? '');
-      req.resume();
-      res.writeHead(req.url === '/moved' ? 307 : 204, { location: '/elsewhere' }).end();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    port = (server.address() as AddressInfo).port;
+    http = await startHttpRecorder((path) => (path === '/moved' ? 307 : 204));
+    ({ port, paths } = http);
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => http.close());
 
   const make = (resolve: Resolver, allowLoopback = false): { d: Destinations; subjects: string[] } => {
     const { js, subjects } = recordingJs();
