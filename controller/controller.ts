@@ -1,11 +1,4 @@
-import {
-  makeInformer,
-  type KubeConfig,
-  type KubernetesObject,
-  type KubernetesListObject,
-  type Informer,
-  type ObjectCache,
-} from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, KubernetesListObject } from '@kubernetes/client-node';
 import { CustomObjectsApi, AppsV1Api, CoreV1Api, type V1Namespace } from '@kubernetes/client-node';
 import type { Counter } from 'prom-client';
 import { GROUP, VERSION } from '../api/schema.js';
@@ -17,7 +10,7 @@ import type {
   FunctionVersionResource,
 } from '../api/types.js';
 import type { Logger } from '../lib/log.js';
-import { describeError } from '../lib/errors.js';
+import { startWatch, type RunningWatch } from '../lib/kube/watch.js';
 import { makeKey, parseKey, WorkQueue } from './workqueue.js';
 import type { FunctionReconciler } from './function/reconcile.js';
 import type { AliasReconciler } from './alias/reconcile.js';
@@ -53,10 +46,9 @@ export interface NatsCaches {
  */
 export class Controller {
   private readonly queue: WorkQueue;
-  private readonly informers: {
-    kind: string;
-    informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
-  }[] = [];
+  private readonly informers: { kind: string; informer: RunningWatch<KubernetesObject> }[] = [];
+  /** Called for every Function event besides its own key (the NATS accounts listen). */
+  private readonly functionListeners: ((o: KubernetesObject) => void)[] = [];
   private resync: NodeJS.Timeout | undefined;
   private synced = false;
   private nats: NatsAccountReconciler | undefined;
@@ -117,8 +109,15 @@ export class Controller {
         >;
     const managed = `${LABELS.managedBy}=${MANAGED_BY}`;
 
-    this.watch('Function', `/apis/${GROUP}/${VERSION}${ns}/functions`, crList('functions'), undefined, (o) =>
-      this.fnKey(o.metadata?.namespace, o.metadata?.name),
+    this.watch(
+      'Function',
+      `/apis/${GROUP}/${VERSION}${ns}/functions`,
+      crList('functions'),
+      undefined,
+      (o) => {
+        this.fnKey(o.metadata?.namespace, o.metadata?.name);
+        for (const f of this.functionListeners) f(o);
+      },
     );
     this.watch(
       'FunctionVersion',
@@ -173,7 +172,8 @@ export class Controller {
       (o) => this.functionsRunningAs(o.metadata?.namespace, o.metadata?.name),
     );
     if (this.deps.natsAccounts) this.watchNatsAccounts(core, custom, ns);
-    await Promise.all(this.informers.map((i) => i.informer.start()));
+    // Each watch retries on its own (with backoff) until its first list arrived.
+    await Promise.all(this.informers.map((i) => i.informer.synced));
     this.synced = true;
     this.queue.start();
     // Every namespace with an account is looked at on start: its claims are pushed again when the
@@ -220,9 +220,7 @@ export class Controller {
       undefined,
       (o) => accountKey(o.metadata?.namespace),
     );
-    const fnInformer = this.informers.find((i) => i.kind === 'Function')?.informer;
-    fnInformer?.on('add', (o) => accountKey(o.metadata?.namespace));
-    fnInformer?.on('update', (o) => accountKey(o.metadata?.namespace));
+    this.functionListeners.push((o) => accountKey(o.metadata?.namespace));
     const nsInformer = this.informers.find((i) => i.kind === 'Namespace')?.informer;
     this.nats = this.deps.natsAccounts?.({
       namespace: (name) => nsInformer?.get(name),
@@ -263,16 +261,15 @@ export class Controller {
     labelSelector: string | undefined,
     onEvent: (o: T) => void,
   ): void {
-    const inf = makeInformer<T>(this.deps.kc, path, list, labelSelector);
-    for (const verb of ['add', 'update', 'delete'] as const) inf.on(verb, onEvent);
-    inf.on('error', (err: unknown) => {
-      this.deps.log.warn({ path }, `watch failed, restarting: ${describeError(err)}`);
-      setTimeout(() => void inf.start().catch(() => undefined), 2000);
+    const inf = startWatch<T>({
+      kc: this.deps.kc,
+      path,
+      list,
+      ...(labelSelector !== undefined ? { labelSelector } : {}),
+      handlers: { upsert: onEvent, remove: onEvent },
+      log: this.deps.log,
     });
-    this.informers.push({
-      kind,
-      informer: inf,
-    });
+    this.informers.push({ kind, informer: inf });
   }
 
   async stop(): Promise<void> {

@@ -19,7 +19,8 @@ import { Controller, type NatsCaches } from './controller.js';
 import { credsFileAuth } from '../lib/nats/connect.js';
 import { NatsAccountOps } from './natsaccount/nats.js';
 import { NatsAccountReconciler, type ControllerNatsKeys } from './natsaccount/reconcile.js';
-import { LeaderElector } from './leader.js';
+import { LeaderElector } from '../lib/kube/elector.js';
+import { KubeLeaseStore } from '../lib/kube/leases.js';
 import {
   DEFAULT_BUILD_OPTIONS,
   functionTelemetry,
@@ -115,17 +116,14 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
   if (!config.leaderElection) {
     startLeading();
   } else {
-    const elector = new LeaderElector(
-      kc,
-      {
-        namespace: config.podNamespace,
-        name: 'sluice-controller',
-        identity: config.podName || hostname(),
-        leaseSeconds: 15,
-        renewSeconds: 5,
-      },
+    const elector = new LeaderElector({
+      leases: new KubeLeaseStore(kc, config.podNamespace, 'sluice-controller'),
+      name: 'sluice-controller',
+      identity: config.podName || hostname(),
+      leaseSeconds: 15,
+      renewSeconds: 5,
       log,
-    );
+    });
     shutdown.register('leader election', () => elector.stop());
     elector.start(startLeading, () => {
       // As client-go does: a replica that lost the lease exits and restarts as a follower.

@@ -29,7 +29,7 @@ import type { AddressCheck } from '../../api/destinations.js';
 import type { Logger } from '../../lib/log.js';
 import { canonicalJson } from '../../api/hash.js';
 import type { Kube } from '../kube/client.js';
-import { setCondition } from '../conditions.js';
+import { setCondition } from '../../lib/kube/conditions.js';
 import { destinationFunctions, destinationsCondition, type DestinationsCondition } from './destinations.js';
 import { executionRoleBlocker, type Blocker } from './execution-role.js';
 import { peersBlocker } from './peers.js';

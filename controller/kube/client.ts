@@ -4,11 +4,11 @@ import {
   PatchStrategy,
   CustomObjectsApi,
   CoreV1Api,
-  AppsV1Api,
   setHeaderOptions,
   type KubeConfig,
   type KubernetesObject,
 } from '@kubernetes/client-node';
+import { ScaleWriter } from '../../lib/kube/scale.js';
 
 export const FIELD_MANAGER = 'sluice-controller';
 
@@ -66,7 +66,7 @@ export function makeKube(kc: KubeConfig, group = 'sluice.dev', version = 'v1alph
   const objects = KubernetesObjectApi.makeApiClient(kc);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
+  const scale = new ScaleWriter(kc, FIELD_MANAGER);
   return {
     async get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string) {
       try {
@@ -134,12 +134,7 @@ export function makeKube(kc: KubeConfig, group = 'sluice.dev', version = 'v1alph
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
     },
-    async setScale(namespace: string, name: string, replicas: number) {
-      await apps.patchNamespacedDeploymentScale(
-        { namespace, name, body: { spec: { replicas } }, fieldManager: FIELD_MANAGER },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
-    },
+    setScale: (namespace: string, name: string, replicas: number) => scale.set(namespace, name, replicas),
     async event({ involved, type, reason, message }: KubeEvent) {
       const now = new Date();
       const namespace = involved.metadata?.namespace ?? 'default';

@@ -18,7 +18,8 @@ import { FunctionReconciler } from '../../controller/function/reconcile.js';
 import { listVersions } from '../../controller/function/publish.js';
 import { DEFAULT_BUILD_OPTIONS } from '../../controller/function/resources/types.js';
 import { makeKube, type Kube } from '../../controller/kube/client.js';
-import { LeaderElector } from '../../controller/leader.js';
+import { LeaderElector } from '../../lib/kube/elector.js';
+import { KubeLeaseStore } from '../../lib/kube/leases.js';
 import { ApiServer } from '../support/apiserver.js';
 import { budget, sleep, until } from '../support/time.js';
 
@@ -210,9 +211,10 @@ describe('LeaderElector', () => {
     const kc = kas.kubeConfig();
     // The lease outlives any stall of a loaded machine (the test never waits for it to expire:
     // the leader releases it, and the successor takes over at its next attempt).
-    const opts = { namespace: 'sluice-system', name: 'sluice-controller', leaseSeconds: 15, renewSeconds: 1 };
-    const a = new LeaderElector(kc, { ...opts, identity: 'a' }, log);
-    const b = new LeaderElector(kc, { ...opts, identity: 'b' }, log);
+    const leases = new KubeLeaseStore(kc, 'sluice-system', 'sluice-controller');
+    const opts = { leases, name: 'sluice-controller', leaseSeconds: 15, renewSeconds: 1, log };
+    const a = new LeaderElector({ ...opts, identity: 'a' });
+    const b = new LeaderElector({ ...opts, identity: 'b' });
     const events: string[] = [];
     try {
       a.start(
