@@ -32,6 +32,8 @@ export interface Kube {
   delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<boolean>;
   /** JSON merge patch (RFC 7386: null removes a key); creates `obj` first when it does not exist. */
   mergePatch<T extends KubernetesObject>(obj: T, patch: object): Promise<void>;
+  /** Merge-patches labels onto an existing object (one gone meanwhile is left gone). */
+  label(obj: KubernetesObject, labels: Record<string, string>): Promise<void>;
   /** Merge-patches the status subresource of a custom resource. */
   patchStatus(plural: string, namespace: string, name: string, status: unknown): Promise<void>;
   /** Replicas of a Deployment through its scale subresource. */
@@ -126,6 +128,18 @@ export function makeKube(kc: KubeConfig, group = 'sluice.dev', version = 'v1alph
           if (!isAlreadyExists(createErr)) throw createErr;
         }
         await objects.patch(target, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+      }
+    },
+    async label(obj: KubernetesObject, labels: Record<string, string>) {
+      const target = {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        metadata: { name: obj.metadata?.name, namespace: obj.metadata?.namespace, labels },
+      };
+      try {
+        await objects.patch(target, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
       }
     },
     async patchStatus(plural: string, namespace: string, name: string, status: unknown) {
