@@ -48,12 +48,15 @@ export async function publishVersion(
   fn: FunctionResource,
   description?: string,
 ): Promise<PublishResult> {
+  const namespace = fn.metadata.namespace ?? 'default';
+  const name = fn.metadata.name ?? '';
+  // Unchanged code and configuration are decided from the cache; a new number from the API
+  // server itself, so a version the cache has not seen yet is not published twice.
+  const cached = planPublish(fn, await listVersions(kube, namespace, name), description);
+  if ('existing' in cached) return { version: cached.existing, created: false };
+  const live = kube.live ?? kube;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const plan = planPublish(
-      fn,
-      await listVersions(kube, fn.metadata.namespace ?? 'default', fn.metadata.name ?? ''),
-      description,
-    );
+    const plan = planPublish(fn, await listVersions(live, namespace, name), description);
     if ('existing' in plan) return { version: plan.existing, created: false };
     try {
       return { version: await kube.create(plan.create), created: true };

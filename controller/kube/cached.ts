@@ -92,6 +92,7 @@ export function cachedKube(api: Kube, listers: Listers, opts: CachedKubeOptions 
   };
   return {
     ...api,
+    live: api,
     async get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string) {
       const lister = listers.of(apiVersion, kind);
       if (!lister) return api.get<T>(apiVersion, kind, namespace, name);

@@ -39,6 +39,11 @@ export interface Kube {
   /** Replicas of a Deployment through its scale subresource. */
   setScale(namespace: string, name: string, replicas: number): Promise<void>;
   event(e: KubeEvent): Promise<void>;
+  /**
+   * The API server itself, where this Kube reads from caches: for the few reads that must be
+   * current (the next version number before publishing). Absent: this Kube reads the API server.
+   */
+  live?: Kube;
 }
 
 export interface KubeEvent {
