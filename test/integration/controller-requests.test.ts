@@ -57,11 +57,14 @@ let listers: Listers;
 let controller: Controller;
 let requests: string[];
 let functions: FunctionReconciler;
+/** `namespace/name` of every reconcile the controller's queue ran (its reconcilers only record). */
+const enqueued: string[] = [];
 
 beforeAll(async () => {
   kas = await ApiServer.start();
   adminKc = kas.kubeConfig();
-  await adminKc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
+  for (const name of [NS, 'other'])
+    await adminKc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
   admin = makeKube(adminKc);
   const deadline = Date.now() + budget(30_000);
   for (;;) {
@@ -75,7 +78,12 @@ beforeAll(async () => {
   }
   // The controller's watches, on a client of their own; its queue reconciles nothing here.
   listers = new Listers();
-  const idle = { reconcile: () => Promise.resolve() };
+  const idle = {
+    reconcile: (namespace: string, name: string): Promise<void> => {
+      enqueued.push(`${namespace}/${name}`);
+      return Promise.resolve();
+    },
+  };
   controller = new Controller({
     kc: kas.kubeConfig(),
     log,
@@ -193,5 +201,31 @@ describe('API requests of one Function reconcile (reads from caches, writes to t
     expect(before).toBeDefined();
     expect(await memoryLimit()).not.toBe(before);
     expect(await memoryLimit()).toMatch(/^5\d\dMi$|^6\d\dMi$/);
+  });
+
+  it('routes a ConfigMap to the functions that name it in its own namespace only', async () => {
+    await admin.apply(fn('bycode', { code: { configMap: { name: 'user-code' } } }));
+    await admin.apply({ ...fn('bycode'), metadata: { name: 'bycode', namespace: 'other' } });
+    const core = adminKc.makeApiClient(CoreV1Api);
+    await until(
+      () => enqueued.includes(`${NS}/bycode`) && enqueued.includes('other/bycode'),
+      'both functions',
+    );
+    enqueued.length = 0;
+    await core.createNamespacedConfigMap({
+      namespace: 'other',
+      body: { metadata: { name: 'user-code' }, data: { 'index.js': 'x' } },
+    });
+    await until(() => listers.of('v1', 'ConfigMap')?.get('user-code', 'other') !== undefined, 'the cache');
+    // The event was handled when the cache took it; give the queue time to run what it enqueued.
+    await sleep(500);
+    expect(enqueued).not.toContain(`${NS}/bycode`);
+    await core.createNamespacedConfigMap({
+      namespace: NS,
+      body: { metadata: { name: 'user-code' }, data: { 'index.js': 'x' } },
+    });
+    await until(() => enqueued.includes(`${NS}/bycode`), `${NS}/bycode to be reconciled`);
+    // other/bycode runs inline code: no ConfigMap of either namespace concerns it.
+    expect(enqueued).not.toContain('other/bycode');
   });
 });
