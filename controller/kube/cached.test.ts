@@ -100,6 +100,20 @@ describe('cachedKube', () => {
     expect(sent.metadata?.annotations?.[APPLIED_HASH_ANNOTATION]).toBe(appliedHash(changed));
   });
 
+  it('sends an unchanged apply of a watched kind again once the hash was trusted for rememberMs', async () => {
+    let t = 0;
+    const desired = svc('a', 's', { v: '1' });
+    const { cached, calls } = setup([stamped(desired, appliedHash(desired))], () => t);
+    await cached.apply(desired);
+    t = 999;
+    await cached.apply(desired);
+    expect(calls).toEqual([]);
+    t = 1001;
+    await cached.apply(desired);
+    await cached.apply(desired);
+    expect(calls).toEqual(['apply Service/a/s']);
+  });
+
   it('remembers an apply of a kind it cannot read back, for a while', async () => {
     let t = 0;
     const { cached, calls } = setup([], () => t);

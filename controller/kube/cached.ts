@@ -42,9 +42,11 @@ export function stamped<T extends KubernetesObject>(obj: T, hash: string): T {
 
 export interface CachedKubeOptions {
   /**
-   * How long an apply of a kind the controller cannot read back (Secrets: it may write them but
-   * not read them) is remembered as done; after that it is written again, so one deleted behind
-   * the controller's back comes back (default 10 minutes).
+   * How long an unchanged apply is skipped before it is sent once more (default 10 minutes):
+   * for a kind the controller cannot read back (Secrets: it may write them but not read them)
+   * how long a write is remembered as done, so one deleted behind its back comes back; for a
+   * watched kind how long an object carrying the hash is trusted, so an edit of a field the
+   * controller owns (kubectl edit) is undone within that time.
    */
   rememberMs?: number;
   now?: () => number;
@@ -55,7 +57,7 @@ export interface CachedKubeOptions {
  * get and list answer from the watches' listers (a kind nobody watches goes to the API server);
  * an apply whose object is unchanged since the controller last applied it — the hash annotation
  * of the cached object, or, for a kind it cannot read, the hash it remembers writing — is not
- * sent; a delete of an object the cache does not hold is not sent. Creates go to `api` as they
+ * sent (but once every `rememberMs` it is, to undo drift the hash cannot see); a delete of an object the cache does not hold is not sent. Creates go to `api` as they
  * are: a create that finds the object exists (the cache had not seen it yet) is the caller's to
  * answer (apply instead, or take it as done). Writes go to `api` unchanged.
  * Every object read is a copy with apiVersion and kind set, so callers may change it.
@@ -63,6 +65,7 @@ export interface CachedKubeOptions {
 export function cachedKube(api: Kube, listers: Listers, opts: CachedKubeOptions = {}): Kube {
   const rememberMs = opts.rememberMs ?? 10 * 60_000;
   const now = opts.now ?? Date.now;
+  /** Per object: the hash last applied (or found applied) and when. */
   const written = new Map<string, { hash: string; at: number }>();
   const keyOf = (o: KubernetesObject): string =>
     `${o.apiVersion}/${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
@@ -77,17 +80,19 @@ export function cachedKube(api: Kube, listers: Listers, opts: CachedKubeOptions 
     const hash = appliedHash(obj);
     const key = keyOf(obj);
     const lister = listers.of(obj.apiVersion ?? '', obj.kind ?? '');
+    const last = written.get(key);
+    const fresh = last?.hash === hash && now() - last.at < rememberMs;
     if (lister) {
       const cur = cachedOf(obj);
-      if (cur?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] === hash)
-        return copy<T>(cur, obj.apiVersion ?? '', obj.kind ?? '');
-    } else {
-      const last = written.get(key);
-      if (last?.hash === hash && now() - last.at < rememberMs) return obj;
-    }
+      if (cur?.metadata?.annotations?.[APPLIED_HASH_ANNOTATION] === hash) {
+        // First seen applied (after a restart, say): trusted from now on, for rememberMs.
+        if (last?.hash !== hash) written.set(key, { hash, at: now() });
+        if (last?.hash !== hash || fresh) return copy<T>(cur, obj.apiVersion ?? '', obj.kind ?? '');
+      }
+    } else if (fresh) return obj;
     written.delete(key);
     const out = await api.apply(stamped(obj, hash));
-    if (!lister) written.set(key, { hash, at: now() });
+    written.set(key, { hash, at: now() });
     return out;
   };
   return {
@@ -118,6 +123,7 @@ export function cachedKube(api: Kube, listers: Listers, opts: CachedKubeOptions 
     },
     apply,
     async delete(apiVersion: string, kind: string, namespace: string, name: string) {
+      written.delete(`${apiVersion}/${kind}/${namespace}/${name}`);
       const lister = listers.of(apiVersion, kind);
       if (lister && !lister.get(name, namespace)) return false;
       return api.delete(apiVersion, kind, namespace, name);
