@@ -1,12 +1,11 @@
+import type { KubeConfig, KubernetesObject, KubernetesListObject } from '@kubernetes/client-node';
 import {
-  makeInformer,
-  type KubeConfig,
-  type KubernetesObject,
-  type KubernetesListObject,
-  type Informer,
-  type ObjectCache,
+  CustomObjectsApi,
+  AppsV1Api,
+  CoreV1Api,
+  NetworkingV1Api,
+  type V1Namespace,
 } from '@kubernetes/client-node';
-import { CustomObjectsApi, AppsV1Api, CoreV1Api, type V1Namespace } from '@kubernetes/client-node';
 import type { Counter } from 'prom-client';
 import { GROUP, VERSION } from '../api/schema.js';
 import { LABELS, MANAGED_BY } from '../api/naming.js';
@@ -17,8 +16,9 @@ import type {
   FunctionVersionResource,
 } from '../api/types.js';
 import type { Logger } from '../lib/log.js';
-import { describeError } from '../lib/errors.js';
+import { startWatch, type RunningWatch } from '../lib/kube/watch.js';
 import { makeKey, parseKey, WorkQueue } from './workqueue.js';
+import type { Listers } from './kube/cached.js';
 import type { FunctionReconciler } from './function/reconcile.js';
 import type { AliasReconciler } from './alias/reconcile.js';
 import type { NatsAccountReconciler } from './natsaccount/reconcile.js';
@@ -35,7 +35,24 @@ export interface ControllerDeps {
   resyncSeconds: number;
   /** Only this namespace when set; all namespaces when empty. */
   namespace: string;
+  /** Where the reconcilers' cached Kube finds the watches' caches (controller/kube/cached.ts). */
+  listers?: Listers;
 }
+
+/** The apiVersion of each watched kind, for the listers. */
+const API_VERSIONS: Readonly<Record<string, string>> = {
+  Function: `${GROUP}/${VERSION}`,
+  FunctionVersion: `${GROUP}/${VERSION}`,
+  Alias: `${GROUP}/${VERSION}`,
+  EventSourceMapping: `${GROUP}/${VERSION}`,
+  Deployment: 'apps/v1',
+  Pod: 'v1',
+  ServiceAccount: 'v1',
+  Service: 'v1',
+  ConfigMap: 'v1',
+  Namespace: 'v1',
+  NetworkPolicy: 'networking.k8s.io/v1',
+};
 
 type Lister<T extends KubernetesObject> = () => Promise<KubernetesListObject<T>>;
 
@@ -53,10 +70,9 @@ export interface NatsCaches {
  */
 export class Controller {
   private readonly queue: WorkQueue;
-  private readonly informers: {
-    kind: string;
-    informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
-  }[] = [];
+  private readonly informers: { kind: string; informer: RunningWatch<KubernetesObject> }[] = [];
+  /** Called for every Function event besides its own key (the NATS accounts listen). */
+  private readonly functionListeners: ((o: KubernetesObject) => void)[] = [];
   private resync: NodeJS.Timeout | undefined;
   private synced = false;
   private nats: NatsAccountReconciler | undefined;
@@ -117,8 +133,15 @@ export class Controller {
         >;
     const managed = `${LABELS.managedBy}=${MANAGED_BY}`;
 
-    this.watch('Function', `/apis/${GROUP}/${VERSION}${ns}/functions`, crList('functions'), undefined, (o) =>
-      this.fnKey(o.metadata?.namespace, o.metadata?.name),
+    this.watch(
+      'Function',
+      `/apis/${GROUP}/${VERSION}${ns}/functions`,
+      crList('functions'),
+      undefined,
+      (o) => {
+        this.fnKey(o.metadata?.namespace, o.metadata?.name);
+        for (const f of this.functionListeners) f(o);
+      },
     );
     this.watch(
       'FunctionVersion',
@@ -172,14 +195,69 @@ export class Controller {
       undefined,
       (o) => this.functionsRunningAs(o.metadata?.namespace, o.metadata?.name),
     );
+    this.watchOwned(ns, managed);
     if (this.deps.natsAccounts) this.watchNatsAccounts(core, custom, ns);
-    await Promise.all(this.informers.map((i) => i.informer.start()));
+    // Each watch retries on its own (with backoff) until its first list arrived.
+    await Promise.all(this.informers.map((i) => i.informer.synced));
     this.synced = true;
     this.queue.start();
     // Every namespace with an account is looked at on start: its claims are pushed again when the
     // server lost them, and accounts of namespaces deleted meanwhile are removed.
     for (const n of (await this.nats?.known()) ?? []) this.queue.add(makeKey('NatsAccount', n, ''));
     this.resync = setInterval(() => this.resyncAll(), this.deps.resyncSeconds * 1000);
+  }
+
+  /**
+   * What the function reconciler writes and reads back — Services, NetworkPolicies, ConfigMaps
+   * (code it wrote, and code a function names) — routed to the owning function's key, always
+   * in the object's own namespace.
+   */
+  private watchOwned(ns: string, managed: string): void {
+    const { kc, namespace } = this.deps;
+    const core = kc.makeApiClient(CoreV1Api);
+    const net = kc.makeApiClient(NetworkingV1Api);
+    const byFunctionLabel = (o: KubernetesObject): void =>
+      this.fnKey(o.metadata?.namespace, o.metadata?.labels?.[LABELS.function]);
+    this.watch(
+      'Service',
+      `/api/v1${ns}/services`,
+      () =>
+        namespace
+          ? core.listNamespacedService({ namespace, labelSelector: managed })
+          : core.listServiceForAllNamespaces({ labelSelector: managed }),
+      managed,
+      byFunctionLabel,
+    );
+    this.watch(
+      'NetworkPolicy',
+      `/apis/networking.k8s.io/v1${ns}/networkpolicies`,
+      () =>
+        namespace
+          ? net.listNamespacedNetworkPolicy({ namespace, labelSelector: managed })
+          : net.listNetworkPolicyForAllNamespaces({ labelSelector: managed }),
+      managed,
+      byFunctionLabel,
+    );
+    // Every ConfigMap: a function's spec.code.configMap may name any of its namespace's.
+    this.watch(
+      'ConfigMap',
+      `/api/v1${ns}/configmaps`,
+      () => (namespace ? core.listNamespacedConfigMap({ namespace }) : core.listConfigMapForAllNamespaces()),
+      undefined,
+      (o) => {
+        if (o.metadata?.labels?.[LABELS.managedBy] === MANAGED_BY) byFunctionLabel(o);
+        else this.functionsWithCode(o.metadata?.namespace, o.metadata?.name);
+      },
+    );
+  }
+
+  /** Enqueues the functions of a namespace whose code (or a version's) is the ConfigMap `cm`. */
+  private functionsWithCode(ns: string | undefined, cm: string | undefined): void {
+    if (!ns || !cm) return;
+    for (const f of this.cached<FunctionResource>('Function', ns))
+      if (f.spec?.code?.configMap?.name === cm) this.fnKey(ns, f.metadata.name);
+    for (const v of this.cached<FunctionVersionResource>('FunctionVersion', ns))
+      if (v.spec?.snapshot?.code?.configMap?.name === cm) this.fnKey(ns, v.spec.function);
   }
 
   private cached<T extends KubernetesObject>(kind: string, namespace: string): T[] {
@@ -220,9 +298,7 @@ export class Controller {
       undefined,
       (o) => accountKey(o.metadata?.namespace),
     );
-    const fnInformer = this.informers.find((i) => i.kind === 'Function')?.informer;
-    fnInformer?.on('add', (o) => accountKey(o.metadata?.namespace));
-    fnInformer?.on('update', (o) => accountKey(o.metadata?.namespace));
+    this.functionListeners.push((o) => accountKey(o.metadata?.namespace));
     const nsInformer = this.informers.find((i) => i.kind === 'Namespace')?.informer;
     this.nats = this.deps.natsAccounts?.({
       namespace: (name) => nsInformer?.get(name),
@@ -263,16 +339,17 @@ export class Controller {
     labelSelector: string | undefined,
     onEvent: (o: T) => void,
   ): void {
-    const inf = makeInformer<T>(this.deps.kc, path, list, labelSelector);
-    for (const verb of ['add', 'update', 'delete'] as const) inf.on(verb, onEvent);
-    inf.on('error', (err: unknown) => {
-      this.deps.log.warn({ path }, `watch failed, restarting: ${describeError(err)}`);
-      setTimeout(() => void inf.start().catch(() => undefined), 2000);
+    const inf = startWatch<T>({
+      kc: this.deps.kc,
+      path,
+      list,
+      ...(labelSelector !== undefined ? { labelSelector } : {}),
+      handlers: { upsert: onEvent, remove: onEvent },
+      log: this.deps.log,
     });
-    this.informers.push({
-      kind,
-      informer: inf,
-    });
+    this.informers.push({ kind, informer: inf });
+    const apiVersion = API_VERSIONS[kind];
+    if (apiVersion) this.deps.listers?.register(apiVersion, kind, inf);
   }
 
   async stop(): Promise<void> {

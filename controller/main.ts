@@ -19,7 +19,9 @@ import { Controller, type NatsCaches } from './controller.js';
 import { credsFileAuth } from '../lib/nats/connect.js';
 import { NatsAccountOps } from './natsaccount/nats.js';
 import { NatsAccountReconciler, type ControllerNatsKeys } from './natsaccount/reconcile.js';
-import { LeaderElector } from './leader.js';
+import { LeaderElector } from '../lib/kube/elector.js';
+import { cachedKube, Listers } from './kube/cached.js';
+import { KubeLeaseStore } from '../lib/kube/leases.js';
 import {
   DEFAULT_BUILD_OPTIONS,
   functionTelemetry,
@@ -40,6 +42,9 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
   const kc = new KubeConfig();
   kc.loadFromDefault();
   const kube = makeKube(kc);
+  // The reconcilers read from the controller's watches and write to the API server.
+  const listers = new Listers();
+  const cached = cachedKube(kube, listers);
   const reconcileTotal = new Counter({
     name: 'sluice_reconcile_total',
     help: 'Reconciles by kind and result (success, error).',
@@ -56,8 +61,9 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
     workers: config.workers,
     resyncSeconds: config.resyncSeconds,
     namespace: config.watchNamespace,
+    listers,
     functions: new FunctionReconciler({
-      kube,
+      kube: cached,
       gatewayUrl: config.gatewayUrl,
       destinationAddresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
       opts: {
@@ -93,7 +99,7 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
         ...functionTelemetry(config),
       },
     }),
-    aliases: new AliasReconciler(kube),
+    aliases: new AliasReconciler(cached),
   });
   if (nats) {
     // A NATS server that restarted without its resolver directory (emptyDir) lost the accounts.
@@ -115,17 +121,14 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
   if (!config.leaderElection) {
     startLeading();
   } else {
-    const elector = new LeaderElector(
-      kc,
-      {
-        namespace: config.podNamespace,
-        name: 'sluice-controller',
-        identity: config.podName || hostname(),
-        leaseSeconds: 15,
-        renewSeconds: 5,
-      },
+    const elector = new LeaderElector({
+      leases: new KubeLeaseStore(kc, config.podNamespace, 'sluice-controller'),
+      name: 'sluice-controller',
+      identity: config.podName || hostname(),
+      leaseSeconds: 15,
+      renewSeconds: 5,
       log,
-    );
+    });
     shutdown.register('leader election', () => elector.stop());
     elector.start(startLeading, () => {
       // As client-go does: a replica that lost the lease exits and restarts as a follower.

@@ -23,7 +23,7 @@ import { makeDeadLetterAuthorizer } from './handlers/dead-letters.js';
 import { HttpPodClient } from './invoke/pod-client.js';
 import { startPolicyCanary } from './policy-canary.js';
 import { invokeToken, readInvokeKey } from '../api/invoke-token.js';
-import { startWatch } from './kube/watch.js';
+import { startWatch } from '../lib/kube/watch.js';
 import { KubePeers } from './limits/kube-peers.js';
 import { StaticPeers } from './limits/limiter.js';
 import { KeyedTokenBuckets } from './limits/rate.js';

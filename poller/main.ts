@@ -14,7 +14,10 @@ import { GatewayInflight } from './autoscaler/inflight.js';
 import { pollerSpec } from './config.js';
 import { DestinationSender } from './destinations.js';
 import { fileToken, HttpInvoker } from './invoker.js';
-import { KubeGatewayEndpoints, KubeLeaseStore, KubeScaleTarget, KubeWorld } from './kube.js';
+import { KubeLeaseStore } from '../lib/kube/leases.js';
+import { KubeGatewayEndpoints } from './kube-gateway-endpoints.js';
+import { KubeScaleTarget } from './kube-scale-target.js';
+import { KubeWorld } from './kube-world.js';
 import { PollerMetrics } from './metrics.js';
 import { SOURCES } from './sources/index.js';
 import { openPollerState } from './state.js';
@@ -65,7 +68,7 @@ await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, 
   const health = await startHealthServer(config.healthPort, () => world.synced && !nc.isClosed());
   shutdown.register('health server', () => new Promise<void>((r) => health.close(() => r())));
 
-  const leases = new KubeLeaseStore(kc, config.podNamespace);
+  const leases = new KubeLeaseStore(kc, config.podNamespace, 'sluice-poller');
   const tuning = {
     region: config.region,
     ackWaitMs: config.ackWaitSeconds * 1000,

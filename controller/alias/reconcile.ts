@@ -4,7 +4,7 @@ import { canonicalJson } from '../../api/hash.js';
 import type { AliasResource, AliasStatus, FunctionResource } from '../../api/types.js';
 import type { Logger } from '../../lib/log.js';
 import type { Kube } from '../kube/client.js';
-import { setCondition } from '../conditions.js';
+import { setCondition } from '../../lib/kube/conditions.js';
 import { listVersions } from '../function/publish.js';
 
 /** "3=90%,4=10%": how an alias splits traffic. */

@@ -28,8 +28,9 @@ import type {
 import type { AddressCheck } from '../../api/destinations.js';
 import type { Logger } from '../../lib/log.js';
 import { canonicalJson } from '../../api/hash.js';
-import type { Kube } from '../kube/client.js';
-import { setCondition } from '../conditions.js';
+import { isAlreadyExists, type Kube } from '../kube/client.js';
+import { appliedHash, stamped } from '../kube/cached.js';
+import { setCondition } from '../../lib/kube/conditions.js';
 import { destinationFunctions, destinationsCondition, type DestinationsCondition } from './destinations.js';
 import { executionRoleBlocker, type Blocker } from './execution-role.js';
 import { peersBlocker } from './peers.js';
@@ -314,7 +315,13 @@ export class FunctionReconciler {
       cm.metadata?.name ?? '',
     );
     // Content-hashed and immutable: if it exists, it holds this code.
-    if (!existing) await kube.create(cm);
+    if (existing) return;
+    try {
+      await kube.create(cm);
+    } catch (err) {
+      // Created meanwhile (by an earlier reconcile the cache has not seen yet): the same code.
+      if (!isAlreadyExists(err)) throw err;
+    }
   }
 
   private async missingDependencies(
@@ -390,12 +397,22 @@ export class FunctionReconciler {
       plan.namespace,
       desired.metadata?.name ?? '',
     );
+    // What is applied: everything but replicas, which the scaler owns. The create carries the
+    // same hash, so the reconcile after it finds nothing to apply.
+    const applyForm: V1Deployment = { ...desired, spec: { ...desired.spec } as V1Deployment['spec'] };
+    if (applyForm.spec) delete (applyForm.spec as { replicas?: number }).replicas;
+    const hash = appliedHash(applyForm);
     if (!existing) {
       log.info({ deployment: desired.metadata?.name, replicas: min }, 'creating deployment');
-      return kube.create(desired);
+      try {
+        return await kube.create(stamped(desired, hash));
+      } catch (err) {
+        // It exists after all (the cache had not seen it yet): apply, and leave replicas alone.
+        if (!isAlreadyExists(err)) throw err;
+        return kube.apply(applyForm);
+      }
     }
-    if (desired.spec) delete (desired.spec as { replicas?: number }).replicas;
-    const applied = await kube.apply(desired);
+    const applied = await kube.apply(applyForm);
     if ((existing.spec?.replicas ?? 0) < min) {
       await kube.setScale(plan.namespace, desired.metadata?.name ?? '', min);
     }

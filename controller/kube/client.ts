@@ -4,11 +4,11 @@ import {
   PatchStrategy,
   CustomObjectsApi,
   CoreV1Api,
-  AppsV1Api,
   setHeaderOptions,
   type KubeConfig,
   type KubernetesObject,
 } from '@kubernetes/client-node';
+import { ScaleWriter } from '../../lib/kube/scale.js';
 
 export const FIELD_MANAGER = 'sluice-controller';
 
@@ -32,11 +32,18 @@ export interface Kube {
   delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<boolean>;
   /** JSON merge patch (RFC 7386: null removes a key); creates `obj` first when it does not exist. */
   mergePatch<T extends KubernetesObject>(obj: T, patch: object): Promise<void>;
+  /** Merge-patches labels onto an existing object (one gone meanwhile is left gone). */
+  label(obj: KubernetesObject, labels: Record<string, string>): Promise<void>;
   /** Merge-patches the status subresource of a custom resource. */
   patchStatus(plural: string, namespace: string, name: string, status: unknown): Promise<void>;
   /** Replicas of a Deployment through its scale subresource. */
   setScale(namespace: string, name: string, replicas: number): Promise<void>;
   event(e: KubeEvent): Promise<void>;
+  /**
+   * The API server itself, where this Kube reads from caches: for the few reads that must be
+   * current (the next version number before publishing). Absent: this Kube reads the API server.
+   */
+  live?: Kube;
 }
 
 export interface KubeEvent {
@@ -66,7 +73,7 @@ export function makeKube(kc: KubeConfig, group = 'sluice.dev', version = 'v1alph
   const objects = KubernetesObjectApi.makeApiClient(kc);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
+  const scale = new ScaleWriter(kc, FIELD_MANAGER);
   return {
     async get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string) {
       try {
@@ -128,18 +135,25 @@ export function makeKube(kc: KubeConfig, group = 'sluice.dev', version = 'v1alph
         await objects.patch(target, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
       }
     },
+    async label(obj: KubernetesObject, labels: Record<string, string>) {
+      const target = {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        metadata: { name: obj.metadata?.name, namespace: obj.metadata?.namespace, labels },
+      };
+      try {
+        await objects.patch(target, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    },
     async patchStatus(plural: string, namespace: string, name: string, status: unknown) {
       await custom.patchNamespacedCustomObjectStatus(
         { group, version, plural, namespace, name, body: { status } },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
     },
-    async setScale(namespace: string, name: string, replicas: number) {
-      await apps.patchNamespacedDeploymentScale(
-        { namespace, name, body: { spec: { replicas } }, fieldManager: FIELD_MANAGER },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
-    },
+    setScale: (namespace: string, name: string, replicas: number) => scale.set(namespace, name, replicas),
     async event({ involved, type, reason, message }: KubeEvent) {
       const now = new Date();
       const namespace = involved.metadata?.namespace ?? 'default';

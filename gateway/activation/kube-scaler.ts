@@ -11,6 +11,7 @@ import {
 import type { Scaler, WorkloadStatus } from './activator.js';
 import { ACTIVATE_ANNOTATION, functionVersionName, LABELS } from '../../api/naming.js';
 import { GROUP, VERSION } from '../../api/schema.js';
+import { ScaleWriter } from '../../lib/kube/scale.js';
 
 /** Container states that mean the pod will not become ready without a change to the function. */
 const FATAL_WAITING = new Set([
@@ -58,41 +59,25 @@ export class KubeScaler implements Scaler {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
+  private readonly scale: ScaleWriter;
 
   constructor(kc: KubeConfig) {
+    this.scale = new ScaleWriter(kc, 'sluice-gateway');
     this.apps = kc.makeApiClient(AppsV1Api);
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
   }
 
   async scaleFromZero(namespace: string, name: string, selector?: Record<string, string>): Promise<boolean> {
-    let scale;
-    try {
-      scale = await this.apps.readNamespacedDeploymentScale({ name, namespace });
-    } catch (err) {
-      if (statusCode(err) !== 404) throw err;
+    const replicas = await this.scale.read(namespace, name);
+    if (replicas === undefined) {
       await this.activateVersion(namespace, selector);
       return false;
     }
-    if ((scale.spec?.replicas ?? 0) !== 0) return false;
-    try {
-      // The JSON patch's `test` makes it conditional: it applies only if replicas are still 0,
-      // so the gateway never overrides a decision the autoscaler made in between.
-      await this.apps.patchNamespacedDeploymentScale({
-        name,
-        namespace,
-        fieldManager: 'sluice-gateway',
-        body: [
-          { op: 'test', path: '/spec/replicas', value: 0 },
-          { op: 'replace', path: '/spec/replicas', value: 1 },
-        ],
-      });
-      return true;
-    } catch (err) {
-      const code = statusCode(err);
-      if (code === 422 || code === 409) return false; // someone else scaled it first
-      throw err;
-    }
+    if (replicas !== 0) return false;
+    // Conditional: it applies only if replicas are still 0, so the gateway never overrides a
+    // decision the autoscaler made in between.
+    return this.scale.setIf(namespace, name, 0, 1);
   }
 
   /**

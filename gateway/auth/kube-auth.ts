@@ -1,6 +1,6 @@
 import { AuthenticationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/index.js';
-import { startWatch, type RunningWatch } from '../kube/watch.js';
+import { startWatch, type RunningWatch } from '../../lib/kube/watch.js';
 import type { AccessKey, AccessKeyStore, TokenReviewer } from './authenticator.js';
 import { parsePrincipal, principalFromUsername, type Principal } from './principal.js';
 

@@ -7,7 +7,7 @@ import type {
   SluiceResource,
 } from '../../api/types.js';
 import type { Logger } from '../../lib/index.js';
-import { startWatch, type RunningWatch } from '../kube/watch.js';
+import { startWatch, type RunningWatch } from '../../lib/kube/watch.js';
 import { MemoryCatalog, type FunctionCatalog } from './catalog.js';
 
 /**

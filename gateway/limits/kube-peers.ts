@@ -1,6 +1,6 @@
 import { DiscoveryV1Api, type KubeConfig, type V1EndpointSlice } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/index.js';
-import { startWatch, type RunningWatch } from '../kube/watch.js';
+import { startWatch, type RunningWatch } from '../../lib/kube/watch.js';
 import type { PeerView } from './limiter.js';
 
 /**

@@ -1,7 +1,7 @@
 import { DiscoveryV1Api, type KubeConfig, type V1EndpointSlice } from '@kubernetes/client-node';
 import { LABELS, RUNTIME_INVOKE_PORT } from '../../api/naming.js';
 import type { Logger } from '../../lib/index.js';
-import { startWatch, type RunningWatch } from '../kube/watch.js';
+import { startWatch, type RunningWatch } from '../../lib/kube/watch.js';
 import { versionFromLabel, workloadKey, type EndpointTable } from './router.js';
 
 /** `host:port` with IPv6 hosts in brackets. */

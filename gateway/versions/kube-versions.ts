@@ -1,4 +1,5 @@
 import { AuthorizationV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { LABELS } from '../../api/naming.js';
 import { GROUP, VERSION } from '../../api/schema.js';
 import type { FunctionVersionResource } from '../../api/types.js';
 import type { Principal } from '../auth/principal.js';
@@ -14,16 +15,26 @@ export class KubeVersionStore implements VersionStore {
     this.api = kc.makeApiClient(CustomObjectsApi);
   }
 
+  /**
+   * The function's versions: those labelled `sluice.dev/function` (publishing sets it), and
+   * legacy ones without the label (the controller labels them), by `spec.function`.
+   */
   async list(namespace: string, fn: string): Promise<FunctionVersionResource[]> {
-    const r = (await this.api.listNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: PLURAL,
-    })) as {
-      items: FunctionVersionResource[];
-    };
-    return r.items.filter((v) => v.spec.function === fn);
+    const select = async (labelSelector: string): Promise<FunctionVersionResource[]> =>
+      (
+        (await this.api.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: PLURAL,
+          labelSelector,
+        })) as { items: FunctionVersionResource[] }
+      ).items;
+    const [labelled, legacy] = await Promise.all([
+      select(`${LABELS.function}=${fn}`),
+      select(`!${LABELS.function}`),
+    ]);
+    return [...labelled, ...legacy].filter((v) => v.spec.function === fn);
   }
 
   async create(v: FunctionVersionResource): Promise<FunctionVersionResource> {

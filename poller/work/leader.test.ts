@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/log.js';
 import { Autoscaler } from '../autoscaler/autoscaler.js';
 import { PollerMetrics } from '../metrics.js';
-import { MemoryLeaseStore } from './leases.js';
+import { MemoryLeaseStore } from '../../test/support/memory-leases.js';
 import { AutoscalerLeader } from './leader.js';
 
 const log = createLogger({ component: 'test', level: 'silent' });

@@ -1,6 +1,7 @@
+import { LeaderElector } from '../../lib/kube/elector.js';
+import type { LeaseStore } from '../../lib/kube/leases.js';
 import type { Logger } from '../../lib/log.js';
 import type { Autoscaler } from '../autoscaler/autoscaler.js';
-import { acquireOrRenew, release, type LeaseStore } from './leases.js';
 
 export const AUTOSCALER_LEASE = 'sluice-poller-autoscaler';
 
@@ -16,24 +17,33 @@ export interface AutoscalerLeaderOptions {
 }
 
 /**
- * Runs the autoscaler on exactly one replica: the holder of the autoscaler lease decides every
- * `intervalMs` and renews every `renewSeconds`; it stops deciding as soon as its lease could have
- * expired without a renewal, so two replicas never write replicas at the same time.
+ * Runs the autoscaler on exactly one replica: the holder of the autoscaler lease (lib/kube's
+ * LeaderElector) decides every `intervalMs` and renews every `renewSeconds`; it stops deciding as
+ * soon as its lease could have expired without a renewal, so two replicas never write replicas
+ * at the same time.
  */
 export class AutoscalerLeader {
   private timer: NodeJS.Timeout | undefined;
-  private heldUntil = 0;
-  private lastRenew = 0;
   private stopped = false;
   private running: Promise<void> | undefined;
-  private readonly now: () => number;
+  private readonly elector: LeaderElector;
+  private wasLeading = false;
 
   constructor(private readonly o: AutoscalerLeaderOptions) {
-    this.now = o.now ?? Date.now;
+    this.elector = new LeaderElector({
+      leases: o.leases,
+      name: AUTOSCALER_LEASE,
+      kind: 'autoscaler',
+      identity: o.identity,
+      leaseSeconds: o.leaseSeconds,
+      renewSeconds: o.renewSeconds,
+      log: o.log,
+      ...(o.now ? { now: o.now } : {}),
+    });
   }
 
   get leading(): boolean {
-    return this.now() < this.heldUntil;
+    return this.elector.isLeader;
   }
 
   start(): void {
@@ -47,30 +57,13 @@ export class AutoscalerLeader {
   }
 
   async step(): Promise<void> {
-    const now = this.now();
-    if (now - this.lastRenew >= this.o.renewSeconds * 1000 || !this.leading) {
-      const was = this.leading;
-      try {
-        const held = await acquireOrRenew(
-          this.o.leases,
-          AUTOSCALER_LEASE,
-          'autoscaler',
-          this.o.identity,
-          this.o.leaseSeconds,
-          now,
-        );
-        this.lastRenew = now;
-        // Stop a little before the lease could lapse, so a successor never overlaps.
-        this.heldUntil = held ? now + (this.o.leaseSeconds - this.o.renewSeconds / 2) * 1000 : 0;
-      } catch (err) {
-        this.o.log.warn({ err }, 'autoscaler lease: renewal failed');
-      }
-      if (this.leading && !was) {
-        this.o.autoscaler.reset();
-        this.o.log.info({ identity: this.o.identity }, 'autoscaling here');
-      }
+    const leading = await this.elector.step();
+    if (leading && !this.wasLeading) {
+      this.o.autoscaler.reset();
+      this.o.log.info({ identity: this.o.identity }, 'autoscaling here');
     }
-    if (!this.leading) return;
+    this.wasLeading = leading;
+    if (!leading) return;
     try {
       await this.o.autoscaler.tick();
     } catch (err) {
@@ -82,7 +75,6 @@ export class AutoscalerLeader {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
-    if (this.leading) await release(this.o.leases, AUTOSCALER_LEASE, this.o.identity).catch(() => undefined);
-    this.heldUntil = 0;
+    await this.elector.stop();
   }
 }

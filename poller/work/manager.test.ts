@@ -5,7 +5,8 @@ import { createLogger } from '../../lib/log.js';
 import { ESM_FINALIZER, type MappingConfig } from '../mapping.js';
 import { PollerMetrics } from '../metrics.js';
 import type { EventSource, SourceDeps, SourceRegistry } from '../sources/source.js';
-import { MemoryLeaseStore, preferredOwner } from './leases.js';
+import { MemoryLeaseStore } from '../../test/support/memory-leases.js';
+import { preferredOwner } from './owner.js';
 import { buildStatus, MappingManager, type MappingApi } from './manager.js';
 
 const log = createLogger({ component: 'test', level: 'silent' });

@@ -8,7 +8,9 @@ import { ESM_FINALIZER, mappingKey, resolveMapping, type MappingConfig } from '.
 import type { PollerMetrics } from '../metrics.js';
 import { StreamNotFoundError } from '../sources/delivery.js';
 import type { EventSource, SourceDeps, SourceRegistry } from '../sources/source.js';
-import { acquireOrRenew, isExpired, preferredOwner, release, type LeaseStore } from './leases.js';
+import { setCondition } from '../../lib/kube/conditions.js';
+import { acquireOrRenew, isExpired, release, type LeaseStore } from '../../lib/kube/leases.js';
+import { preferredOwner } from './owner.js';
 
 /** The API-server side of mappings (kube.ts; a fake in unit tests). */
 export interface MappingApi {
@@ -388,28 +390,27 @@ export interface StatusInput {
   now: string;
 }
 
-/** The mapping's status: state, owner, last result, backlog, a Ready condition (transition time kept when unchanged). */
+/** The mapping's status: state, owner, last result, backlog, a Ready condition (setCondition: transition time kept while its status holds). */
 export function buildStatus(i: StatusInput): EventSourceMappingStatus {
   const ready = i.state === 'Enabled';
-  const condition = {
-    type: 'Ready',
-    status: ready ? 'True' : 'False',
-    reason: ready ? 'Polling' : (i.problem?.reason ?? i.state),
-    message: (ready ? `Polled by ${i.owner}` : (i.problem?.message ?? i.state)).slice(0, 1024),
-    observedGeneration: i.generation,
-  };
-  const old = i.prev?.conditions?.find((c) => c.type === 'Ready');
-  const same = old?.status === condition.status && old.reason === condition.reason;
+  const conditions = setCondition(
+    i.prev?.conditions,
+    {
+      type: 'Ready',
+      status: ready ? 'True' : 'False',
+      reason: ready ? 'Polling' : (i.problem?.reason ?? i.state),
+      message: (ready ? `Polled by ${i.owner}` : (i.problem?.message ?? i.state)).slice(0, 1024),
+    },
+    i.generation,
+    i.now,
+  );
   return {
     state: i.state,
     owner: i.owner,
     lastProcessingResult: i.lastProcessingResult.slice(0, 1024),
     ...(i.backlog !== undefined ? { backlog: i.backlog } : {}),
     observedGeneration: i.generation,
-    conditions: [
-      { ...condition, lastTransitionTime: (same && old?.lastTransitionTime) || i.now },
-      ...(i.prev?.conditions ?? []).filter((c) => c.type !== 'Ready'),
-    ],
+    conditions,
     ...(i.prev?.state !== i.state ? { lastModified: i.now } : {}),
-  } as EventSourceMappingStatus;
+  };
 }

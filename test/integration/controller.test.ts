@@ -18,7 +18,9 @@ import { FunctionReconciler } from '../../controller/function/reconcile.js';
 import { listVersions } from '../../controller/function/publish.js';
 import { DEFAULT_BUILD_OPTIONS } from '../../controller/function/resources/types.js';
 import { makeKube, type Kube } from '../../controller/kube/client.js';
-import { LeaderElector } from '../../controller/leader.js';
+import { LeaderElector } from '../../lib/kube/elector.js';
+import { KubeLeaseStore } from '../../lib/kube/leases.js';
+import { KubeVersionStore } from '../../gateway/versions/kube-versions.js';
 import { ApiServer } from '../support/apiserver.js';
 import { budget, sleep, until } from '../support/time.js';
 
@@ -205,14 +207,53 @@ describe('FunctionReconciler', () => {
   });
 });
 
+describe('FunctionVersions of a function', () => {
+  it('are selected by the sluice.dev/function label; legacy unlabelled ones are found by spec.function and labelled', async () => {
+    await kube.apply(fn('legacy'));
+    const version = (n: string, labels?: Record<string, string>): FunctionVersionResource => ({
+      apiVersion: API,
+      kind: 'FunctionVersion',
+      metadata: { name: `legacy-v${n}`, namespace: NS, ...(labels ? { labels } : {}) },
+      spec: {
+        function: 'legacy',
+        version: n,
+        snapshot: { runtime: 'nodejs22', code: { inline: `exports.handler = async () => ${n}` } },
+      },
+    });
+    await kube.create(version('1'));
+    await kube.create(version('2', { 'sluice.dev/function': 'legacy' }));
+    // Another function's version is neither found nor labelled.
+    await kube.create({
+      ...version('1'),
+      metadata: { name: 'other-v1', namespace: NS },
+      spec: { ...version('1').spec, function: 'other' },
+    });
+    const gatewayView = new KubeVersionStore(kas.kubeConfig());
+    expect((await gatewayView.list(NS, 'legacy')).map((v) => v.spec.version).sort()).toEqual(['1', '2']);
+    expect((await listVersions(kube, NS, 'legacy')).map((v) => v.spec.version)).toEqual(['2', '1']);
+    const v1 = await get<FunctionVersionResource>('FunctionVersion', API, 'legacy-v1');
+    expect(v1?.metadata.labels?.['sluice.dev/function']).toBe('legacy');
+    const other = await get<FunctionVersionResource>('FunctionVersion', API, 'other-v1');
+    expect(other?.metadata.labels?.['sluice.dev/function']).toBeUndefined();
+    const labelled = await kube.list<FunctionVersionResource>(
+      API,
+      'FunctionVersion',
+      NS,
+      'sluice.dev/function=legacy',
+    );
+    expect(labelled.map((v) => v.spec.version).sort()).toEqual(['1', '2']);
+  });
+});
+
 describe('LeaderElector', () => {
   it('lets one replica lead at a time and hands over when the leader releases the lease', async () => {
     const kc = kas.kubeConfig();
     // The lease outlives any stall of a loaded machine (the test never waits for it to expire:
     // the leader releases it, and the successor takes over at its next attempt).
-    const opts = { namespace: 'sluice-system', name: 'sluice-controller', leaseSeconds: 15, renewSeconds: 1 };
-    const a = new LeaderElector(kc, { ...opts, identity: 'a' }, log);
-    const b = new LeaderElector(kc, { ...opts, identity: 'b' }, log);
+    const leases = new KubeLeaseStore(kc, 'sluice-system', 'sluice-controller');
+    const opts = { leases, name: 'sluice-controller', leaseSeconds: 15, renewSeconds: 1, log };
+    const a = new LeaderElector({ ...opts, identity: 'a' });
+    const b = new LeaderElector({ ...opts, identity: 'b' });
     const events: string[] = [];
     try {
       a.start(

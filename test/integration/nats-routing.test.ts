@@ -12,7 +12,8 @@ import { AsyncBacklogFullError } from '../../gateway/async/errors.js';
 import { toErrorResponse } from '../../gateway/errors.js';
 import { FakeInvoker as AsyncFakeInvoker } from '../support/gateway/fake-invoker.js';
 import { DestinationSender } from '../../poller/destinations.js';
-import { KubeLeaseStore, KubeWorld } from '../../poller/kube.js';
+import { KubeLeaseStore } from '../../lib/kube/leases.js';
+import { KubeWorld } from '../../poller/kube-world.js';
 import { SOURCES } from '../../poller/sources/index.js';
 import { ApiServer } from '../support/apiserver.js';
 import { FakeInvoker } from '../support/poller/fake-invoker.js';
@@ -66,7 +67,7 @@ describe('event-source mappings', () => {
     const invoker = new FakeInvoker();
     const manager = new MappingManager({
       identity: 'poller-a',
-      leases: new KubeLeaseStore(kas.kubeConfig(), 'sluice-system'),
+      leases: new KubeLeaseStore(kas.kubeConfig(), 'sluice-system', 'sluice-poller'),
       api: world,
       sources: SOURCES,
       sourceDeps: (report) => ({ ...kit.deps(invoker), report }),

@@ -9,14 +9,16 @@ import { RetentionPolicy } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventSourceMappingResource } from '../../api/types.js';
 import { emptyState } from '../../poller/autoscaler/decide.js';
-import { KubeLeaseStore, KubeScaleTarget, KubeWorld } from '../../poller/kube.js';
+import { KubeLeaseStore } from '../../lib/kube/leases.js';
+import { KubeScaleTarget } from '../../poller/kube-scale-target.js';
+import { KubeWorld } from '../../poller/kube-world.js';
 import { ESM_FINALIZER } from '../../poller/mapping.js';
 import { SOURCES } from '../../poller/sources/index.js';
 import { ApiServer } from '../support/apiserver.js';
 import { FakeInvoker } from '../support/poller/fake-invoker.js';
 import { makeKit, type Kit } from '../support/poller/kit.js';
 import { budget, until } from '../support/time.js';
-import { acquireOrRenew, LeaseConflictError, release } from '../../poller/work/leases.js';
+import { acquireOrRenew, LeaseConflictError, release } from '../../lib/kube/leases.js';
 import { MappingManager } from '../../poller/work/manager.js';
 import { NatsServer } from './support/nats.js';
 
@@ -65,7 +67,7 @@ const TEST_TIMEOUT = budget(60_000);
 
 describe('Kubernetes side', { timeout: TEST_TIMEOUT }, () => {
   it('Leases: one holder at a time, takeover after expiry, optimistic concurrency', async () => {
-    const store = new KubeLeaseStore(kas.kubeConfig(), 'sluice-system');
+    const store = new KubeLeaseStore(kas.kubeConfig(), 'sluice-system', 'sluice-poller');
     const now = Date.now();
     expect(await acquireOrRenew(store, 'sluice-esm-x', 'mapping', 'a', 5, now)).toBe(true);
     expect(await acquireOrRenew(store, 'sluice-esm-x', 'mapping', 'b', 5, now + 1000)).toBe(false);
@@ -92,7 +94,7 @@ describe('Kubernetes side', { timeout: TEST_TIMEOUT }, () => {
     const invoker = new FakeInvoker();
     const manager = new MappingManager({
       identity: 'poller-a',
-      leases: new KubeLeaseStore(kas.kubeConfig(), 'sluice-system'),
+      leases: new KubeLeaseStore(kas.kubeConfig(), 'sluice-system', 'sluice-poller'),
       api: world,
       sources: SOURCES,
       sourceDeps: (report) => ({ ...kit.deps(invoker), report }),

@@ -65,9 +65,33 @@ describe('controller ClusterRole', () => {
       resource: 'functionversions',
       verb: 'create',
     },
+    {
+      name: 'label legacy versions',
+      group: 'sluice.dev',
+      resource: 'functionversions',
+      verb: 'patch',
+    },
     { name: 'write function status', group: 'sluice.dev', resource: 'functions/status', verb: 'patch' },
     { name: 'apply deployments', group: 'apps', resource: 'deployments', verb: 'patch' },
     { name: 'set the initial scale', group: 'apps', resource: 'deployments/scale', verb: 'patch' },
+    ...(
+      [
+        ['sluice.dev', 'functions'],
+        ['sluice.dev', 'functionversions'],
+        ['sluice.dev', 'aliases'],
+        ['apps', 'deployments'],
+        ['', 'services'],
+        ['', 'configmaps'],
+        ['', 'pods'],
+        ['', 'serviceaccounts'],
+        ['networking.k8s.io', 'networkpolicies'],
+      ] as const
+    ).map(([group, resource]) => ({
+      name: `watch ${resource} (its caches)`,
+      group,
+      resource,
+      verb: 'watch',
+    })),
     {
       name: 'apply network policies',
       group: 'networking.k8s.io',

@@ -1,14 +1,15 @@
-import type { Condition } from '../api/types.js';
+import type { Condition } from '../../api/types.js';
 
 /**
  * Status conditions computed in memory and written once. `setCondition` keeps
  * lastTransitionTime when the status did not change, so an unchanged status compares equal.
+ * `now` is a Date (written to the second) or a timestamp already formatted.
  */
 export function setCondition(
   conditions: Condition[] | undefined,
   c: { type: string; status: 'True' | 'False' | 'Unknown'; reason: string; message?: string },
   generation: number | undefined,
-  now: Date = new Date(),
+  now: Date | string = new Date(),
 ): Condition[] {
   const list = [...(conditions ?? [])];
   const i = list.findIndex((x) => x.type === c.type);
@@ -21,7 +22,9 @@ export function setCondition(
     lastTransitionTime:
       prev && prev.status === c.status && prev.lastTransitionTime
         ? prev.lastTransitionTime
-        : now.toISOString().replace(/\.\d+Z$/, 'Z'),
+        : typeof now === 'string'
+          ? now
+          : now.toISOString().replace(/\.\d+Z$/, 'Z'),
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
   };
   if (i >= 0) list[i] = next;
