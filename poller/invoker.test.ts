@@ -33,11 +33,36 @@ describe('classifyResponse', () => {
       want: { kind: 'function_error', timedOut: true },
     },
     {
+      name: 'Event call accepted (202): success without an executed version',
+      status: 202,
+      headers: {},
+      body: '',
+      want: { kind: 'success' },
+    },
+    {
+      name: 'function error without a body errorType: typed by the header; "Task timed out" is a timeout',
+      status: 200,
+      headers: { 'x-amz-function-error': 'Unhandled' },
+      body: 'Task timed out after 3.00 seconds',
+      want: { kind: 'function_error', errorType: 'Unhandled', timedOut: true },
+    },
+    {
       name: 'throttle with Retry-After',
       status: 429,
       headers: { 'x-amzn-errortype': 'TooManyRequestsException', 'retry-after': '2' },
       body: '{}',
       want: { kind: 'throttled', retryAfterMs: 2000 },
+    },
+    {
+      name: 'throttle: the message carries the status, the code and the body',
+      status: 429,
+      headers: { 'x-amzn-errortype': 'TooManyRequestsException' },
+      body: '{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded"}',
+      want: {
+        kind: 'throttled',
+        message:
+          '429 TooManyRequestsException: {"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded"}',
+      },
     },
     {
       name: 'server error retries',

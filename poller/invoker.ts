@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { readInvokeResponse } from '../api/invoke-response.js';
 
 /** The function an invocation goes to: NAME[:QUALIFIER] in a namespace. */
 export interface InvokeTarget {
@@ -87,37 +88,35 @@ export class HttpInvoker implements Invoker {
   }
 }
 
-/** Maps an Invoke API response onto an InvokeResult. */
+/**
+ * Maps an Invoke API response onto an InvokeResult. Any 2xx ran the function (an Event call
+ * answers 202); a 429 is a throttle; of the other errors 5xx, 408 and 404 are retryable.
+ */
 export function classifyResponse(status: number, headers: Headers, payload: Buffer): InvokeResult {
-  if (status >= 200 && status < 300) {
-    const fnError = headers.get('x-amz-function-error');
-    const executedVersion = headers.get('x-amz-executed-version') ?? undefined;
-    if (fnError) {
-      let errorType: string | undefined;
-      try {
-        errorType = (JSON.parse(payload.toString('utf8')) as { errorType?: string }).errorType;
-      } catch {
-        errorType = undefined;
-      }
-      const timedOut = errorType === 'Sandbox.Timedout' || /Task timed out/.test(payload.toString('utf8'));
-      return { kind: 'function_error', payload, errorType: errorType ?? fnError, timedOut };
-    }
-    return { kind: 'success', payload, ...(executedVersion ? { executedVersion } : {}) };
+  const r = readInvokeResponse(status, headers, payload);
+  if (r.kind === 'success') {
+    return { kind: 'success', payload, ...(r.executedVersion ? { executedVersion: r.executedVersion } : {}) };
   }
-  const code = (headers.get('x-amzn-errortype') ?? '').split(/[:#]/)[0] || undefined;
-  const message = `${status} ${code ?? ''}: ${payload.toString('utf8').slice(0, 300)}`.trim();
+  if (r.kind === 'function_error') {
+    return {
+      kind: 'function_error',
+      payload,
+      errorType: r.errorType ?? r.functionError,
+      timedOut: r.timedOut,
+    };
+  }
+  const message = `${status} ${r.code ?? ''}: ${payload.toString('utf8').slice(0, 300)}`.trim();
   if (status === 429) {
-    const after = Number(headers.get('retry-after'));
     return {
       kind: 'throttled',
       message,
-      ...(Number.isFinite(after) && after > 0 ? { retryAfterMs: after * 1000 } : {}),
+      ...(r.retryAfterSeconds !== undefined ? { retryAfterMs: r.retryAfterSeconds * 1000 } : {}),
     };
   }
   return {
     kind: 'error',
     status,
-    ...(code ? { code } : {}),
+    ...(r.code ? { code: r.code } : {}),
     message,
     retryable: status >= 500 || RETRYABLE_4XX.has(status) || status === 404,
   };

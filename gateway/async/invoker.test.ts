@@ -27,6 +27,20 @@ describe('outcomeOfResponse', () => {
       want: { kind: 'function_error', errorType: 'Sandbox.Timedout' },
     },
     {
+      name: 'a function error without a body errorType is Unhandled, whatever the header says',
+      status: 200,
+      headers: { 'x-amz-function-error': 'Handled' },
+      body: 'boom',
+      want: { kind: 'function_error', errorType: 'Unhandled', executedVersion: '$LATEST' },
+    },
+    {
+      name: '202: the RequestResponse endpoint ran nothing, a system error',
+      status: 202,
+      headers: {},
+      body: '',
+      want: { kind: 'system_error', message: '202 : the runtime answered 202' },
+    },
+    {
       name: '429: throttled with its Reason',
       status: 429,
       headers: { 'x-amzn-errortype': 'TooManyRequestsException' },
@@ -50,6 +64,30 @@ describe('outcomeOfResponse', () => {
         statusCode: 400,
         errorType: 'InvalidRequestContentException',
         message: 'bad',
+      },
+    },
+    {
+      name: "413: rejected with X-Amzn-ErrorType as sent and the body's Message",
+      status: 413,
+      headers: { 'x-amzn-errortype': 'RequestTooLargeException:http://x' },
+      body: '{"Message":"too big"}',
+      want: {
+        kind: 'rejected',
+        statusCode: 413,
+        errorType: 'RequestTooLargeException:http://x',
+        message: 'too big',
+      },
+    },
+    {
+      name: '403 without a code or a JSON body: rejected as InvalidRequest',
+      status: 403,
+      headers: {},
+      body: 'no',
+      want: {
+        kind: 'rejected',
+        statusCode: 403,
+        errorType: 'InvalidRequest',
+        message: 'the runtime answered 403',
       },
     },
     {

@@ -1,4 +1,5 @@
 import { RUNTIME_INVOKE_PATH } from '../../api/naming.js';
+import { readInvokeResponse, readServiceError } from '../../api/invoke-response.js';
 import type { InvokeOutcome } from '../../api/outcomes.js';
 
 /**
@@ -41,37 +42,23 @@ export function attemptClientContext(approximateInvokeCount: number): string {
 
 export const INVOKE_COUNT_HEADER = 'X-Sluice-Approximate-Invoke-Count';
 
-function errorTypeOf(body: Buffer): string {
-  try {
-    const v = JSON.parse(body.toString('utf8')) as { errorType?: unknown };
-    return typeof v.errorType === 'string' ? v.errorType : 'Unhandled';
-  } catch {
-    return 'Unhandled';
-  }
-}
-
-function messageOf(body: Buffer, fallback: string): { message: string; reason?: string } {
-  try {
-    const v = JSON.parse(body.toString('utf8')) as { message?: unknown; Message?: unknown; Reason?: unknown };
-    const message =
-      typeof v.message === 'string' ? v.message : typeof v.Message === 'string' ? v.Message : fallback;
-    return typeof v.Reason === 'string' ? { message, reason: v.Reason } : { message };
-  } catch {
-    return { message: fallback };
-  }
-}
-
-/** Maps a runtime (or gateway) Invoke API answer to an outcome. */
+/**
+ * Maps a runtime (or gateway) Invoke API answer to an outcome. The endpoint is called
+ * RequestResponse, so only a 200 carries the function's result; any other answer is the
+ * platform's: 429 throttled, 404 not found, other 4xx (408 aside) rejected, the rest a system error.
+ */
 export function outcomeOfResponse(status: number, headers: Headers, body: Buffer): InvokeOutcome {
-  const executedVersion = headers.get('x-amz-executed-version') ?? '$LATEST';
-  const code = headers.get('x-amzn-errortype') ?? '';
-  if (status === 200) {
-    return headers.get('x-amz-function-error')
-      ? { kind: 'function_error', errorType: errorTypeOf(body), payload: body, executedVersion }
+  const r = readInvokeResponse(status, headers, body);
+  if (status === 200 && r.kind !== 'service_error') {
+    const executedVersion = r.executedVersion ?? '$LATEST';
+    return r.kind === 'function_error'
+      ? { kind: 'function_error', errorType: r.errorType ?? 'Unhandled', payload: body, executedVersion }
       : { kind: 'success', payload: body, executedVersion };
   }
-  const { message, reason } = messageOf(body, `the runtime answered ${status} ${code}`.trim());
-  if (status === 429) return { kind: 'throttled', reason: reason ?? code ?? 'TooManyRequestsException' };
+  const e = r.kind === 'service_error' ? r : readServiceError(status, headers, body);
+  const code = e.errorTypeHeader ?? '';
+  const message = e.message ?? `the runtime answered ${status} ${code}`.trim();
+  if (status === 429) return { kind: 'throttled', reason: e.reason ?? code };
   if (status === 404) return { kind: 'not_found', message };
   if (status >= 400 && status < 500 && status !== 408) {
     return { kind: 'rejected', statusCode: status, errorType: code || 'InvalidRequest', message };
