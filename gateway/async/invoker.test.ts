@@ -48,6 +48,13 @@ describe('outcomeOfResponse', () => {
       want: { kind: 'throttled', reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' },
     },
     {
+      name: '429 with neither a Reason nor an error type: throttled, reason TooManyRequestsException',
+      status: 429,
+      headers: {},
+      body: '',
+      want: { kind: 'throttled', reason: 'TooManyRequestsException' },
+    },
+    {
       name: '404: not found, not retried',
       status: 404,
       headers: { 'x-amzn-errortype': 'ResourceNotFoundException' },

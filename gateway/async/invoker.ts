@@ -58,7 +58,7 @@ export function outcomeOfResponse(status: number, headers: Headers, body: Buffer
   const e = r.kind === 'service_error' ? r : readServiceError(status, headers, body);
   const code = e.errorTypeHeader ?? '';
   const message = e.message ?? `the runtime answered ${status} ${code}`.trim();
-  if (status === 429) return { kind: 'throttled', reason: e.reason ?? code };
+  if (status === 429) return { kind: 'throttled', reason: e.reason || code || 'TooManyRequestsException' };
   if (status === 404) return { kind: 'not_found', message };
   if (status >= 400 && status < 500 && status !== 408) {
     return { kind: 'rejected', statusCode: status, errorType: code || 'InvalidRequest', message };
