@@ -7,7 +7,7 @@ SHELL := /bin/bash
 RESULTS := .test-results
 VITEST_JSON = --reporter=default --reporter=json --outputFile.json=$(RESULTS)/$(1).json
 
-.PHONY: tools clean-results help up down test test-unit test-integration test-e2e test-cluster-lifecycle bench lint typecheck \
+.PHONY: tools clean-results help up down test test-unit test-integration test-e2e test-cluster-lifecycle power-loss bench lint typecheck \
         images cluster-up cluster-down kind-up generate build deps clean
 
 help: ## Show the targets
@@ -42,6 +42,9 @@ tools: ## Build (or find cached) the Go-built parts: Kubernetes, etcd, CoreDNS, 
 test-integration: deps tools ## Integration tests (real nats-server, kube-apiserver, runtime processes)
 	@mkdir -p $(RESULTS)
 	npx vitest run --config test/vitest.integration.config.ts $(call VITEST_JSON,integration)
+
+power-loss: deps tools ## JetStream under a simulated power cut (FUSE disk that drops data not fsynced): acked vs present for each sync_interval
+	npx vitest run --config test/vitest.integration.config.ts test/integration/nats-power-loss.test.ts
 
 cluster-up: ## Build (cached) and start the local single-node cluster; writes .cluster/env
 	test/cluster/up.sh

@@ -7,6 +7,7 @@ set -euo pipefail
 pkgs=(containerd runc containernetworking-plugins iptables ipset iproute2 util-linux openssl
   socat jq curl ca-certificates tar coreutils gcc libc6-dev procps
   prometheus # promtool: test/unit/observability.test.ts checks the alert rules and dashboard queries
+  python3-fusepy # test/support/volatile-fs.py: the FUSE disk of test/integration/nats-power-loss.test.ts
   "$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,166 @@
+/**
+ * Power loss under JetStream: why Sluice's nats-server must run with `sync_interval: always`.
+ *
+ * A JetStream publish ack (what the gateway's 202 for an async invoke waits for) means the
+ * message was written to the stream's file, not that it is on the disk: with JetStream's default
+ * `sync_interval` (2 minutes) the data sits in the page cache until the next periodic fsync, and a
+ * power cut loses it. A kill -9 alone doesn't show that (the kernel still writes the page cache
+ * back), and neither does a tmpfs or an unmount (an unmount flushes). So the disk is simulated by a
+ * layer that we control: test/support/volatile-fs.py, a FUSE filesystem (Debian's python3-fusepy
+ * over libfuse2, installed by test/cluster/deps.sh) that keeps written data in its own memory until
+ * the file is fsynced and passes metadata through to a backing directory at once. Killing it is the
+ * power cut: the backing directory keeps exactly what was fsynced. FUSE was chosen because this
+ * machine's kernel has it (/dev/fuse, `fuse` in /proc/filesystems) but no device-mapper (no
+ * dm-flakey), has no modprobe, and a loop device over a file would still be flushed by the kernel.
+ *
+ * Each case: nats-server with store_dir on the volatile disk; a file-backed stream is created and
+ * written back (the kernel writes dirty pages back within ~30 s: a stream made long before the cut
+ * is on disk); N messages are published, each awaiting its ack; then nats-server is SIGKILLed and
+ * the FUSE process too (the power cut); nats-server starts again on the backing directory (what
+ * the disk kept) and the stream's messages are counted.
+ *   - default sync_interval: messages acked > messages present (acknowledged messages lost);
+ *   - sync_interval: always: every acknowledged message present;
+ *   - and, as a control, default sync_interval with a process crash only (kill -9, then the
+ *     page cache written back): every acknowledged message present, so the loss above comes
+ *     from the missing fsync, not from the kill.
+ * The measured numbers are printed (`npx vitest run --config test/vitest.integration.config.ts
+ * test/integration/nats-power-loss.test.ts`, or `make power-loss`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/net.js';
+import { budget } from '../support/time.js';
+import { ensureVolatileDiskDeps, VolatileDisk } from '../support/volatile-disk.js';
+import { natsServerBinary } from './support/nats.js';
+
+const N = 1000;
+const WINDOW = 50; // publishes in flight at once
+const STREAM = 'POWER';
+
+type Sync = 'default' | 'always';
+
+/** A plain JetStream nats-server (no auth: what is tested is its file store) on `storeDir`. */
+async function startNats(storeDir: string, port: number, sync: Sync, dir: string): Promise<ChildProcess> {
+  const conf = path.join(dir, `nats-${sync}.conf`);
+  writeFileSync(
+    conf,
+    [
+      `listen: "127.0.0.1:${port}"`,
+      `jetstream {`,
+      `  store_dir: "${storeDir}"`,
+      ...(sync === 'always' ? ['  sync_interval: always'] : []),
+      `}`,
+    ].join('\n'),
+  );
+  const child = spawn(natsServerBinary(), ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`nats-server not ready:\n${log.join('')}`)),
+      budget(20_000),
+    );
+    const onData = (b: Buffer): void => {
+      log.push(b.toString('utf8'));
+      if (log.join('').includes('Server is ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`nats-server exited (${code}):\n${log.join('')}`));
+    });
+  });
+  return child;
+}
+
+async function kill9(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+interface Outcome {
+  acked: number;
+  present: number;
+  lastSeq: number;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+/** One run: publish N with acks on the volatile disk, crash, count what the backing kept. */
+async function crashRun(sync: Sync, crash: 'power-cut' | 'process-only'): Promise<Outcome> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sluice-power-loss-'));
+  cleanups.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
+  const disk = new VolatileDisk(dir);
+  await disk.mount();
+  cleanups.push(() => disk.unmount());
+  const port = await freePort();
+
+  const before = await startNats(path.join(disk.mountpoint, 'js'), port, sync, dir);
+  cleanups.push(() => kill9(before));
+  const nc = await connect({ servers: `127.0.0.1:${port}`, maxReconnectAttempts: 0 });
+  cleanups.push(() => nc.close());
+  await (
+    await jetstreamManager(nc)
+  ).streams.add({ name: STREAM, subjects: ['power.>'], storage: StorageType.File });
+  disk.writeback();
+
+  const js = jetstream(nc);
+  const payload = new TextEncoder().encode('x'.repeat(100));
+  let acked = 0;
+  for (let i = 0; i < N; i += WINDOW) {
+    const acks = await Promise.all(
+      Array.from({ length: Math.min(WINDOW, N - i) }, (_, j) => js.publish(`power.${i + j}`, payload)),
+    );
+    acked += acks.filter((a) => a.stream === STREAM && !a.duplicate).length;
+  }
+  await nc.close();
+
+  await kill9(before);
+  if (crash === 'process-only') disk.writeback(); // the machine stays up: its page cache reaches the disk
+  await disk.powerCut();
+
+  const after = await startNats(path.join(disk.backing, 'js'), port, sync, dir);
+  cleanups.push(() => kill9(after));
+  const nc2 = await connect({ servers: `127.0.0.1:${port}`, maxReconnectAttempts: 0 });
+  cleanups.push(() => nc2.close());
+  const { state } = await (await jetstreamManager(nc2)).streams.info(STREAM);
+  const outcome = { acked, present: state.messages, lastSeq: state.last_seq };
+  console.log(`power-loss: sync_interval ${sync}, ${crash}: acked ${acked}, present ${outcome.present}`);
+  return outcome;
+}
+
+describe('JetStream under a simulated power cut (FUSE layer that drops data not fsynced)', () => {
+  beforeAll(() => ensureVolatileDiskDeps());
+
+  it('default sync_interval (2 min): acknowledged messages are lost', async () => {
+    const o = await crashRun('default', 'power-cut');
+    expect(o.acked).toBe(N);
+    expect(o.present).toBeLessThan(o.acked);
+  });
+
+  it('sync_interval: always: every acknowledged message survives', async () => {
+    const o = await crashRun('always', 'power-cut');
+    expect(o.acked).toBe(N);
+    expect(o.present).toBe(o.acked);
+    expect(o.lastSeq).toBe(N);
+  });
+
+  it('control: default sync_interval, process crash only (page cache written back): nothing lost', async () => {
+    const o = await crashRun('default', 'process-only');
+    expect(o.acked).toBe(N);
+    expect(o.present).toBe(o.acked);
+  });
+});
