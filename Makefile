@@ -1,5 +1,5 @@
 # Sluice — the two commands are `make up` (run it) and `make test` (test it).
-# Other stable targets: down, test-unit, test-integration, test-e2e, bench, lint, images,
+# Other stable targets: down, test-unit, test-integration, test-e2e, power-loss, bench, lint, images,
 # cluster-up, cluster-down, kind-up, generate, build.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

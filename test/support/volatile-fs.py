@@ -6,7 +6,8 @@
 The mount shows BACKING's tree. Metadata operations (create, mkdir, rename, unlink, rmdir, chmod,
 a shrinking truncate) go to BACKING at once, as a journaling filesystem commits them. File
 *data* does not: a write lands in an in-memory copy of the file (this process is the page cache)
-and reaches BACKING only when the file is fsynced (fsync or fdatasync), or when anyone opens the
+and reaches BACKING only when the file is fsynced (fsync or fdatasync; a write through a file
+opened with O_SYNC or O_DSYNC is synced as it returns), or when anyone opens the
 virtual file `/.writeback` of the mount, which writes every file back (what the kernel's periodic
 writeback does with dirty pages). So SIGKILL of this process is a power cut: BACKING keeps exactly
 what a disk would keep, the data that was fsynced, and the rest is gone (a file written since its
@@ -16,8 +17,10 @@ Used by test/support/power-loss.ts (the JetStream power-loss test). Needs Debian
 (libfuse2), which test/cluster/deps.sh installs; runs single-threaded, as root.
 """
 
+import ctypes
 import errno
 import os
+import signal
 import sys
 
 from fusepy import FUSE, FuseOSError, Operations
@@ -30,6 +33,8 @@ class VolatileFS(Operations):
         self.root = os.path.realpath(root)
         # path -> [content as the processes see it, lowest offset not yet on BACKING]
         self.cache: dict[str, list] = {}
+        self.next_fh = 1
+        self.sync_fhs: set[int] = set()  # handles opened with O_SYNC / O_DSYNC
 
     def _b(self, path: str) -> str:
         return os.path.join(self.root, path.lstrip("/"))
@@ -57,6 +62,12 @@ class VolatileFS(Operations):
             os.close(fd)
         # BACKING stands for the disk: no real fsync of it is needed for the simulation.
         ent[1] = len(buf)
+
+    def _handle(self, fi) -> None:
+        fi.fh = self.next_fh
+        self.next_fh += 1
+        if fi.flags & os.O_DSYNC:  # O_SYNC includes the O_DSYNC bit
+            self.sync_fhs.add(fi.fh)
 
     def writeback(self) -> None:
         for p in list(self.cache):
@@ -136,19 +147,21 @@ class VolatileFS(Operations):
             if k == old or k.startswith(old + "/"):
                 self.cache[new + k[len(old) :]] = self.cache.pop(k)
 
-    def create(self, path, mode, fi=None):
+    # (raw_fi: `fi` is libfuse's fuse_file_info, whose flags tell O_SYNC)
+    def create(self, path, mode, fi):
         os.close(os.open(self._b(path), os.O_WRONLY | os.O_CREAT, mode))
         self.cache.pop(path, None)
+        self._handle(fi)
         return 0
 
-    def open(self, path, flags):
+    def open(self, path, fi):
         if path == CONTROL:
             self.writeback()
-            return 0
-        if not os.path.exists(self._b(path)):
+        elif not os.path.exists(self._b(path)):
             raise FuseOSError(errno.ENOENT)
-        if flags & os.O_TRUNC:
+        elif fi.flags & os.O_TRUNC:
             self.truncate(path, 0)
+        self._handle(fi)
         return 0
 
     # --- data: in memory until fsync ---
@@ -176,13 +189,15 @@ class VolatileFS(Operations):
         finally:
             os.close(fd)
 
-    def write(self, path, data, offset, fh):
+    def write(self, path, data, offset, fi):
         ent = self._load(path)
         buf = ent[0]
         if len(buf) < offset:
             buf.extend(b"\0" * (offset - len(buf)))
         buf[offset : offset + len(data)] = data
         ent[1] = min(ent[1], offset)
+        if fi.fh in self.sync_fhs:
+            self._sync(path)
         return len(data)
 
     def fsync(self, path, datasync, fh):
@@ -195,14 +210,17 @@ class VolatileFS(Operations):
     def flush(self, path, fh):
         return 0  # close() does not persist
 
-    def release(self, path, fh):
+    def release(self, path, fi):
+        self.sync_fhs.discard(fi.fh)
         return 0
 
 
 def main() -> None:
     if len(sys.argv) != 3:
         sys.exit("usage: volatile-fs.py BACKING MOUNTPOINT")
-    FUSE(VolatileFS(sys.argv[1]), sys.argv[2], foreground=True, nothreads=True, big_writes=True)
+    # Die with the test process that started us (a power cut too: nothing is written back).
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    FUSE(VolatileFS(sys.argv[1]), sys.argv[2], foreground=True, nothreads=True, big_writes=True, raw_fi=True)
 
 
 if __name__ == "__main__":
