@@ -32,7 +32,8 @@
  * Measured with nats-server 2.12, N = 1000 (100-byte payloads): default 1000 acked, 0 present (the
  * 137,000 bytes of msgs/1.blk never reached the disk), and 500 present when the page cache was
  * written back after the 500th ack (recovery keeps the durable prefix, seq 1-500); always 1000
- * acked, 1000 present; control 1000/1000; about 1.5 s in all. The numbers are printed: `make power-loss`, or
+ * acked, 1000 present; control 1000/1000; about 1.5 s in all. The numbers are printed:
+ * `make power-loss`, or
  * `npx vitest run --config test/vitest.integration.config.ts test/integration/nats-power-loss.test.ts`.
  * The layer models the worst case, no writeback between the stream's creation and the cut; a real
  * machine's kernel writes dirty pages back after ~30 s, so there the loss is the acks of the last
