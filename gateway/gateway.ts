@@ -178,6 +178,12 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
     budget: new ByteBudget(settings.maxBufferedRequestBytes),
   });
   const server = makeServer(app, settings.limits, deps.log, metrics);
+  // Draining: every answer closes its connection, so a client holding keep-alive connections to
+  // this replica moves to the others call by call instead of finding its idle connection cut when
+  // the listener closes (an Event call sent on it would fail before it reached any gateway).
+  server.prependListener('request', (_req, res) => {
+    if (draining) res.shouldKeepAlive = false;
+  });
   return {
     app,
     server,

@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { trace } from '@opentelemetry/api';
 import { Registry } from 'prom-client';
@@ -344,6 +345,43 @@ describe('asynchronous invocation', () => {
     expect(res.status).toBe(501);
     const dl = await fetch(url(h, '/sluice/v1/namespaces/shop/functions/warm/dead-letters'));
     expect(dl.status).toBe(404);
+  });
+});
+
+describe('drain', () => {
+  /** One call over a keep-alive agent: its status and Connection header. */
+  const call = (h: Harness, agent: Agent): Promise<{ status: number; connection: string | undefined }> =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        `${h.base}/2015-03-31/functions/warm/invocations`,
+        {
+          method: 'POST',
+          agent,
+          headers: { ...bearer('serviceaccount:shop:app'), 'x-amz-invocation-type': 'Event' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+        },
+      );
+      req.on('error', reject);
+      req.end('{}');
+    });
+
+  it('keeps serving while draining, and each answer closes its connection (readiness off first)', async () => {
+    const h = await start();
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      expect(await call(h, agent)).toEqual({ status: 202, connection: 'keep-alive' });
+      h.gateway.drain();
+      expect((await fetch(`${h.base}/readyz`)).status).toBe(503);
+      // The idle keep-alive connection is used once more, answered, and closed by the gateway.
+      expect(await call(h, agent)).toEqual({ status: 202, connection: 'close' });
+      expect(await call(h, agent)).toEqual({ status: 202, connection: 'close' });
+      expect(h.queue.events).toHaveLength(3);
+    } finally {
+      agent.destroy();
+    }
   });
 });
 
