@@ -92,8 +92,9 @@ export function derivedRequestId(seed: string): string {
 
 /**
  * Accepts async events: validates them, publishes them to the function's async subject and
- * resolves only once JetStream acknowledged the publish (stored on disk, replicated when the
- * stream has replicas), so a 202 means durable.
+ * resolves only once JetStream acknowledged the publish (written to the store, and fsynced when the
+ * server runs with `sync_interval: always`, the chart's default; replicated to a quorum when the
+ * stream has replicas), so a 202 means durable (README.md, "What is durable, under which failure").
  */
 export class EventAcceptor {
   private readonly limit: number;

@@ -1,13 +1,17 @@
 /**
  * Async pipeline benchmark: durable accepts/s through EventAcceptor.acceptEvent, and processed
  * events/s through the dispatcher to a no-op invoker, each against raw JetStream publish
- * throughput measured in the same run on the same nats-server (file storage, R1).
+ * throughput measured in the same run on the same nats-server (file storage, R1) — at two
+ * durability settings, one nats-server each: `sync_interval: always` (the chart's default: fsync
+ * before every acknowledgement, so before a 202) and nats-server's own default (sync_interval
+ * unset: an fsync every 2 minutes, acknowledgements first). Every ratio compares measurements of
+ * one server, so both settings have their own raw baseline.
  *
  *   npx tsx test/bench/async.bench.ts            (results in bench-results/async.json)
  *   SLUICE_BENCH_EVENTS=50000 npx tsx test/bench/async.bench.ts
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   jetstream,
@@ -66,8 +70,46 @@ async function rawPublish(
   );
 }
 
-async function main(): Promise<void> {
-  const server = await NatsServer.start();
+/** One durability setting of the nats-server: its key in async.json and its sync_interval. */
+interface Setting {
+  key: 'syncAlways' | 'natsDefault';
+  /** Written into the server's jetstream block; undefined leaves nats-server's default. */
+  syncInterval: string | undefined;
+  description: string;
+}
+
+const SETTINGS: Setting[] = [
+  {
+    key: 'syncAlways',
+    syncInterval: 'always',
+    description: "sync_interval: always (the chart's default): fsync before every acknowledgement",
+  },
+  {
+    key: 'natsDefault',
+    syncInterval: undefined,
+    description: "sync_interval unset (nats-server's default): an fsync every 2m, acknowledgements first",
+  },
+];
+
+const round = (x: number): number => Math.round(x);
+const ratio = (x: number, of: number): number => Number((x / of).toFixed(3));
+const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+/** The JetStream store's file system: on tmpfs an fsync costs nothing and `always` measures nothing. */
+function storeFileSystem(): string {
+  const type = statfsSync(tmpdir()).type;
+  const names: Record<number, string> = {
+    0xef53: 'ext4',
+    0x58465342: 'xfs',
+    0x9123683e: 'btrfs',
+    0x01021994: 'tmpfs',
+  };
+  return names[type] ?? `0x${type.toString(16)}`;
+}
+
+/** Every measurement of one setting, on a nats-server of its own (its return type is inferred). */
+async function measure(setting: Setting) {
+  const server = await NatsServer.start(setting.syncInterval ? { syncInterval: setting.syncInterval } : {});
   try {
     // Raw publishes and the acceptor share one connection: the platform administrator's.
     const nc = await server.connect('admin');
@@ -134,7 +176,6 @@ async function main(): Promise<void> {
       controls.gatewayUser.push(await rate(EVENTS / 2, IN_FLIGHT, accept('ctl-gw', `g${r}`, asGateway)));
       controls.backlogLimit.push(await rate(EVENTS / 2, IN_FLIGHT, accept('ctl-limit', `l${r}`, limited)));
     }
-    const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
     await gwNc.close();
     // Raw again after the accepts, so drift over the run shows; and raw with the event headers.
     const raw2 = await rawPublish(js, 'raw.b', EVENTS);
@@ -163,18 +204,9 @@ async function main(): Promise<void> {
     const endToEnd = EVENTS / ((Date.now() - t1) / 1000);
 
     const rawMean = (raw + raw2) / 2;
-    const round = (x: number): number => Math.round(x);
     const results = {
-      date: new Date().toISOString(),
-      host: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
-      nats: server.log.find((l) => l.includes('Version:'))?.replace(/^.*Version:\s*/, '') ?? 'unknown',
-      setup: {
-        events: EVENTS,
-        payloadBytes: PAYLOAD.length,
-        publishesInFlight: IN_FLIGHT,
-        dispatchConcurrency: CONCURRENCY,
-        storage: 'file, 1 replica, same server for every measurement',
-      },
+      syncInterval: setting.syncInterval ?? 'unset (2m)',
+      description: setting.description,
       eventsPerSecond: {
         rawJetStreamPublish: round(rawMean),
         rawJetStreamPublishRuns: [round(raw), round(raw2)],
@@ -194,33 +226,78 @@ async function main(): Promise<void> {
           backlogLimit: controls.backlogLimit.map(round),
         },
         ratio: {
-          gatewayUserPermissions: Number((median(controls.gatewayUser) / median(controls.plain)).toFixed(3)),
-          backlogLimit: Number((median(controls.backlogLimit) / median(controls.plain)).toFixed(3)),
+          gatewayUserPermissions: ratio(median(controls.gatewayUser), median(controls.plain)),
+          backlogLimit: ratio(median(controls.backlogLimit), median(controls.plain)),
         },
       },
       ratioToRawPublish: {
-        acceptEvent: Number((accepted / rawMean).toFixed(3)),
-        acceptEventVsRawWithEventHeaders: Number((accepted / rawHeaders).toFixed(3)),
-        dispatchFromBacklog: Number((drain / rawMean).toFixed(3)),
-        endToEnd: Number((endToEnd / rawMean).toFixed(3)),
+        acceptEvent: ratio(accepted, rawMean),
+        acceptEventVsRawWithEventHeaders: ratio(accepted, rawHeaders),
+        dispatchFromBacklog: ratio(drain, rawMean),
+        endToEnd: ratio(endToEnd, rawMean),
       },
     };
-    const out = path.resolve(new URL('../..', import.meta.url).pathname, 'bench-results', 'async.json');
-    mkdirSync(path.dirname(out), { recursive: true });
-    writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
-    console.log(JSON.stringify(results, null, 2));
     console.log(
-      `accept ${round(accepted)}/s = ${results.ratioToRawPublish.acceptEvent}× raw publish (${round(rawMean)}/s); ` +
+      `${setting.key} (${setting.description}): ` +
+        `accept ${round(accepted)}/s = ${results.ratioToRawPublish.acceptEvent}× raw publish (${round(rawMean)}/s); ` +
         `dispatch ${round(drain)}/s = ${results.ratioToRawPublish.dispatchFromBacklog}×; ` +
         `end to end ${round(endToEnd)}/s = ${results.ratioToRawPublish.endToEnd}×; ` +
         `controls: gateway user ${results.isolationControls.ratio.gatewayUserPermissions}×, ` +
-        `backlog limit ${results.isolationControls.ratio.backlogLimit}× a plain accept  → ${out}`,
+        `backlog limit ${results.isolationControls.ratio.backlogLimit}× a plain accept`,
     );
     await p.close();
     await nc.close();
+    const nats = server.log.find((l) => l.includes('Version:'))?.replace(/^.*Version:\s*/, '') ?? 'unknown';
+    return { nats, results };
   } finally {
     await server.cleanup();
   }
+}
+
+async function main(): Promise<void> {
+  const fileSystem = storeFileSystem();
+  if (fileSystem === 'tmpfs')
+    console.warn(`${tmpdir()} is tmpfs: an fsync costs nothing there; set TMPDIR to a disk`);
+  type Results = Awaited<ReturnType<typeof measure>>['results'];
+  const bySetting: Partial<Record<Setting['key'], Results>> = {};
+  let nats = 'unknown';
+  for (const setting of SETTINGS) {
+    const m = await measure(setting);
+    bySetting[setting.key] = m.results;
+    nats = m.nats;
+  }
+  const always = bySetting.syncAlways!.eventsPerSecond;
+  const dflt = bySetting.natsDefault!.eventsPerSecond;
+  const results = {
+    date: new Date().toISOString(),
+    host: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+    nats,
+    setup: {
+      events: EVENTS,
+      payloadBytes: PAYLOAD.length,
+      publishesInFlight: IN_FLIGHT,
+      dispatchConcurrency: CONCURRENCY,
+      storage: `file, 1 replica, on ${fileSystem}; one nats-server per setting, every measurement of a setting on it`,
+      settingsInOrder: SETTINGS.map((s) => s.key),
+    },
+    // Each setting: eventsPerSecond, isolationControls and ratioToRawPublish (to its own raw baseline).
+    bySyncInterval: bySetting,
+    // What fsync-before-ack costs: syncAlways / natsDefault, each measured on its own server.
+    syncAlwaysVsNatsDefault: {
+      rawJetStreamPublish: ratio(always.rawJetStreamPublish, dflt.rawJetStreamPublish),
+      acceptEvent: ratio(always.acceptEvent, dflt.acceptEvent),
+      dispatchFromBacklog: ratio(always.dispatchFromBacklog, dflt.dispatchFromBacklog),
+      endToEnd: ratio(always.endToEnd, dflt.endToEnd),
+    },
+  };
+  const out = path.resolve(new URL('../..', import.meta.url).pathname, 'bench-results', 'async.json');
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+  console.log(JSON.stringify(results, null, 2));
+  console.log(
+    `sync always / nats default: raw ${results.syncAlwaysVsNatsDefault.rawJetStreamPublish}×, ` +
+      `accept ${results.syncAlwaysVsNatsDefault.acceptEvent}×, end to end ${results.syncAlwaysVsNatsDefault.endToEnd}×  → ${out}`,
+  );
 }
 
 await main();

@@ -89,6 +89,33 @@ describe('helm template', () => {
     expect(env(one(ms, 'Deployment', 'sluice-poller'), 'SLUICE_NATS_REPLICAS')).toBe('3');
   });
 
+  describe('NATS durability: jetstream.sync_interval from nats.jetstream.syncInterval', () => {
+    const natsConf = (ms: Manifest[]): string =>
+      one(ms, 'ConfigMap', 'sluice-nats-config').data!['nats.conf']!;
+    const checksum = (ms: Manifest[]): string =>
+      one(ms, 'StatefulSet', 'sluice-nats').spec.template.metadata.annotations['checksum/config'];
+    it.each([
+      { name: 'the default (fsync before every acknowledgement)', values: [], want: 'always' },
+      { name: 'a periodic sync of 10s', values: ['nats.jetstream.syncInterval=10s'], want: '10s' },
+      { name: "NATS's own 2m", values: ['nats.jetstream.syncInterval=2m'], want: '2m' },
+      {
+        name: 'values of a release from before the setting (helm upgrade --reuse-values)',
+        values: ['nats.jetstream.syncInterval=null'],
+        want: 'always',
+      },
+    ])('renders sync_interval for $name', ({ values, want }) => {
+      const ms = template(values);
+      const conf = natsConf(ms);
+      expect(conf).toMatch(new RegExp(`^\\s*jetstream \\{[^}]*^\\s*sync_interval: "${want}"$[^}]*\\}`, 'm'));
+      if (values.length > 0)
+        expect(checksum(ms), 'the servers restart into it').not.toBe(checksum(template()));
+    });
+
+    it('the default is fsync-always for the default single replica and for 3 replicas alike', () => {
+      expect(natsConf(template(['nats.replicas=3']))).toMatch(/^\s*sync_interval: "always"$/m);
+    });
+  });
+
   it("gives the poller a projected token for the gateway's audience, and the gateway that audience", () => {
     const ms = template(['gateway.tokenAudience=faas.example.com']);
     const poller = one(ms, 'Deployment', 'sluice-poller');
@@ -593,6 +620,10 @@ describe('values.schema.json', () => {
       'does not match pattern',
     ],
     ['functions.policyWait.budgetSeconds=0', '/functions/policyWait/budgetSeconds', 'minimum'],
+    ['nats.jetstream.syncInterval=sometimes', '/nats/jetstream/syncInterval', "value must be 'always'"],
+    ['nats.jetstream.syncInterval=2', '/nats/jetstream/syncInterval', 'got number, want string'],
+    ['nats.jetstream.syncInterval=0s', '/nats/jetstream/syncInterval', "'0s' does not match pattern '[1-9]'"],
+    ['nats.jetstream.syncInterval=2 minutes', '/nats/jetstream/syncInterval', 'does not match pattern'],
   ])('rejects %s naming the field', (value, field, message) => {
     for (const cmd of [['template', 'sluice'], ['lint']]) {
       const r = helm([...cmd, CHART, '--set', value]);

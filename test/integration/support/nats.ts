@@ -62,6 +62,11 @@ export interface NatsServerOptions {
   maxPayload?: string;
   /** max_file_store (default 4GB). */
   maxFileStore?: string;
+  /**
+   * jetstream sync_interval: 'always' (fsync before every acknowledgement, the chart's default) or
+   * a Go duration; unset, nats-server's own default (an fsync every 2m, acknowledgements first).
+   */
+  syncInterval?: string;
   /** The installation's keys (default: new ones). */
   keys?: NatsKeys;
   /** The operator-mode config text to use, `RESOLVER_DIR` standing for the resolver directory (default: generated from the keys). */
@@ -120,6 +125,7 @@ export class NatsServer {
           `  store_dir: "${path.join(dir, 'js')}"`,
           `  max_memory_store: 64MB`,
           `  max_file_store: ${o.maxFileStore ?? '4GB'}`,
+          ...(o.syncInterval ? [`  sync_interval: "${o.syncInterval}"`] : []),
           `}`,
           o.authConfig?.replaceAll('RESOLVER_DIR', resolverDir) ??
             (await serverAuthConfig(keys, { resolverDir })),
