@@ -34,6 +34,10 @@ export class AsyncMetrics {
   readonly inFlight: Gauge<'namespace' | 'function'>;
   /** Events refused at accept: the function's backlog is at its limit (429). */
   readonly refused: Counter<'namespace' | 'function' | 'reason'>;
+  /** Settle attempts that failed after the function ran (the event comes back to settle, not to run). */
+  readonly settleFailures: Counter<Fn>;
+  /** Consumers found missing (deleted, lost) under a running pull loop and made again. */
+  readonly consumersRecreated: Counter<'namespace' | 'function'>;
 
   constructor(private readonly registry: Registry) {
     const registers = [registry];
@@ -79,6 +83,18 @@ export class AsyncMetrics {
       name: 'sluice_async_events_refused_total',
       help: 'Async events refused with 429 TooManyRequestsException because the function already has its maximum of events waiting (reason BacklogLimitExceeded)',
       labelNames: ['namespace', 'function', 'reason'],
+      registers,
+    });
+    this.settleFailures = new Counter({
+      name: 'sluice_async_settle_failures_total',
+      help: 'Async events whose outcome (retry, destination record, dead letter) could not be made durable after the function ran; they are delivered again to settle, without running the function again',
+      labelNames: [...FN],
+      registers,
+    });
+    this.consumersRecreated = new Counter({
+      name: 'sluice_async_consumer_recreated_total',
+      help: "Async consumers found missing (deleted or lost) while their function exists, and recreated with the function's configuration",
+      labelNames: ['namespace', 'function'],
       registers,
     });
   }
