@@ -22,6 +22,6 @@ export const DESTINATION_DELIVERY_FAILURES_TOTAL = {
  */
 export const PLATFORM_AUTH_FAILURES_TOTAL = {
   name: 'sluice_platform_auth_failures_total',
-  help: "Calls a Sluice component made with its own credentials that were refused with 401/403 (the work is kept and retried), by component, target namespace/function and status",
-  labelNames: ['component', 'namespace', 'function', 'status'],
+  help: 'Calls a Sluice component made with its own credentials that were refused with 401/403 (the work is kept and retried), by target namespace/function and status (the component is the registry label)',
+  labelNames: ['namespace', 'function', 'status'],
 } as const;

@@ -94,7 +94,7 @@ describe('classifyResponse', () => {
       want: { kind: 'error', code: 'RequestTooLargeException', retryable: false },
     },
     {
-      name: "403 without a code: the gateway refused the poller itself, a retryable platform error",
+      name: '403 without a code: the gateway refused the poller itself, a retryable platform error',
       status: 403,
       headers: {},
       body: '{}',
@@ -189,7 +189,7 @@ describe('reportingAuthFailures', () => {
   const answering = (r: InvokeResult): Invoker => ({ invoke: () => Promise.resolve(r) });
 
   it.each([
-    { name: '401', status: 401, logged: "ServiceAccount token" },
+    { name: '401', status: 401, logged: 'ServiceAccount token' },
     { name: '403', status: 403, logged: 'invokePolicy' },
   ])('counts every $name, logs at error at most once per target and period', async ({ status, logged }) => {
     const counted: Record<string, string>[] = [];
@@ -203,17 +203,23 @@ describe('reportingAuthFailures', () => {
     });
     for (const t of [0, 500, 1000]) {
       now = t;
-      expect(await inv.invoke({ target, payload: b('{}') })).toMatchObject({ retryable: true, platform: 'auth' });
+      expect(await inv.invoke({ target, payload: b('{}') })).toMatchObject({
+        retryable: true,
+        platform: 'auth',
+      });
     }
-    expect(counted).toEqual(Array(3).fill({ component: 'poller', ...target, status: String(status) }));
+    expect(counted).toEqual(Array(3).fill({ ...target, status: String(status) }));
     expect(logs).toHaveLength(2);
     expect(logs[0]).toContain(logged);
   });
 
   it.each([
-    { name: 'success', r: { kind: 'success', payload: b('{}') } as InvokeResult },
+    { name: 'success', r: classifyResponse(200, h({}), b('{}')) },
     { name: 'a 5xx', r: classifyResponse(502, h({}), b('{}')) },
-    { name: 'a function error', r: classifyResponse(200, h({ 'x-amz-function-error': 'Unhandled' }), b('{}')) },
+    {
+      name: 'a function error',
+      r: classifyResponse(200, h({ 'x-amz-function-error': 'Unhandled' }), b('{}')),
+    },
   ])('leaves $name alone', async ({ r }) => {
     const counted: unknown[] = [];
     const inv = reportingAuthFailures(answering(r), {

@@ -124,7 +124,14 @@ export function classifyResponse(status: number, headers: Headers, payload: Buff
     };
   }
   if (PLATFORM_AUTH.has(status)) {
-    return { kind: 'error', status, ...(r.code ? { code: r.code } : {}), message, retryable: true, platform: 'auth' };
+    return {
+      kind: 'error',
+      status,
+      ...(r.code ? { code: r.code } : {}),
+      message,
+      retryable: true,
+      platform: 'auth',
+    };
   }
   return {
     kind: 'error',
@@ -136,8 +143,8 @@ export function classifyResponse(status: number, headers: Headers, payload: Buff
 }
 
 export interface AuthFailureReport {
-  /** `sluice_platform_auth_failures_total` (labels component, namespace, function, status). */
-  counter: { inc(labels: { component: string; namespace: string; function: string; status: string }): void };
+  /** `sluice_platform_auth_failures_total` (labels namespace, function, status; component from the registry). */
+  counter: { inc(labels: { namespace: string; function: string; status: string }): void };
   log: { error(obj: object, msg: string): void };
   /** At most one log line per target in this long (every failure is counted). */
   logEveryMs?: number;
@@ -159,7 +166,7 @@ export function reportingAuthFailures(inner: Invoker, report: AuthFailureReport)
       if (r.kind !== 'error' || r.platform !== 'auth') return r;
       const { namespace, function: fn } = req.target;
       const status = String(r.status ?? '');
-      report.counter.inc({ component: 'poller', namespace, function: fn, status });
+      report.counter.inc({ namespace, function: fn, status });
       const key = `${namespace}/${fn}`;
       const t = now();
       if (t - (lastLog.get(key) ?? -Infinity) >= every) {

@@ -57,10 +57,8 @@ await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, 
   });
 
   const token = fileToken(config.tokenFile);
-  const invoker = reportingAuthFailures(new HttpInvoker({ baseUrl: config.gatewayUrl, token }), {
-    counter: metrics.platformAuthFailures,
-    log,
-  });
+  const http = new HttpInvoker({ baseUrl: config.gatewayUrl, token });
+  const invoker = reportingAuthFailures(http, { counter: metrics.platformAuthFailures, log });
   const destinations = new DestinationSender(tenants, invoker, {
     addresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
   });

@@ -17,7 +17,7 @@ export class PollerMetrics {
   readonly scaleDecisions: Counter<'namespace' | 'function' | 'version' | 'direction'>;
   readonly ownedMappings: Gauge;
   /** The gateway refused the poller's own credentials (401/403): records are kept and retried. */
-  readonly platformAuthFailures: Counter<'component' | 'namespace' | 'function' | 'status'>;
+  readonly platformAuthFailures: Counter<'namespace' | 'function' | 'status'>;
 
   constructor(registry: Registry) {
     const registers = [registry];

@@ -258,6 +258,7 @@ class FunctionWorker {
     this.fetch?.stop();
     this.wake();
     await this.loop;
+    this.d.deps.metrics.consumerMissing.remove({ namespace: this.fn.namespace, function: this.fn.name });
     if (this.active > 0) {
       await Promise.race([new Promise<void>((r) => (this.idle = r)), sleep(timeoutMs)]);
     }
@@ -324,9 +325,17 @@ class FunctionWorker {
     try {
       await maker.ensureConsumer(this.fn);
     } catch (err) {
-      this.log.error({ ...ids, err: describeError(err) }, 'async consumer missing and could not be recreated');
+      this.d.deps.metrics.consumerMissing.set(ids, 1);
+      if (this.d.now() - this.lastWarn > 10_000) {
+        this.lastWarn = this.d.now();
+        this.log.error(
+          { ...ids, err: describeError(err) },
+          'async consumer missing and could not be recreated',
+        );
+      }
       return false;
     }
+    this.d.deps.metrics.consumerMissing.set(ids, 0);
     this.d.deps.metrics.consumersRecreated.inc(ids);
     this.log.warn(ids, 'async consumer was missing; recreated it');
     return true;
@@ -349,7 +358,12 @@ class FunctionWorker {
     const metrics = this.d.deps.metrics;
     const ev = eventOf(m.headers, m.data, { seq: m.seq, timestampMs: Number(m.timestampNanos / 1_000_000n) });
     const labels = { namespace: fn.namespace, function: fn.name, version: ev.qualifier ?? '$LATEST' };
-    const target: SettleTarget = { namespace: fn.namespace, function: fn.name, eventId: ev.eventId, seq: m.seq };
+    const target: SettleTarget = {
+      namespace: fn.namespace,
+      function: fn.name,
+      eventId: ev.eventId,
+      seq: m.seq,
+    };
     let earlier: SettleRecord | undefined;
     if (m.info.deliveryCount > 1) {
       if (this.d.completed.has(m.seq)) {
@@ -382,7 +396,10 @@ class FunctionWorker {
       try {
         step = earlier ?? (await this.decide(m, fn, ev, labels));
       } catch (err) {
-        this.log.error({ ...target, requestId: ev.requestId, err: describeError(err) }, 'async event not dispatched');
+        this.log.error(
+          { ...target, requestId: ev.requestId, err: describeError(err) },
+          'async event not dispatched',
+        );
         safe(() => m.nak(settings.settleRetryDelayMs));
         return;
       }
@@ -421,7 +438,14 @@ class FunctionWorker {
         outcome: invocationOutcomeOf(outcome),
       });
     }
-    const decision = afterOutcome(fn, state, outcome.kind, this.d.now(), this.d.deps.settings.backoff, this.d.random);
+    const decision = afterOutcome(
+      fn,
+      state,
+      outcome.kind,
+      this.d.now(),
+      this.d.deps.settings.backoff,
+      this.d.random,
+    );
     return { decision, outcome };
   }
 
@@ -584,9 +608,10 @@ class FunctionWorker {
     d: Extract<Decision, { kind: 'succeed' | 'fail' }>,
     outcome: InvokeOutcome | undefined,
   ): Promise<void> {
-    const condition: Condition = d.kind === 'succeed' ? 'Success' : d.condition;
     const { enc, version } = this.record(fn, ev, d, outcome);
     const labels = { namespace: fn.namespace, function: fn.name, version };
+    await this.deliverRecord(m, fn, ev, d, outcome, enc, labels);
+    // Counted once the record is durable: a settle that failed and is tried again is one drop.
     if (d.kind === 'fail') {
       this.d.deps.metrics.dropped.inc({ ...labels, reason: d.reason });
       this.log.info(
@@ -594,6 +619,19 @@ class FunctionWorker {
         'async event failed',
       );
     }
+  }
+
+  private async deliverRecord(
+    m: JsMsg,
+    fn: AsyncFunction,
+    ev: AsyncEvent,
+    d: Extract<Decision, { kind: 'succeed' | 'fail' }>,
+    outcome: InvokeOutcome | undefined,
+    enc: EncodedRecord,
+    labels: { namespace: string; function: string; version: string },
+  ): Promise<void> {
+    const condition: Condition = d.kind === 'succeed' ? 'Success' : d.condition;
+    const version = labels.version;
     const destination = d.kind === 'succeed' ? fn.onSuccess : fn.onFailure;
     let reason: DeadLetterReason = d.kind === 'fail' ? d.reason : 'Success';
     let error: string | undefined;

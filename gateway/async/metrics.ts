@@ -38,6 +38,8 @@ export class AsyncMetrics {
   readonly settleFailures: Counter<Fn>;
   /** Consumers found missing (deleted, lost) under a running pull loop and made again. */
   readonly consumersRecreated: Counter<'namespace' | 'function'>;
+  /** 1 while this replica finds the function's consumer missing and cannot recreate it (nothing is dispatched). */
+  readonly consumerMissing: Gauge<'namespace' | 'function'>;
 
   constructor(private readonly registry: Registry) {
     const registers = [registry];
@@ -94,6 +96,12 @@ export class AsyncMetrics {
     this.consumersRecreated = new Counter({
       name: 'sluice_async_consumer_recreated_total',
       help: "Async consumers found missing (deleted or lost) while their function exists, and recreated with the function's configuration",
+      labelNames: ['namespace', 'function'],
+      registers,
+    });
+    this.consumerMissing = new Gauge({
+      name: 'sluice_async_consumer_missing',
+      help: "1 while this gateway replica finds a function's async consumer missing and cannot recreate it (its events are not dispatched)",
       labelNames: ['namespace', 'function'],
       registers,
     });

@@ -153,7 +153,7 @@ describe('BatchInvoker: the gateway refusing the poller (401/403)', () => {
       expect(res.outcome.kind).toBe('error');
       expect(errors).toHaveLength(1);
       expect(await registry.getSingleMetricAsString('sluice_platform_auth_failures_total')).toContain(
-        `sluice_platform_auth_failures_total{component="poller",namespace="ns1",function="worker",status="${status}"} 1`,
+        `sluice_platform_auth_failures_total{namespace="ns1",function="worker",status="${status}"} 1`,
       );
     },
   );
