@@ -126,6 +126,7 @@ function dispatcher(o: {
   registry: Registry;
   settles?: SettleLedger;
   consumers?: { ensureConsumer(): Promise<unknown> };
+  recreateAfterMs?: number;
 }): AsyncDispatcher {
   return new AsyncDispatcher({
     nc: { isClosed: () => false } as unknown as NatsConnection,
@@ -143,6 +144,7 @@ function dispatcher(o: {
       streamName: 'SLUICE_ASYNC',
       subjects: new Subjects('sluice'),
       settleRetryDelayMs: 1,
+      consumerRecreateAfterMs: o.recreateAfterMs ?? 0,
     },
   });
 }
@@ -217,17 +219,19 @@ describe('AsyncDispatcher settling', () => {
 });
 
 describe('AsyncDispatcher consumer', () => {
-  it('recreates a missing consumer, counts it, and dispatches', async () => {
+  it('recreates a consumer missing for a while, counts it, and dispatches', async () => {
     const queue = new FakeQueue();
     queue.exists = false;
     let made = 0;
     const registry = new Registry();
     const invoker = new CountingInvoker();
+    const started = Date.now();
     const d = dispatcher({
       queue,
       invoker,
       dlq: new FullDlq(0),
       registry,
+      recreateAfterMs: 200,
       consumers: {
         ensureConsumer: () => {
           made++;
@@ -241,6 +245,7 @@ describe('AsyncDispatcher consumer', () => {
     await until(() => queue.acked.length === 1);
     await d.stop(100);
     expect(made).toBe(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200); // not before it was missing that long
     expect(await value(registry, 'sluice_async_consumer_recreated_total')).toBe(1);
     expect(invoker.calls).toHaveLength(1);
   });

@@ -41,6 +41,11 @@ export interface DispatcherSettings {
   completedCacheSize: number;
   /** When an outcome could not be made durable, the event comes back after this long to settle again. */
   settleRetryDelayMs: number;
+  /**
+   * A consumer missing this long is recreated. The wait lets this replica's watch catch up when
+   * another replica deleted it because the function was deleted.
+   */
+  consumerRecreateAfterMs: number;
 }
 
 export const DEFAULT_DISPATCHER_SETTINGS: Omit<DispatcherSettings, 'region' | 'streamName' | 'subjects'> = {
@@ -52,6 +57,7 @@ export const DEFAULT_DISPATCHER_SETTINGS: Omit<DispatcherSettings, 'region' | 's
   maxRecordBytes: 8 * 1024 * 1024 - 64 * 1024,
   completedCacheSize: 20_000,
   settleRetryDelayMs: 5000,
+  consumerRecreateAfterMs: 5000,
 };
 
 /** Makes a function's consumer again (the same configuration as the watcher's). */
@@ -235,6 +241,8 @@ class FunctionWorker {
   private wakeUp: (() => void) | undefined;
   private idle: (() => void) | undefined;
   private lastWarn = 0;
+  /** Since when the consumer has been found missing. */
+  private missingSince: number | undefined;
 
   constructor(
     private readonly d: AsyncDispatcher,
@@ -292,11 +300,13 @@ class FunctionWorker {
         this.fetch = msgs;
         for await (const m of msgs) this.begin(m);
         failures = 0;
+        this.missingSince = undefined;
       } catch (err) {
         if (this.stopped || this.d.deps.nc.isClosed()) break;
         failures++;
         this.consumer = undefined;
-        if (isConsumerMissing(err) && (await this.recreateConsumer())) {
+        if (!isConsumerMissing(err)) this.missingSince = undefined;
+        else if (await this.recreateWhenDue()) {
           failures = 0;
           continue;
         }
@@ -307,7 +317,9 @@ class FunctionWorker {
             'pulling async events failed; retrying',
           );
         }
-        await Promise.race([sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6))), this.waitForSlot()]);
+        // A missing consumer is looked at every second or so, to recreate it soon after its grace.
+        const capMs = this.missingSince === undefined ? 5000 : 1000;
+        await Promise.race([sleep(Math.min(capMs, 100 * 2 ** Math.min(failures, 6))), this.waitForSlot()]);
       } finally {
         this.fetch = undefined;
       }
@@ -318,9 +330,11 @@ class FunctionWorker {
    * The consumer is gone (deleted by hand, lost with the server's state) while the function still
    * exists: Event calls are still answered 202, so make it again with the same configuration.
    */
-  private async recreateConsumer(): Promise<boolean> {
+  private async recreateWhenDue(): Promise<boolean> {
     const maker = this.d.deps.consumers;
+    this.missingSince ??= this.d.now();
     if (!maker || this.stopped) return false;
+    if (this.d.now() - this.missingSince < this.d.deps.settings.consumerRecreateAfterMs) return false;
     const ids = { namespace: this.fn.namespace, function: this.fn.name };
     try {
       await maker.ensureConsumer(this.fn);
@@ -335,6 +349,7 @@ class FunctionWorker {
       }
       return false;
     }
+    this.missingSince = undefined;
     this.d.deps.metrics.consumerMissing.set(ids, 0);
     this.d.deps.metrics.consumersRecreated.inc(ids);
     this.log.warn(ids, 'async consumer was missing; recreated it');

@@ -54,7 +54,9 @@ describe('settle records', () => {
     },
     {
       name: 'binary payload with newlines survives byte for byte',
-      r: rec({ outcome: { kind: 'success', payload: Buffer.from([0, 10, 255, 10, 13]), executedVersion: '1' } }),
+      r: rec({
+        outcome: { kind: 'success', payload: Buffer.from([0, 10, 255, 10, 13]), executedVersion: '1' },
+      }),
     },
     {
       name: 'rejected (no payload)',
@@ -92,7 +94,11 @@ describe('settle records', () => {
     { name: 'the same message', other: {}, want: true },
     { name: 'another namespace', other: { namespace: 'evil' }, want: false },
     { name: 'another function', other: { function: 'other' }, want: false },
-    { name: 'another event at the same sequence (stream recreated)', other: { eventId: 'ev-2' }, want: false },
+    {
+      name: 'another event at the same sequence (stream recreated)',
+      other: { eventId: 'ev-2' },
+      want: false,
+    },
     { name: 'another sequence', other: { seq: 43 }, want: false },
   ])('applies only to its own message: $name', ({ other, want }) => {
     expect(settleMatches(rec(), { ...target, ...other })).toBe(want);

@@ -99,7 +99,9 @@ export function decodeSettle(b: Uint8Array): SettleRecord | undefined {
 
 /** True when the record was written for this very message. */
 export function settleMatches(r: SettleRecord, t: SettleTarget): boolean {
-  return r.namespace === t.namespace && r.function === t.function && r.eventId === t.eventId && r.seq === t.seq;
+  return (
+    r.namespace === t.namespace && r.function === t.function && r.eventId === t.eventId && r.seq === t.seq
+  );
 }
 
 /** Durable storage of the records (a KV bucket; a fake in tests). */
