@@ -18,9 +18,12 @@ import type { Decision } from './policy.js';
  *   The value names them again and is used only when all four match the delivered message, so a
  *   record never applies to another function's or another namespace's event (a reused sequence
  *   after a stream was recreated included).
- * - **Bound.** Written only when a settle fails (the happy path writes nothing), purged once the
- *   event is settled, and the bucket has a TTL (default 7 h: longer than an event may live) and a
- *   size cap (writes beyond it fail: then only the memory copy is kept).
+ * - **Bound.** Written only when a settle fails (the happy path writes nothing), one per message
+ *   (so per function at most its consumer's max_ack_pending at a time: a nak'ed message stays
+ *   pending), purged once the event is settled, and expired by the bucket's TTL (default 7 h:
+ *   longer than an event may live). A size cap can be set (`maxBytes`; writes beyond it fail and
+ *   only the memory copy is kept); by default none, like the platform's other streams, because a
+ *   stream's max_bytes is reserved against the server's store.
  */
 export type SettleDecision = Extract<Decision, { kind: 'retry' | 'succeed' | 'fail' }>;
 
@@ -116,7 +119,7 @@ export interface SettleBucketSettings {
   replicas: number;
   /** How long a record is kept (ms). */
   ttlMs: number;
-  /** Size cap of the bucket (bytes; -1 none). */
+  /** Size cap of the bucket (bytes; -1 none; a cap is reserved against the server's store). */
   maxBytes: number;
 }
 
@@ -124,7 +127,7 @@ export const DEFAULT_SETTLE_BUCKET: SettleBucketSettings = {
   bucket: 'sluice-async-settle',
   replicas: 1,
   ttlMs: 7 * 3600 * 1000,
-  maxBytes: 1024 * 1024 * 1024,
+  maxBytes: -1,
 };
 
 /** The records in a KV bucket of the platform account (created on first use, and again if lost). */
