@@ -160,8 +160,8 @@ export class KvSettleStore implements SettleStore {
     try {
       return await f(await this.open());
     } catch (err) {
-      // The bucket may have been deleted: create it again next time.
-      this.kv = undefined;
+      // The bucket was deleted: create it again next time.
+      if (err instanceof Error && /stream not found|no responders/i.test(err.message)) this.kv = undefined;
       throw err;
     }
   }
