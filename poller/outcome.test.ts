@@ -79,7 +79,11 @@ describe('classifyResult', () => {
     },
     {
       name: "403 from the gateway (RBAC or the function's invokePolicy): a platform error too",
-      r: classifyResponse(403, new Headers({ 'x-amzn-errortype': 'AccessDeniedException' }), Buffer.from('{}')),
+      r: classifyResponse(
+        403,
+        new Headers({ 'x-amzn-errortype': 'AccessDeniedException' }),
+        Buffer.from('{}'),
+      ),
       partial: true,
       want: { kind: 'error' },
     },
