@@ -14,3 +14,14 @@ export const DESTINATION_DELIVERY_FAILURES_TOTAL = {
   help: 'Invocation records a destination did not accept: async events (then kept in the dead-letter stream) and event-source records for onFailure (retried)',
   labelNames: ['namespace', 'function', 'version'],
 } as const;
+
+/**
+ * A platform component's own credentials were refused by another (401: its ServiceAccount token
+ * rejected; 403: not allowed, RBAC or the function's invokePolicy). A platform misconfiguration:
+ * the work is kept and retried, never counted against the records or events.
+ */
+export const PLATFORM_AUTH_FAILURES_TOTAL = {
+  name: 'sluice_platform_auth_failures_total',
+  help: 'Calls a Sluice component made with its own credentials that were refused with 401/403 (the work is kept and retried), by target namespace/function and status (the component is the registry label)',
+  labelNames: ['namespace', 'function', 'status'],
+} as const;

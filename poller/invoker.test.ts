@@ -3,7 +3,15 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { classifyResponse, fileToken, HttpInvoker, invokePath } from './invoker.js';
+import {
+  classifyResponse,
+  fileToken,
+  HttpInvoker,
+  invokePath,
+  reportingAuthFailures,
+  type Invoker,
+  type InvokeResult,
+} from './invoker.js';
 
 const h = (o: Record<string, string | undefined>): Headers =>
   new Headers(Object.entries(o).filter((e): e is [string, string] => e[1] !== undefined));
@@ -86,9 +94,37 @@ describe('classifyResponse', () => {
       want: { kind: 'error', code: 'RequestTooLargeException', retryable: false },
     },
     {
-      name: 'forbidden cannot be retried',
+      name: '403 without a code: the gateway refused the poller itself, a retryable platform error',
       status: 403,
       headers: {},
+      body: '{}',
+      want: { kind: 'error', status: 403, retryable: true, platform: 'auth' },
+    },
+    {
+      name: "403 UnrecognizedClientException: the poller's ServiceAccount token was rejected",
+      status: 403,
+      headers: { 'x-amzn-errortype': 'UnrecognizedClientException' },
+      body: '{"message":"token rejected"}',
+      want: { kind: 'error', code: 'UnrecognizedClientException', retryable: true, platform: 'auth' },
+    },
+    {
+      name: "403 AccessDeniedException: the function's invokePolicy does not list the poller (still the platform's)",
+      status: 403,
+      headers: { 'x-amzn-errortype': 'AccessDeniedException' },
+      body: '{"message":"not allowed"}',
+      want: { kind: 'error', code: 'AccessDeniedException', retryable: true, platform: 'auth' },
+    },
+    {
+      name: '401: no or an expired token',
+      status: 401,
+      headers: {},
+      body: '',
+      want: { kind: 'error', status: 401, retryable: true, platform: 'auth' },
+    },
+    {
+      name: 'other 4xx are not platform errors',
+      status: 400,
+      headers: { 'x-amzn-errortype': 'InvalidRequestContentException' },
       body: '{}',
       want: { kind: 'error', retryable: false },
     },
@@ -146,6 +182,53 @@ describe('HttpInvoker', () => {
     expect(invokePath({ namespace: 'n', function: 'f' })).toBe(
       '/2015-03-31/functions/n%3Afunction%3Af/invocations',
     ));
+});
+
+describe('reportingAuthFailures', () => {
+  const target = { namespace: 'shop', function: 'orders' };
+  const answering = (r: InvokeResult): Invoker => ({ invoke: () => Promise.resolve(r) });
+
+  it.each([
+    { name: '401', status: 401, logged: 'ServiceAccount token' },
+    { name: '403', status: 403, logged: 'invokePolicy' },
+  ])('counts every $name, logs at error at most once per target and period', async ({ status, logged }) => {
+    const counted: Record<string, string>[] = [];
+    const logs: string[] = [];
+    let now = 0;
+    const inv = reportingAuthFailures(answering(classifyResponse(status, h({}), b('{}'))), {
+      counter: { inc: (l) => counted.push(l) },
+      log: { error: (_o, msg) => logs.push(msg) },
+      logEveryMs: 1000,
+      now: () => now,
+    });
+    for (const t of [0, 500, 1000]) {
+      now = t;
+      expect(await inv.invoke({ target, payload: b('{}') })).toMatchObject({
+        retryable: true,
+        platform: 'auth',
+      });
+    }
+    expect(counted).toEqual(Array(3).fill({ ...target, status: String(status) }));
+    expect(logs).toHaveLength(2);
+    expect(logs[0]).toContain(logged);
+  });
+
+  it.each([
+    { name: 'success', r: classifyResponse(200, h({}), b('{}')) },
+    { name: 'a 5xx', r: classifyResponse(502, h({}), b('{}')) },
+    {
+      name: 'a function error',
+      r: classifyResponse(200, h({ 'x-amz-function-error': 'Unhandled' }), b('{}')),
+    },
+  ])('leaves $name alone', async ({ r }) => {
+    const counted: unknown[] = [];
+    const inv = reportingAuthFailures(answering(r), {
+      counter: { inc: (l) => counted.push(l) },
+      log: { error: () => counted.push('log') },
+    });
+    expect(await inv.invoke({ target, payload: b('{}') })).toBe(r);
+    expect(counted).toEqual([]);
+  });
 });
 
 describe('fileToken (the projected token for the gateway)', () => {

@@ -24,8 +24,11 @@ export type InvokeResult =
   | { kind: 'success'; payload: Buffer; executedVersion?: string }
   | { kind: 'function_error'; payload: Buffer; errorType?: string; timedOut: boolean }
   | { kind: 'throttled'; retryAfterMs?: number; message: string }
-  /** retryable: 5xx, unreachable, timeouts of the call itself; not: 4xx that a retry cannot fix. */
-  | { kind: 'error'; status?: number; code?: string; message: string; retryable: boolean };
+  /**
+   * retryable: 5xx, unreachable, timeouts of the call itself, and the gateway refusing the poller
+   * itself (`platform: 'auth'`); not: 4xx that a retry cannot fix.
+   */
+  | { kind: 'error'; status?: number; code?: string; message: string; retryable: boolean; platform?: 'auth' };
 
 /** How the poller calls functions: the gateway's Invoke API in production, a fake in unit tests. */
 export interface Invoker {
@@ -51,6 +54,12 @@ export function invokePath(t: InvokeTarget): string {
 }
 
 const RETRYABLE_4XX = new Set([408, 429]);
+/**
+ * The gateway refused the poller's own credentials: 401 (its ServiceAccount token rejected) or 403
+ * (not allowed: RBAC, or the function's invokePolicy not listing the poller). Either way a platform
+ * misconfiguration that nothing in the records can fix, so they are kept and retried.
+ */
+const PLATFORM_AUTH = new Set([401, 403]);
 
 /** Calls the Lambda Invoke API over HTTP and classifies the answer (lambda.md §1). */
 export class HttpInvoker implements Invoker {
@@ -90,7 +99,8 @@ export class HttpInvoker implements Invoker {
 
 /**
  * Maps an Invoke API response onto an InvokeResult. Any 2xx ran the function (an Event call
- * answers 202); a 429 is a throttle; of the other errors 5xx, 408 and 404 are retryable.
+ * answers 202); a 429 is a throttle; of the other errors 5xx, 408 and 404 are retryable, and so
+ * are 401 and 403, the platform's own authentication failing (`platform: 'auth'`).
  */
 export function classifyResponse(status: number, headers: Headers, payload: Buffer): InvokeResult {
   const r = readInvokeResponse(status, headers, payload);
@@ -113,12 +123,64 @@ export function classifyResponse(status: number, headers: Headers, payload: Buff
       ...(r.retryAfterSeconds !== undefined ? { retryAfterMs: r.retryAfterSeconds * 1000 } : {}),
     };
   }
+  if (PLATFORM_AUTH.has(status)) {
+    return {
+      kind: 'error',
+      status,
+      ...(r.code ? { code: r.code } : {}),
+      message,
+      retryable: true,
+      platform: 'auth',
+    };
+  }
   return {
     kind: 'error',
     status,
     ...(r.code ? { code: r.code } : {}),
     message,
     retryable: status >= 500 || RETRYABLE_4XX.has(status) || status === 404,
+  };
+}
+
+export interface AuthFailureReport {
+  /** `sluice_platform_auth_failures_total` (labels namespace, function, status; component from the registry). */
+  counter: { inc(labels: { namespace: string; function: string; status: string }): void };
+  log: { error(obj: object, msg: string): void };
+  /** At most one log line per target in this long (every failure is counted). */
+  logEveryMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Wraps an invoker so that the gateway refusing the poller's own credentials (401/403) is counted
+ * and logged at error: it is the platform's misconfiguration (a rotated or wrong token, missing
+ * RBAC, an invokePolicy without the poller), and the records wait until someone fixes it.
+ */
+export function reportingAuthFailures(inner: Invoker, report: AuthFailureReport): Invoker {
+  const now = report.now ?? Date.now;
+  const every = report.logEveryMs ?? 30_000;
+  const lastLog = new Map<string, number>();
+  return {
+    async invoke(req, signal) {
+      const r = await inner.invoke(req, signal);
+      if (r.kind !== 'error' || r.platform !== 'auth') return r;
+      const { namespace, function: fn } = req.target;
+      const status = String(r.status ?? '');
+      report.counter.inc({ namespace, function: fn, status });
+      const key = `${namespace}/${fn}`;
+      const t = now();
+      if (t - (lastLog.get(key) ?? -Infinity) >= every) {
+        lastLog.set(key, t);
+        if (lastLog.size > 10_000) lastLog.delete(lastLog.keys().next().value as string);
+        report.log.error(
+          { namespace, function: fn, status: r.status, code: r.code, message: r.message },
+          status === '401'
+            ? "the gateway rejected the poller's ServiceAccount token; records are kept and retried"
+            : "the gateway does not allow the poller to invoke this function (RBAC or the function's invokePolicy); records are kept and retried",
+        );
+      }
+      return r;
+    },
   };
 }
 

@@ -13,7 +13,7 @@ import { JetStreamDemand } from './autoscaler/demand.js';
 import { GatewayInflight } from './autoscaler/inflight.js';
 import { pollerSpec } from './config.js';
 import { DestinationSender } from './destinations.js';
-import { fileToken, HttpInvoker } from './invoker.js';
+import { fileToken, HttpInvoker, reportingAuthFailures } from './invoker.js';
 import { KubeLeaseStore } from '../lib/kube/leases.js';
 import { KubeGatewayEndpoints } from './kube-gateway-endpoints.js';
 import { KubeScaleTarget } from './kube-scale-target.js';
@@ -57,7 +57,8 @@ await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, 
   });
 
   const token = fileToken(config.tokenFile);
-  const invoker = new HttpInvoker({ baseUrl: config.gatewayUrl, token });
+  const http = new HttpInvoker({ baseUrl: config.gatewayUrl, token });
+  const invoker = reportingAuthFailures(http, { counter: metrics.platformAuthFailures, log });
   const destinations = new DestinationSender(tenants, invoker, {
     addresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
   });

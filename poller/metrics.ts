@@ -1,5 +1,9 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { DESTINATION_DELIVERY_FAILURES_TOTAL, INVOCATIONS_TOTAL } from '../api/metrics.js';
+import {
+  DESTINATION_DELIVERY_FAILURES_TOTAL,
+  INVOCATIONS_TOTAL,
+  PLATFORM_AUTH_FAILURES_TOTAL,
+} from '../api/metrics.js';
 
 /** The poller's metrics (architecture: named after Lambda's CloudWatch set). */
 export class PollerMetrics {
@@ -12,6 +16,8 @@ export class PollerMetrics {
   readonly replicas: Gauge<'namespace' | 'function' | 'version' | 'state'>;
   readonly scaleDecisions: Counter<'namespace' | 'function' | 'version' | 'direction'>;
   readonly ownedMappings: Gauge;
+  /** The gateway refused the poller's own credentials (401/403): records are kept and retried. */
+  readonly platformAuthFailures: Counter<'namespace' | 'function' | 'status'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -58,5 +64,6 @@ export class PollerMetrics {
       help: 'Event-source mappings this poller replica runs',
       registers,
     });
+    this.platformAuthFailures = new Counter({ ...PLATFORM_AUTH_FAILURES_TOTAL, registers });
   }
 }

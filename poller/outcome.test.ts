@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { InvokeResult } from './invoker.js';
+import { classifyResponse, type InvokeResult } from './invoker.js';
 import { classifyResult, planStreamStep, type BatchOutcome, type Segment } from './outcome.js';
 
 const ok = (body: string): InvokeResult => ({ kind: 'success', payload: Buffer.from(body) });
@@ -70,6 +70,22 @@ describe('classifyResult', () => {
       r: { kind: 'error', message: '413', retryable: false } as InvokeResult,
       partial: false,
       want: { kind: 'rejected' },
+    },
+    {
+      name: "401 from the gateway (the poller's token): a platform error, never the records' failure",
+      r: classifyResponse(401, new Headers(), Buffer.from('')),
+      partial: false,
+      want: { kind: 'error' },
+    },
+    {
+      name: "403 from the gateway (RBAC or the function's invokePolicy): a platform error too",
+      r: classifyResponse(
+        403,
+        new Headers({ 'x-amzn-errortype': 'AccessDeniedException' }),
+        Buffer.from('{}'),
+      ),
+      partial: true,
+      want: { kind: 'error' },
     },
   ])('$name', ({ r, partial, want }) => expect(classifyResult(r, partial, ids)).toMatchObject(want));
 });
@@ -169,6 +185,13 @@ describe('planStreamStep (bisect plan)', () => {
       o: { kind: 'throttled', reason: '' } as BatchOutcome,
       opts: { bisect: true, maxRetries: 2 },
       want: { next: [seg(0, 10, 2)], backoff: true },
+    },
+    {
+      name: 'a platform error (a 401/403 from the gateway) retries without using retries, even with none left',
+      s: seg(0, 10, 0),
+      o: { kind: 'error', reason: '403 AccessDeniedException' } as BatchOutcome,
+      opts: { bisect: true, maxRetries: 0 },
+      want: { next: [seg(0, 10, 0)], backoff: true },
     },
     {
       name: 'rejected goes to onFailure at once',

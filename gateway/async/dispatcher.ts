@@ -1,5 +1,11 @@
 import { propagation, ROOT_CONTEXT, SpanKind, trace, type Tracer } from '@opentelemetry/api';
-import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import {
+  JetStreamApiError,
+  type Consumer,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { describeError, inSpan, type Logger } from '../../lib/index.js';
 import type { DeadLetterQueue, DeadLetterReason } from './dlq.js';
@@ -12,6 +18,7 @@ import type { AsyncMetrics } from './metrics.js';
 import { consumerName, hashOf, type Subjects } from '../../api/nats-naming.js';
 import { afterOutcome, beforeInvoke, DEFAULT_BACKOFF, type BackoffPolicy, type Decision } from './policy.js';
 import { encodeRecord, type Condition, type EncodedRecord, type RecordResponse } from '../../api/records.js';
+import { SettleLedger, type SettleRecord, type SettleTarget } from './settle.js';
 import { ackWaitMs } from './streams.js';
 
 export interface DispatcherSettings {
@@ -32,6 +39,13 @@ export interface DispatcherSettings {
   maxRecordBytes: number;
   /** Completed messages remembered per replica, so a redelivery after a lost ack is not run again. */
   completedCacheSize: number;
+  /** When an outcome could not be made durable, the event comes back after this long to settle again. */
+  settleRetryDelayMs: number;
+  /**
+   * A consumer missing this long is recreated. The wait lets this replica's watch catch up when
+   * another replica deleted it because the function was deleted.
+   */
+  consumerRecreateAfterMs: number;
 }
 
 export const DEFAULT_DISPATCHER_SETTINGS: Omit<DispatcherSettings, 'region' | 'streamName' | 'subjects'> = {
@@ -42,7 +56,14 @@ export const DEFAULT_DISPATCHER_SETTINGS: Omit<DispatcherSettings, 'region' | 's
   backoff: DEFAULT_BACKOFF,
   maxRecordBytes: 8 * 1024 * 1024 - 64 * 1024,
   completedCacheSize: 20_000,
+  settleRetryDelayMs: 5000,
+  consumerRecreateAfterMs: 5000,
 };
+
+/** Makes a function's consumer again (the same configuration as the watcher's). */
+export interface ConsumerMaker {
+  ensureConsumer(fn: AsyncFunction): Promise<unknown>;
+}
 
 export interface DispatcherDeps {
   nc: NatsConnection;
@@ -54,6 +75,10 @@ export interface DispatcherDeps {
   log: Logger;
   tracer?: Tracer;
   settings: DispatcherSettings;
+  /** Recreates a consumer found missing (deleted or lost); without it the loop only retries. */
+  consumers?: ConsumerMaker;
+  /** "Invoked, outcome X" of events whose settle failed (default: this replica's memory only). */
+  settles?: SettleLedger;
   now?: () => number;
   random?: () => number;
 }
@@ -144,6 +169,7 @@ export class AsyncDispatcher {
   readonly completed: BoundedSet;
   /** Stream sequences this replica re-queued (their next delivery is not a duplicate). */
   readonly requeued: BoundedSet;
+  readonly settles: SettleLedger;
   private stopped = false;
 
   constructor(readonly deps: DispatcherDeps) {
@@ -152,6 +178,7 @@ export class AsyncDispatcher {
     this.tracer = deps.tracer ?? trace.getTracer('sluice-gateway');
     this.completed = new BoundedSet(deps.settings.completedCacheSize);
     this.requeued = new BoundedSet(deps.settings.completedCacheSize);
+    this.settles = deps.settles ?? new SettleLedger();
   }
 
   private static key(namespace: string, name: string): string {
@@ -214,6 +241,8 @@ class FunctionWorker {
   private wakeUp: (() => void) | undefined;
   private idle: (() => void) | undefined;
   private lastWarn = 0;
+  /** Since when the consumer has been found missing. */
+  private missingSince: number | undefined;
 
   constructor(
     private readonly d: AsyncDispatcher,
@@ -237,6 +266,7 @@ class FunctionWorker {
     this.fetch?.stop();
     this.wake();
     await this.loop;
+    this.d.deps.metrics.consumerMissing.remove({ namespace: this.fn.namespace, function: this.fn.name });
     if (this.active > 0) {
       await Promise.race([new Promise<void>((r) => (this.idle = r)), sleep(timeoutMs)]);
     }
@@ -270,10 +300,16 @@ class FunctionWorker {
         this.fetch = msgs;
         for await (const m of msgs) this.begin(m);
         failures = 0;
+        this.missingSince = undefined;
       } catch (err) {
         if (this.stopped || this.d.deps.nc.isClosed()) break;
         failures++;
         this.consumer = undefined;
+        if (!isConsumerMissing(err)) this.missingSince = undefined;
+        else if (await this.recreateWhenDue()) {
+          failures = 0;
+          continue;
+        }
         if (this.d.now() - this.lastWarn > 10_000) {
           this.lastWarn = this.d.now();
           this.log.warn(
@@ -281,11 +317,43 @@ class FunctionWorker {
             'pulling async events failed; retrying',
           );
         }
-        await Promise.race([sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6))), this.waitForSlot()]);
+        // A missing consumer is looked at every second or so, to recreate it soon after its grace.
+        const capMs = this.missingSince === undefined ? 5000 : 1000;
+        await Promise.race([sleep(Math.min(capMs, 100 * 2 ** Math.min(failures, 6))), this.waitForSlot()]);
       } finally {
         this.fetch = undefined;
       }
     }
+  }
+
+  /**
+   * The consumer is gone (deleted by hand, lost with the server's state) while the function still
+   * exists: Event calls are still answered 202, so make it again with the same configuration.
+   */
+  private async recreateWhenDue(): Promise<boolean> {
+    const maker = this.d.deps.consumers;
+    this.missingSince ??= this.d.now();
+    if (!maker || this.stopped) return false;
+    if (this.d.now() - this.missingSince < this.d.deps.settings.consumerRecreateAfterMs) return false;
+    const ids = { namespace: this.fn.namespace, function: this.fn.name };
+    try {
+      await maker.ensureConsumer(this.fn);
+    } catch (err) {
+      this.d.deps.metrics.consumerMissing.set(ids, 1);
+      if (this.d.now() - this.lastWarn > 10_000) {
+        this.lastWarn = this.d.now();
+        this.log.error(
+          { ...ids, err: describeError(err) },
+          'async consumer missing and could not be recreated',
+        );
+      }
+      return false;
+    }
+    this.missingSince = undefined;
+    this.d.deps.metrics.consumerMissing.set(ids, 0);
+    this.d.deps.metrics.consumersRecreated.inc(ids);
+    this.log.warn(ids, 'async consumer was missing; recreated it');
+    return true;
   }
 
   private begin(m: JsMsg): void {
@@ -305,13 +373,33 @@ class FunctionWorker {
     const metrics = this.d.deps.metrics;
     const ev = eventOf(m.headers, m.data, { seq: m.seq, timestampMs: Number(m.timestampNanos / 1_000_000n) });
     const labels = { namespace: fn.namespace, function: fn.name, version: ev.qualifier ?? '$LATEST' };
+    const target: SettleTarget = {
+      namespace: fn.namespace,
+      function: fn.name,
+      eventId: ev.eventId,
+      seq: m.seq,
+    };
+    let earlier: SettleRecord | undefined;
     if (m.info.deliveryCount > 1) {
       if (this.d.completed.has(m.seq)) {
         // Finished here before; only the ack was lost (a reconnect, a server restart).
         safe(() => m.ack());
         return;
       }
-      if (!this.d.requeued.has(m.seq)) metrics.redeliveries.inc(labels);
+      const requeuedHere = this.d.requeued.has(m.seq);
+      try {
+        // Re-queued by this replica (a throttle): nothing ran to completion, no record to read.
+        earlier = await this.d.settles.lookup(target, !requeuedHere);
+      } catch (err) {
+        // Whether the function already ran cannot be told now: ask again later rather than run it twice.
+        this.log.warn(
+          { ...target, requestId: ev.requestId, err: describeError(err) },
+          'reading the settle record of a redelivered async event failed; it will be delivered again',
+        );
+        safe(() => m.nak(settings.settleRetryDelayMs));
+        return;
+      }
+      if (!requeuedHere && !earlier) metrics.redeliveries.inc(labels);
     }
     this.d.requeued.delete(m.seq);
     const heartbeat = setInterval(
@@ -319,34 +407,87 @@ class FunctionWorker {
       Math.max(250, Math.floor(ackWaitMs(fn, settings.ackMarginSeconds) / 3)),
     );
     try {
-      const now = this.d.now();
-      metrics.eventAge.observe(labels, Math.max(0, now - ev.enqueuedAt) / 1000);
-      const state = { attempt: ev.attempt, enqueuedAt: ev.enqueuedAt, deliveryCount: m.info.deliveryCount };
-      let decision = beforeInvoke(fn, state, now);
-      let outcome: InvokeOutcome | undefined;
-      if (decision.kind === 'invoke') {
-        outcome = await this.invoke(fn, ev);
-        if (!this.d.deps.invoker.countsInvocations) {
-          metrics.invocations.inc({
-            ...labels,
-            version: 'executedVersion' in outcome ? outcome.executedVersion : labels.version,
-            type: 'async',
-            outcome: invocationOutcomeOf(outcome),
-          });
-        }
-        decision = afterOutcome(fn, state, outcome.kind, this.d.now(), settings.backoff, this.d.random);
+      let step: { decision: Decision; outcome?: InvokeOutcome };
+      try {
+        step = earlier ?? (await this.decide(m, fn, ev, labels));
+      } catch (err) {
+        this.log.error(
+          { ...target, requestId: ev.requestId, err: describeError(err) },
+          'async event not dispatched',
+        );
+        safe(() => m.nak(settings.settleRetryDelayMs));
+        return;
       }
-      await this.carryOut(m, fn, ev, decision, outcome);
-    } catch (err) {
-      // The outcome could not be made durable (NATS unreachable): leave the event to come back.
-      this.log.error(
-        { namespace: fn.namespace, function: fn.name, requestId: ev.requestId, err: describeError(err) },
-        'async event not settled; it will be delivered again',
-      );
-      safe(() => m.nak(5000));
+      const { decision, outcome } = step;
+      try {
+        await this.carryOut(m, fn, ev, decision, outcome);
+      } catch (err) {
+        await this.settleFailed(m, target, ev, decision, outcome, labels, err);
+        return;
+      }
+      if (earlier) await this.d.settles.forget(target);
     } finally {
       clearInterval(heartbeat);
     }
+  }
+
+  /** Invokes the event (unless the policy fails it first) and decides what follows. */
+  private async decide(
+    m: JsMsg,
+    fn: AsyncFunction,
+    ev: AsyncEvent,
+    labels: { namespace: string; function: string; version: string },
+  ): Promise<{ decision: Decision; outcome?: InvokeOutcome }> {
+    const metrics = this.d.deps.metrics;
+    const now = this.d.now();
+    metrics.eventAge.observe(labels, Math.max(0, now - ev.enqueuedAt) / 1000);
+    const state = { attempt: ev.attempt, enqueuedAt: ev.enqueuedAt, deliveryCount: m.info.deliveryCount };
+    const before = beforeInvoke(fn, state, now);
+    if (before.kind !== 'invoke') return { decision: before };
+    const outcome = await this.invoke(fn, ev);
+    if (!this.d.deps.invoker.countsInvocations) {
+      metrics.invocations.inc({
+        ...labels,
+        version: 'executedVersion' in outcome ? outcome.executedVersion : labels.version,
+        type: 'async',
+        outcome: invocationOutcomeOf(outcome),
+      });
+    }
+    const decision = afterOutcome(
+      fn,
+      state,
+      outcome.kind,
+      this.d.now(),
+      this.d.deps.settings.backoff,
+      this.d.random,
+    );
+    return { decision, outcome };
+  }
+
+  /**
+   * The outcome could not be made durable (the retry publish, the destination and the dead letter
+   * all failed: NATS unreachable, a full store). Remember "invoked, outcome X" and leave the event
+   * to come back: then only the settle step is tried again, never the function.
+   */
+  private async settleFailed(
+    m: JsMsg,
+    target: SettleTarget,
+    ev: AsyncEvent,
+    decision: Decision,
+    outcome: InvokeOutcome | undefined,
+    labels: { namespace: string; function: string; version: string },
+    err: unknown,
+  ): Promise<void> {
+    let durable = false;
+    if (decision.kind === 'retry' || decision.kind === 'succeed' || decision.kind === 'fail') {
+      durable = await this.d.settles.remember({ ...target, decision, ...(outcome ? { outcome } : {}) });
+    }
+    this.d.deps.metrics.settleFailures.inc(labels);
+    this.log.error(
+      { ...target, requestId: ev.requestId, durable, err: describeError(err) },
+      'async event not settled; it will be delivered again to settle (the function is not run again)',
+    );
+    safe(() => m.nak(this.d.deps.settings.settleRetryDelayMs));
   }
 
   private async invoke(fn: AsyncFunction, ev: AsyncEvent): Promise<InvokeOutcome> {
@@ -482,9 +623,10 @@ class FunctionWorker {
     d: Extract<Decision, { kind: 'succeed' | 'fail' }>,
     outcome: InvokeOutcome | undefined,
   ): Promise<void> {
-    const condition: Condition = d.kind === 'succeed' ? 'Success' : d.condition;
     const { enc, version } = this.record(fn, ev, d, outcome);
     const labels = { namespace: fn.namespace, function: fn.name, version };
+    await this.deliverRecord(m, fn, ev, d, outcome, enc, labels);
+    // Counted once the record is durable: a settle that failed and is tried again is one drop.
     if (d.kind === 'fail') {
       this.d.deps.metrics.dropped.inc({ ...labels, reason: d.reason });
       this.log.info(
@@ -492,6 +634,19 @@ class FunctionWorker {
         'async event failed',
       );
     }
+  }
+
+  private async deliverRecord(
+    m: JsMsg,
+    fn: AsyncFunction,
+    ev: AsyncEvent,
+    d: Extract<Decision, { kind: 'succeed' | 'fail' }>,
+    outcome: InvokeOutcome | undefined,
+    enc: EncodedRecord,
+    labels: { namespace: string; function: string; version: string },
+  ): Promise<void> {
+    const condition: Condition = d.kind === 'succeed' ? 'Success' : d.condition;
+    const version = labels.version;
     const destination = d.kind === 'succeed' ? fn.onSuccess : fn.onFailure;
     let reason: DeadLetterReason = d.kind === 'fail' ? d.reason : 'Success';
     let error: string | undefined;
@@ -547,6 +702,13 @@ function errorText(o: InvokeOutcome): string {
     default:
       return '';
   }
+}
+
+/** The consumer does not exist (consumer info, or a pull answered that it was deleted or not found). */
+export function isConsumerMissing(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === 10014;
+  // a pull's 409 "consumer deleted" status, or its "consumer not found" answer
+  return err instanceof Error && /consumer (not found|deleted)/i.test(err.message);
 }
 
 function safe(f: () => void): void {

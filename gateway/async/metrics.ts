@@ -34,6 +34,12 @@ export class AsyncMetrics {
   readonly inFlight: Gauge<'namespace' | 'function'>;
   /** Events refused at accept: the function's backlog is at its limit (429). */
   readonly refused: Counter<'namespace' | 'function' | 'reason'>;
+  /** Settle attempts that failed after the function ran (the event comes back to settle, not to run). */
+  readonly settleFailures: Counter<Fn>;
+  /** Consumers found missing (deleted, lost) under a running pull loop and made again. */
+  readonly consumersRecreated: Counter<'namespace' | 'function'>;
+  /** 1 while this replica finds the function's consumer missing and cannot recreate it (nothing is dispatched). */
+  readonly consumerMissing: Gauge<'namespace' | 'function'>;
 
   constructor(private readonly registry: Registry) {
     const registers = [registry];
@@ -79,6 +85,24 @@ export class AsyncMetrics {
       name: 'sluice_async_events_refused_total',
       help: 'Async events refused with 429 TooManyRequestsException because the function already has its maximum of events waiting (reason BacklogLimitExceeded)',
       labelNames: ['namespace', 'function', 'reason'],
+      registers,
+    });
+    this.settleFailures = new Counter({
+      name: 'sluice_async_settle_failures_total',
+      help: 'Async events whose outcome (retry, destination record, dead letter) could not be made durable after the function ran; they are delivered again to settle, without running the function again',
+      labelNames: [...FN],
+      registers,
+    });
+    this.consumersRecreated = new Counter({
+      name: 'sluice_async_consumer_recreated_total',
+      help: "Async consumers found missing (deleted or lost) while their function exists, and recreated with the function's configuration",
+      labelNames: ['namespace', 'function'],
+      registers,
+    });
+    this.consumerMissing = new Gauge({
+      name: 'sluice_async_consumer_missing',
+      help: "1 while this gateway replica finds a function's async consumer missing and cannot recreate it (its events are not dispatched)",
+      labelNames: ['namespace', 'function'],
       registers,
     });
   }

@@ -12,6 +12,7 @@ import { Destinations, type DeliveryPolicy } from './destinations.js';
 import { DeadLetterQueue } from './dlq.js';
 import type { FunctionInvoker } from './invoker.js';
 import { AsyncMetrics } from './metrics.js';
+import { DEFAULT_SETTLE_BUCKET, KvSettleStore, SettleLedger, type SettleBucketSettings } from './settle.js';
 import { AsyncStreams, DEFAULT_STREAM_SETTINGS, type StreamSettings } from './streams.js';
 import { AsyncFunctionWatcher, type FunctionWatchSource } from './watcher.js';
 
@@ -28,6 +29,8 @@ export interface AsyncPipelineOptions {
   tracer?: Tracer;
   region: string;
   streams?: Partial<StreamSettings>;
+  /** The KV bucket of "invoked, outcome X" records of events whose settle failed (settle.ts). */
+  settle?: Partial<SettleBucketSettings>;
   dispatcher?: Partial<Omit<DispatcherSettings, 'region' | 'streamName' | 'subjects' | 'ackMarginSeconds'>>;
   delivery?: DeliveryPolicy;
   /** Which addresses http(s) destinations may reach (default: the contract's rules, api/destinations.ts). */
@@ -80,6 +83,12 @@ export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipelin
       'the NATS server max_payload is under 2 MB: records of large events may not fit (the Sluice chart sets 8 MB)',
     );
   }
+  const settleStore = new KvSettleStore(js, {
+    ...DEFAULT_SETTLE_BUCKET,
+    replicas: streamSettings.replicas,
+    ...o.settle,
+  });
+  await settleStore.open();
   const metrics = new AsyncMetrics(o.registry);
   const subjects = streamSettings.subjects;
   const backlog = new BacklogGuard({
@@ -117,6 +126,8 @@ export async function createAsync(o: AsyncPipelineOptions): Promise<AsyncPipelin
     dlq,
     metrics,
     log: o.log,
+    consumers: streams,
+    settles: new SettleLedger({ store: settleStore }),
     ...(o.tracer ? { tracer: o.tracer } : {}),
     ...(o.now ? { now: o.now } : {}),
     settings: {

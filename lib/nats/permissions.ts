@@ -25,6 +25,8 @@ export interface PlatformNames {
   prefix: string;
   asyncStream: string;
   dlqStream: string;
+  /** KV bucket of async events whose function ran but whose outcome is not yet settled. */
+  settleBucket: string;
   checkpointBucket: string;
   tickBucket: string;
   /** Object store of code packages. */
@@ -35,6 +37,7 @@ export const PLATFORM_NAMES: PlatformNames = {
   prefix: 'sluice',
   asyncStream: 'SLUICE_ASYNC',
   dlqStream: 'SLUICE_DLQ',
+  settleBucket: 'sluice-async-settle',
   checkpointBucket: 'sluice-esm-checkpoints',
   tickBucket: 'sluice-schedule-ticks',
   codeBucket: 'sluice-code',
@@ -113,6 +116,8 @@ export function gatewayPermissions(n: PlatformNames = PLATFORM_NAMES): Permissio
         `$JS.API.CONSUMER.NAMES.${a}`,
         `$JS.API.CONSUMER.MSG.NEXT.${a}.*`,
         `$JS.ACK.${a}.>`,
+        // "invoked, outcome X" of events whose settle failed (gateway/async/settle.ts)
+        ...kvSubjects(n.settleBucket),
         ...objectStoreSubjects(n.codeBucket),
       ],
     },

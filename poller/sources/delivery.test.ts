@@ -7,7 +7,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Invoker } from '../invoker.js';
+import { classifyResponse, reportingAuthFailures, type Invoker } from '../invoker.js';
 import type { MappingConfig } from '../mapping.js';
 import { PollerMetrics } from '../metrics.js';
 import type { SourceMessage } from '../records.js';
@@ -115,6 +115,48 @@ describe('BatchInvoker spans', () => {
     expect(span?.parentSpanContext).toBeUndefined();
     expect(seen[0]?.traceparent).toBe(`00-${span?.spanContext().traceId}-${span?.spanContext().spanId}-01`);
   });
+});
+
+describe('BatchInvoker: the gateway refusing the poller (401/403)', () => {
+  const mapping = {
+    ref: { namespace: 'ns1', name: 'jobs', uid: 'u1' },
+    target: { namespace: 'ns1', function: 'worker' },
+    source: { kind: 'natsQueue', stream: 'JOBS', subject: 'jobs.>', consumer: 'c', ownsConsumer: true },
+    reportBatchItemFailures: true,
+    recordFormat: 'sqs',
+  } as unknown as MappingConfig;
+
+  it.each([
+    { name: '401: token rejected', status: 401, code: undefined },
+    { name: '403: not allowed (RBAC)', status: 403, code: 'UnrecognizedClientException' },
+    { name: "403: the function's invokePolicy", status: 403, code: 'AccessDeniedException' },
+  ])(
+    '$name is a platform error: the batch is retried in place (records kept), counted, logged at error',
+    async ({ status, code }) => {
+      const registry = new Registry();
+      const metrics = new PollerMetrics(registry);
+      const errors: string[] = [];
+      const headers = new Headers(code ? { 'x-amzn-errortype': code } : {});
+      const invoker = reportingAuthFailures(
+        { invoke: () => Promise.resolve(classifyResponse(status, headers, Buffer.from('{}'))) },
+        { counter: metrics.platformAuthFailures, log: { error: (_o, msg) => errors.push(msg) } },
+      );
+      const bi = new BatchInvoker(mapping, {
+        invoker,
+        metrics,
+        report: () => undefined,
+        tuning: { region: 'sluice' },
+      } as unknown as SourceDeps);
+      const res = await bi.invoke([item({})]);
+      // 'error' is what nats-queue and nats-stream retry with backoff without using up retries
+      // (planStreamStep), never 'rejected' (onFailure, or acked away without one).
+      expect(res.outcome.kind).toBe('error');
+      expect(errors).toHaveLength(1);
+      expect(await registry.getSingleMetricAsString('sluice_platform_auth_failures_total')).toContain(
+        `sluice_platform_auth_failures_total{namespace="ns1",function="worker",status="${status}"} 1`,
+      );
+    },
+  );
 });
 
 describe('toSourceMessage', () => {

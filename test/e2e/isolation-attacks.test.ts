@@ -724,6 +724,7 @@ s.on('data', (d) => {
       'SLUICE_DLQ',
       'KV_sluice-esm-checkpoints',
       'KV_sluice-schedule-ticks',
+      'KV_sluice-async-settle',
     ]) {
       await expect(jsmA!.streams.info(stream), stream).rejects.toThrow(/stream not found/i);
     }

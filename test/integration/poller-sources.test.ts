@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fnError, FakeInvoker, ok } from '../support/poller/fake-invoker.js';
 import { makeKit, mapping, type Kit } from '../support/poller/kit.js';
 import { until } from '../support/time.js';
+import { classifyResponse } from '../../poller/invoker.js';
 import { SOURCES } from '../../poller/sources/index.js';
 import { checkpointKey } from '../../poller/sources/nats-stream.js';
 import type { SqsRecord, RawRecord } from '../../poller/records.js';
@@ -147,6 +148,39 @@ describe('natsQueue (SQS-like)', () => {
       expect((invoker.calls[1]?.event as Ev).Records[0]?.nats.deliveryCount).toBe(2);
       const filtered = await kit.registry.getSingleMetricAsString('sluice_esm_filtered_records_total');
       expect(filtered).toMatch(new RegExp(`mapping="${m.ref.name}"[^}]*} 1`));
+    } finally {
+      await src.close();
+    }
+  });
+
+  it('a 401/403 from the gateway keeps the records (no retries left, no onFailure): delivered once it is fixed', async () => {
+    await stream('AUTHQ', ['authq.>'], true);
+    const refusals = [
+      classifyResponse(401, new Headers(), Buffer.from('')),
+      classifyResponse(
+        403,
+        new Headers({ 'x-amzn-errortype': 'UnrecognizedClientException' }),
+        Buffer.from('{}'),
+      ),
+      classifyResponse(403, new Headers({ 'x-amzn-errortype': 'AccessDeniedException' }), Buffer.from('{}')),
+    ];
+    const invoker = new FakeInvoker(() => refusals.shift() ?? ok(null));
+    const m = mapping({
+      function: 'authq',
+      source: { natsQueue: { stream: 'AUTHQ' } },
+      batchSize: 10,
+      maximumRetryAttempts: 0,
+    });
+    await publish('authq.x', [{ n: 1 }, { n: 2 }]);
+    const src = SOURCES.natsQueue.create(m, kit.deps(invoker));
+    await src.start();
+    try {
+      await until(async () => (await kit.jsm.streams.info('AUTHQ')).state.messages === 0, 'all acked');
+      expect(refusals).toHaveLength(0);
+      const results = await kit.registry.getSingleMetricAsString('sluice_esm_records_total');
+      const mine = results.split('\n').filter((l) => l.includes(`mapping="${m.ref.name}"`));
+      expect(mine.join('\n')).toMatch(/result="delivered"} 2/);
+      expect(mine.join('\n')).not.toMatch(/result="(dropped|on_failure)"/);
     } finally {
       await src.close();
     }

@@ -201,7 +201,7 @@ describe('Grafana dashboards', () => {
 });
 
 describe('alert rules', () => {
-  it('alert on error rate, DLQ growth, event age, throttling, stuck scale-up and reconcile errors', () => {
+  it('alert on error rate, DLQ growth, event age, throttling, stuck scale-up, reconcile errors, lost consumers, unsettled events and platform auth failures', () => {
     expect(rules.map((r) => r.alert)).toEqual(
       expect.arrayContaining([
         'SluiceFunctionErrorRate',
@@ -210,6 +210,10 @@ describe('alert rules', () => {
         'SluiceFunctionThrottled',
         'SluiceScaleUpStuck',
         'SluiceReconcileErrors',
+        'SluiceAsyncConsumerRecreated',
+        'SluiceAsyncConsumerMissing',
+        'SluiceAsyncSettleFailures',
+        'SluicePlatformAuthFailures',
       ]),
     );
     for (const r of rules) {
@@ -261,7 +265,17 @@ describe('promtool', () => {
   it('fires every alert on a failing function and none on a healthy one (promtool test rules)', () => {
     const fn = (component: string, extra: string): string =>
       `{component="${component}",namespace="shop",function="resize",version="1"${extra}}`;
+    /** Series of metrics without a version label. */
+    const fnOnly = (component: string, extra: string): string =>
+      `{component="${component}",namespace="shop",function="resize"${extra}}`;
     const bad = [
+      { series: `sluice_async_consumer_recreated_total${fnOnly('sluice-gateway', '')}`, values: '0+1x40' },
+      { series: `sluice_async_consumer_missing${fnOnly('sluice-gateway', '')}`, values: '1x40' },
+      { series: `sluice_async_settle_failures_total${fn('sluice-gateway', '')}`, values: '0+1x40' },
+      {
+        series: `sluice_platform_auth_failures_total${fnOnly('sluice-poller', ',status="403"')}`,
+        values: '0+1x40',
+      },
       {
         series: `sluice_invocations_total${fn('sluice-gateway', ',type="sync",outcome="success"')}`,
         values: '0+60x40',
@@ -296,6 +310,13 @@ describe('promtool', () => {
       },
     ];
     const good = [
+      { series: `sluice_async_consumer_recreated_total${fnOnly('sluice-gateway', '')}`, values: '2x40' },
+      { series: `sluice_async_consumer_missing${fnOnly('sluice-gateway', '')}`, values: '0x40' },
+      { series: `sluice_async_settle_failures_total${fn('sluice-gateway', '')}`, values: '3x40' },
+      {
+        series: `sluice_platform_auth_failures_total${fnOnly('sluice-poller', ',status="403"')}`,
+        values: '4x40',
+      },
       {
         series: `sluice_invocations_total${fn('sluice-gateway', ',type="sync",outcome="success"')}`,
         values: '0+60x40',
@@ -328,6 +349,15 @@ describe('promtool', () => {
       SluiceAsyncEventAgeHigh: target,
       SluiceDestinationDeliveryFailures: target,
       SluiceReconcileErrors: { kind: 'Function' },
+      SluiceAsyncConsumerRecreated: target,
+      SluiceAsyncConsumerMissing: target,
+      SluiceAsyncSettleFailures: target,
+      SluicePlatformAuthFailures: { component: 'sluice-poller', ...target, status: '403' },
+    };
+    /** Alerts that are not `warning`. */
+    const severity: Record<string, string> = {
+      SluiceAsyncConsumerMissing: 'critical',
+      SluicePlatformAuthFailures: 'critical',
     };
     expect(Object.keys(expected).sort()).toEqual(rules.map((r) => r.alert).sort());
     // Annotations are checked by `promtool check rules`; compare labels only (a copy without them).
@@ -348,7 +378,7 @@ describe('promtool', () => {
             alert_rule_test: Object.entries(expected).map(([alertname, labels]) => ({
               eval_time: '35m',
               alertname,
-              exp_alerts: [{ exp_labels: { severity: 'warning', ...labels } }],
+              exp_alerts: [{ exp_labels: { severity: severity[alertname] ?? 'warning', ...labels } }],
             })),
           },
           {

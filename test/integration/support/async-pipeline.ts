@@ -103,6 +103,7 @@ export function pipelineNames(id: string): PlatformNames {
     prefix: id,
     asyncStream: `${id.toUpperCase()}_ASYNC`,
     dlqStream: `${id.toUpperCase()}_DLQ`,
+    settleBucket: `${id}-settle`,
   };
 }
 
@@ -152,6 +153,7 @@ export async function startPipeline(
       duplicateWindowSeconds: 120,
       ...rest.streams,
     },
+    settle: { bucket: `${id}-settle`, ...rest.settle },
     dispatcher: { fetchExpiresMs: 1000, invokeAllowanceMs: 1000, ...rest.dispatcher },
     delivery: rest.delivery ?? { attempts: 3, backoffMs: 50, httpTimeoutMs: 2000, natsTimeoutMs: 2000 },
     destinationAddresses: rest.destinationAddresses ?? LOOPBACK_RECEIVERS,
