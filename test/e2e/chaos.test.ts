@@ -615,6 +615,9 @@ describe('chaos: platform and function pods die while sync, async, queue and str
       while (syncInFlight > 0) await sleep(100);
       const drainSeconds = Math.round((Date.now() - drainStarted) / 1000);
       const mappings = await mappingStates(ns);
+      // Not processed is not necessarily gone: how many of those records the streams still hold.
+      const queueHeld = (await tjsm.streams.info(queueStream)).state.messages;
+      const streamState = (await tjsm.streams.info(streamStream)).state;
       await platform.close();
 
       // ---- account, write the results, then assert
@@ -645,6 +648,7 @@ describe('chaos: platform and function pods die while sync, async, queue and str
           streamKeys: KEYS.length,
           faultEverySeconds: '20-30',
           podDeletion: 'graceful (default grace period), one random pod of a random kind',
+          lost: 'accepted (202 / PubAck) but with no final state (async) or never processed (queue, stream) by the end of the drain; lostButStill* counts those the streams still hold (stuck, not gone)',
         },
         faults: { total: faults.length, byKind: faultsByKind, list: faults },
         mappingsAfterDrain: mappings,
@@ -677,12 +681,16 @@ describe('chaos: platform and function pods die while sync, async, queue and str
           ...queueAcc,
           lost: queueAcc.lost.length,
           lostIds: queueAcc.lost.slice(0, 100),
+          lostButStillInQueue: Math.min(queueHeld, queueAcc.lost.length),
           unacceptedExecuted: queueAcc.unacceptedExecuted.length,
         },
         stream: {
           ...streamAcc,
           lost: streamAcc.lost.length,
           lostRecords: streamAcc.lost.slice(0, 100),
+          lostButStillInStream: streamAcc.lost.filter(
+            (r) => r.sseq >= streamState.first_seq && r.sseq <= streamState.last_seq,
+          ).length,
           orderViolations: streamAcc.orderViolations.length,
           orderViolationList: streamAcc.orderViolations.slice(0, 100),
         },

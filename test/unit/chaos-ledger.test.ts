@@ -125,8 +125,8 @@ describe('accountStream', () => {
       failed: [],
       want: {
         lost: [
-          { key: 'a', seq: 1 },
-          { key: 'a', seq: 2 },
+          { key: 'a', seq: 1, sseq: 3 },
+          { key: 'a', seq: 2, sseq: 4 },
         ],
       },
     },

@@ -181,7 +181,7 @@ export interface StreamAccount {
   processed: number;
   /** Records inside an onFailure range (skipped after their retries). */
   failed: number;
-  lost: { key: string; seq: number }[];
+  lost: StreamRecord[];
   /** Deliveries of a record already delivered (a batch replayed from its checkpoint). */
   redeliveries: number;
   /**
@@ -250,7 +250,7 @@ export function accountStream(
     list.forEach((r, i) => {
       if (seen.has(i)) out.processed++;
       else if (inFailed(r.sseq)) out.failed++;
-      else out.lost.push({ key, seq: r.seq });
+      else out.lost.push(r);
     });
   }
   return out;
