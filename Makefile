@@ -1,5 +1,5 @@
 # Sluice — the two commands are `make up` (run it) and `make test` (test it).
-# Other stable targets: down, test-unit, test-integration, test-e2e, power-loss, bench, lint, images,
+# Other stable targets: down, test-unit, test-integration, test-e2e, chaos, power-loss, bench, lint, images,
 # cluster-up, cluster-down, kind-up, generate, build.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -7,7 +7,7 @@ SHELL := /bin/bash
 RESULTS := .test-results
 VITEST_JSON = --reporter=default --reporter=json --outputFile.json=$(RESULTS)/$(1).json
 
-.PHONY: tools clean-results help up down test test-unit test-integration test-e2e test-cluster-lifecycle power-loss bench lint typecheck \
+.PHONY: tools clean-results help up down test test-unit test-integration test-e2e chaos test-cluster-lifecycle power-loss bench lint typecheck \
         images cluster-up cluster-down kind-up generate build deps clean
 
 help: ## Show the targets
@@ -61,6 +61,10 @@ kind-up: ## For users with Docker: a kind cluster instead of the local one (unte
 test-e2e: deps cluster-up images ## End-to-end tests on the real local cluster
 	@mkdir -p $(RESULTS)
 	npx vitest run --config test/vitest.e2e.config.ts $(call VITEST_JSON,e2e)
+
+chaos: deps cluster-up images ## Chaos on the real cluster: pods deleted every 20-30 s under load, nothing lost (SLUICE_CHAOS_SECONDS=300; results in bench-results/chaos.json)
+	@mkdir -p $(RESULTS)
+	SLUICE_CHAOS=1 npx vitest run --config test/vitest.e2e.config.ts $(call VITEST_JSON,chaos)
 
 test-cluster-lifecycle: ## The local cluster's lifecycle: up twice, recovery, takeover, clean down (restarts the cluster)
 	@mkdir -p $(RESULTS)
