@@ -2,6 +2,8 @@ import { setMaxListeners } from 'node:events';
 import {
   AckPolicy,
   DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type ConsumerConfig,
   type ConsumerMessages,
   type JetStreamManager,
@@ -39,6 +41,15 @@ interface Held {
 }
 
 /** Another writer moved the checkpoint: this replica no longer owns the mapping. */
+/** JetStream's compare-and-set refusal: the subject's last sequence is not the one expected. */
+function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
 export class CheckpointFencedError extends SluiceError {
   override readonly name = 'CheckpointFencedError';
 }
@@ -112,21 +123,54 @@ export class NatsStreamSource implements EventSource {
     return e.json<{ seq: number }>().seq;
   }
 
-  private async writeCheckpoint(seq: number): Promise<void> {
+  /**
+   * Moves the checkpoint to `seq` by compare-and-set. A conflict is another writer (this session
+   * was fenced off) unless the entry there is this very write, whose answer was lost. Any other
+   * failure is the KV being out of reach for now (NATS restarting, no responders, a timeout): with
+   * `retry` the same write is tried again with backoff until it lands or the source closes — the
+   * stream waits, as a Kinesis shard does — rather than ending the session with nobody to restart it.
+   */
+  private async writeCheckpoint(seq: number, retry: boolean): Promise<void> {
     const value = JSON.stringify({ seq, at: new Date().toISOString(), owner: this.deps.identity });
-    try {
-      this.revision =
-        this.revision === 0
-          ? await this.deps.checkpoints.create(this.key, value)
-          : await this.deps.checkpoints.update(this.key, value, this.revision);
-    } catch (err) {
-      throw new CheckpointFencedError(
-        `checkpoint of ${this.m.ref.namespace}/${this.m.ref.name} moved by another writer`,
-        {
-          cause: err,
-        },
-      );
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.revision =
+          this.revision === 0
+            ? await this.deps.checkpoints.create(this.key, value)
+            : await this.deps.checkpoints.update(this.key, value, this.revision);
+        return;
+      } catch (err) {
+        if (isWrongLastSequence(err)) {
+          const mine = await this.ownWrite(seq).catch(() => undefined);
+          if (mine === undefined && !retry) throw err;
+          if (mine === false) {
+            throw new CheckpointFencedError(
+              `checkpoint of ${this.m.ref.namespace}/${this.m.ref.name} moved by another writer`,
+              { cause: err },
+            );
+          }
+          if (mine !== undefined) return;
+        } else if (!retry) {
+          throw err;
+        }
+        if (this.closed) throw err;
+        this.deps.log.warn({ err, seq, attempt }, 'checkpoint write failed; retrying');
+        this.deps.report(`CheckpointWriteFailed: ${describeError(err)}`);
+        const { retryBaseMs, retryMaxMs } = this.deps.tuning;
+        await sleep(backoffMs(attempt, retryBaseMs, retryMaxMs), this.stopWaiting.signal);
+        if (this.closed) throw err;
+      }
     }
+  }
+
+  /** Whether the checkpoint entry is this session's write of `seq` (adopting its revision) or another writer's. */
+  private async ownWrite(seq: number): Promise<boolean> {
+    const e = await this.deps.checkpoints.get(this.key);
+    if (!e || e.operation !== 'PUT') return false;
+    const v = e.json<{ seq?: number; owner?: string }>();
+    if (v.owner !== this.deps.identity || v.seq !== seq) return false;
+    this.revision = e.revision;
+    return true;
   }
 
   private async startPosition(): Promise<Partial<ConsumerConfig>> {
@@ -142,7 +186,7 @@ export class NatsStreamSource implements EventSource {
     // Record where LATEST / TRIM_HORIZON pointed, so a restart resumes there rather than re-resolving it.
     const start =
       this.m.startingPosition === 'LATEST' ? info.state.last_seq : Math.max(0, info.state.first_seq - 1);
-    await this.writeCheckpoint(start);
+    await this.writeCheckpoint(start, false);
     return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start + 1 };
   }
 
@@ -251,7 +295,7 @@ export class NatsStreamSource implements EventSource {
   }
 
   private async finish(h: Held): Promise<void> {
-    await this.writeCheckpoint(h.m.seq);
+    await this.writeCheckpoint(h.m.seq, true);
     quietly(() => h.m.ack());
   }
 

@@ -328,6 +328,55 @@ describe('natsStream (Kinesis-like)', () => {
     }
   });
 
+  it('a checkpoint write the KV cannot take (NATS restarting) is retried: the session goes on, nothing is skipped or run twice', async () => {
+    await stream('TRADES', ['trades.>']);
+    const seqs = await publish(
+      'trades.x',
+      Array.from({ length: 6 }, (_, n) => n),
+    );
+    const delivered: number[] = [];
+    const invoker = new FakeInvoker((event) => {
+      delivered.push(...(event as Ev).Records.map((r) => Number(r.nats.sequenceNumber)));
+      return ok(null);
+    });
+    const m = mapping({
+      function: 'trades',
+      source: { natsStream: { stream: 'TRADES' } },
+      startingPosition: 'TRIM_HORIZON',
+      batchSize: 2,
+      maximumBatchingWindowSeconds: 1,
+    });
+    const deps = kit.deps(invoker);
+    // The KV as NATS restarts: the first update lands but its answer is lost, the next two fail outright.
+    let failures = 0;
+    const real = deps.checkpoints;
+    const checkpoints = Object.create(real) as typeof real;
+    checkpoints.update = async (k, v, rev) => {
+      failures++;
+      if (failures === 1) {
+        await real.update(k, v, rev);
+        throw new Error('TIMEOUT: the answer was lost');
+      }
+      if (failures <= 3) throw new Error('503 no responders');
+      return real.update(k, v, rev);
+    };
+    const reportsBefore = kit.reports.length;
+    const src = SOURCES.natsStream.create(m, { ...deps, checkpoints });
+    await src.start();
+    try {
+      await until(async () => (await src.backlog()) === 0 && delivered.length >= seqs.length, 'all records');
+      expect(failures).toBeGreaterThan(3);
+      expect(delivered).toEqual(seqs);
+      const cp = await kit.state.checkpoints.get(checkpointKey(m.ref.uid));
+      expect(cp?.json<{ seq: number }>().seq).toBe(seqs[5]);
+      const reports = kit.reports.slice(reportsBefore);
+      expect(reports.some((r) => r.startsWith('CheckpointWriteFailed'))).toBe(true);
+      expect(reports.filter((r) => r.startsWith('Stopped'))).toEqual([]);
+    } finally {
+      await src.close();
+    }
+  });
+
   it('records older than maximumRecordAgeSeconds go to onFailure as RecordAgeExceeded, the rest are delivered', async () => {
     await stream('AGED', ['aged.>']);
     await stream('AGED_DLQ', ['dlq.aged']);
