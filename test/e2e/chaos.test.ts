@@ -787,9 +787,14 @@ async function livePods(namespace: string, selector: string) {
   return pods.items.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running');
 }
 
-/** Deletes one random pod of a random kind (graceful, as `kubectl delete pod` does). */
+/** Kinds still to hit in this round: every kind once per round, in a random order, so a run of
+ * five faults or more deletes a pod of each (NATS included) and runs are comparable. */
+let deck: typeof TARGETS = [];
+
+/** Deletes one random pod of the next kind in the round (graceful, as `kubectl delete pod` does). */
 async function deleteRandomPod(ns: string): Promise<Omit<Fault, 'at'>> {
-  const t = TARGETS[Math.floor(Math.random() * TARGETS.length)]!;
+  if (deck.length === 0) deck = [...TARGETS].sort(() => Math.random() - 0.5);
+  const t = deck.pop()!;
   const namespace = t.namespace ?? ns;
   const pods = await livePods(namespace, t.selector);
   const pod = pods[Math.floor(Math.random() * pods.length)];
