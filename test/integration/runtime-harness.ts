@@ -187,23 +187,40 @@ export class RuntimeProcessHandle {
       } catch {
         // not listening yet
       }
-      if (Date.now() > until) throw new Error(`runtime not ready:\n${this.lines.join('\n')}`);
+      const exited = this.child.exitCode !== null || this.child.signalCode !== null;
+      if (exited) await new Promise((r) => setTimeout(r, 200)); // the last lines of its output
+      if (exited || Date.now() > until) throw new Error(`runtime not ready:\n${this.lines.join('\n')}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
 
-  async stop(): Promise<void> {
+  async stop(opts: { keepTaskRoot?: boolean } = {}): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), budget(5000));
     await this.exited;
     clearTimeout(timer);
-    rmSync(this.taskRoot, { recursive: true, force: true });
+    if (!opts.keepTaskRoot) rmSync(this.taskRoot, { recursive: true, force: true });
   }
 }
 
+/**
+ * Starts the runtime on free loopback ports. A port found free can be taken by another process
+ * (any outgoing connection's ephemeral port) before the runtime binds it: a start that fails with
+ * EADDRINUSE is tried again on other ports.
+ */
 export async function startRuntime(o: RuntimeOptions): Promise<RuntimeProcessHandle> {
   buildRuntime();
   const taskRoot = o.taskRoot ?? codeDir(o.files ?? {});
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnFreePorts(o, taskRoot);
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startOnFreePorts(o: RuntimeOptions, taskRoot: string): Promise<RuntimeProcessHandle> {
   const invokePort = await freePort();
   const runtimeApiPort = await freePort();
   const metricsPort = await freePort();
@@ -231,7 +248,12 @@ export async function startRuntime(o: RuntimeOptions): Promise<RuntimeProcessHan
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const handle = new RuntimeProcessHandle(child, invokePort, runtimeApiPort, metricsPort, taskRoot);
-  await handle.waitReady(20_000, (o.waitReady ?? true) ? 'readyz' : 'healthz');
+  try {
+    await handle.waitReady(20_000, (o.waitReady ?? true) ? 'readyz' : 'healthz');
+  } catch (err) {
+    if (/EADDRINUSE/.test(String(err))) await handle.stop({ keepTaskRoot: true });
+    throw err;
+  }
   return handle;
 }
 
