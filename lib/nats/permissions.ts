@@ -27,6 +27,8 @@ export interface PlatformNames {
   dlqStream: string;
   /** KV bucket of async events whose function ran but whose outcome is not yet settled. */
   settleBucket: string;
+  /** KV bucket of the gateway replicas' shared reserved-concurrency counters. */
+  concurrencyBucket: string;
   checkpointBucket: string;
   tickBucket: string;
   /** Object store of code packages. */
@@ -38,6 +40,7 @@ export const PLATFORM_NAMES: PlatformNames = {
   asyncStream: 'SLUICE_ASYNC',
   dlqStream: 'SLUICE_DLQ',
   settleBucket: 'sluice-async-settle',
+  concurrencyBucket: 'sluice-concurrency',
   checkpointBucket: 'sluice-esm-checkpoints',
   tickBucket: 'sluice-schedule-ticks',
   codeBucket: 'sluice-code',
@@ -118,6 +121,8 @@ export function gatewayPermissions(n: PlatformNames = PLATFORM_NAMES): Permissio
         `$JS.ACK.${a}.>`,
         // "invoked, outcome X" of events whose settle failed (gateway/async/settle.ts)
         ...kvSubjects(n.settleBucket),
+        // reserved concurrency as one number across replicas (gateway/limits/kv-counter.ts)
+        ...kvSubjects(n.concurrencyBucket),
         ...objectStoreSubjects(n.codeBucket),
       ],
     },

@@ -169,11 +169,14 @@ describe('the platform user inside a tenant account', () => {
 });
 
 describe('platform users', () => {
-  it('each keeps to its list: the poller cannot delete SLUICE_ASYNC nor read the gateway’s settle records, the gateway cannot read the poller’s KV', async () => {
+  it('each keeps to its list: the poller cannot delete SLUICE_ASYNC nor read the gateway’s settle records or concurrency counters, the gateway cannot read the poller’s KV', async () => {
     await openPollerState(jetstream(track(await server.connect('poller'))));
     const poller = await jetstreamManager(track(await server.connect('poller')));
     expect((await apiError(poller.streams.delete('SLUICE_ASYNC'))).message).toMatch(/Permissions Violation/i);
     expect((await apiError(poller.streams.info(`KV_${PLATFORM_NAMES.settleBucket}`))).message).toMatch(
+      /Permissions Violation/i,
+    );
+    expect((await apiError(poller.streams.info(`KV_${PLATFORM_NAMES.concurrencyBucket}`))).message).toMatch(
       /Permissions Violation/i,
     );
     const gateway = await jetstreamManager(track(await server.connect('gateway')));
