@@ -10,7 +10,7 @@ import { MemoryCatalog } from '../../gateway/catalog/catalog.js';
 import { buildGateway, DEFAULT_SETTINGS, type Gateway } from '../../gateway/gateway.js';
 import type { PodClient, PodRequest, PodResponse } from '../../gateway/invoke/pod-client.js';
 import { DEFAULT_CONCURRENCY_BUCKET, KvSharedCounter } from '../../gateway/limits/kv-counter.js';
-import { StaticPeers } from '../../gateway/limits/limiter.js';
+import { ConcurrencyLimiter, StaticPeers } from '../../gateway/limits/limiter.js';
 import { EndpointTable, workloadKey } from '../../gateway/routing/router.js';
 import {
   FakeScaler,
@@ -215,3 +215,43 @@ async function waitFor(cond: () => boolean): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe('KvSharedCounter on nats-server', { timeout: budget(30_000) }, () => {
+  const fast = {
+    ...DEFAULT_CONCURRENCY_BUCKET,
+    ttlMs: 600,
+    heartbeatMs: 150,
+  };
+
+  it('a live replica keeps its calls counted past the TTL; a crashed one stops counting after it', async () => {
+    const [live, crashed, other] = ['live', 'crashed', 'other'].map((id) => new KvSharedCounter(id, fast));
+    for (const c of [live!, crashed!, other!]) {
+      await c.attach(jetstream(conns[0]!));
+      counters.push(c);
+    }
+    expect(await live!.tryAcquire('default/ttl', 2)).toBe(true);
+    expect(await crashed!.tryAcquire('default/ttl', 2)).toBe(true);
+    expect(await other!.tryAcquire('default/ttl', 2)).toBe(false);
+    crashed!.close(); // no more heartbeats, its call is never released
+    await new Promise((r) => setTimeout(r, fast.ttlMs * 2));
+    // the live replica's call still counts (heartbeats), the crashed one's no longer does
+    expect(await other!.tryAcquire('default/ttl', 2)).toBe(true);
+    expect(await other!.tryAcquire('default/ttl', 2)).toBe(false);
+    await live!.release('default/ttl');
+    expect(await other!.tryAcquire('default/ttl', 2)).toBe(true);
+  });
+
+  it('answers unavailable until attached, and the limiter then enforces the per-replica share', async () => {
+    const detached = new KvSharedCounter('detached', fast);
+    expect(await detached.tryAcquire('default/x', 5)).toBe('unavailable');
+    let fallbacks = 0;
+    const limiter = new ConcurrencyLimiter(new StaticPeers(3, 2), Infinity, detached, {
+      fallback: () => fallbacks++,
+    });
+    await limiter.acquire('default', 'x', 4); // replica 2 of 3: a share of 1 of 4
+    await expect(limiter.acquire('default', 'x', 4)).rejects.toMatchObject({
+      reason: 'ReservedFunctionConcurrentInvocationLimitExceeded',
+    });
+    expect(fallbacks).toBe(2);
+  });
+});
