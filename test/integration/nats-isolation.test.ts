@@ -91,7 +91,13 @@ describe('a tenant in its own account', () => {
     const names: string[] = [];
     for await (const n of jsm.streams.names()) names.push(n);
     expect(names).toEqual(['ORDERS']);
-    for (const s of ['SLUICE_ASYNC', 'SLUICE_DLQ', 'POSTS', 'KV_sluice-esm-checkpoints']) {
+    for (const s of [
+      'SLUICE_ASYNC',
+      'SLUICE_DLQ',
+      'POSTS',
+      'KV_sluice-esm-checkpoints',
+      'KV_sluice-concurrency',
+    ]) {
       const err = await apiError(jsm.streams.info(s));
       expect(err, s).toBeInstanceOf(JetStreamApiError);
       expect((err as JetStreamApiError).code, s).toBe(10059); // stream not found
