@@ -101,7 +101,8 @@ function asyncRunner(o: {
       await accounts?.stop();
     },
     create: async (nc, tenants, gateway) => {
-      await o.concurrency.attach(jetstream(nc));
+      // a short timeout: an admission waits for it only once before falling back (kv-counter.ts)
+      await o.concurrency.attach(jetstream(nc, { timeout: 1000 }));
       return createAsync({
         nc,
         tenants,

@@ -13,6 +13,11 @@ export interface ConcurrencyBucketSettings {
   heartbeatMs: number;
   /** Compare-and-set attempts of one acquire or release before giving up. */
   maxAttempts: number;
+  /**
+   * After an error other than a conflict (NATS down, a timeout), the counter answers
+   * 'unavailable' at once for this long, so calls fall back without each waiting for a timeout.
+   */
+  downForMs: number;
 }
 
 export const DEFAULT_CONCURRENCY_BUCKET: ConcurrencyBucketSettings = {
@@ -21,6 +26,7 @@ export const DEFAULT_CONCURRENCY_BUCKET: ConcurrencyBucketSettings = {
   ttlMs: 10_000,
   heartbeatMs: 3_000,
   maxAttempts: 25,
+  downForMs: 2_000,
 };
 
 /** The KV key of one function's semaphore. */
@@ -43,8 +49,10 @@ function isConflict(err: unknown): boolean {
  * A heartbeat rewrites this replica's entries while it holds calls, so `at` stays fresh; a
  * replica that stops writing (crashed, cut off) stops counting after `ttlMs`.
  *
- * Until `attach` (NATS not connected yet) and on any error other than a conflict, the answer is
- * 'unavailable' and the limiter falls back to its per-replica share.
+ * Until `attach` (NATS not connected yet), on any error other than a conflict and for `downForMs`
+ * after it, the answer is 'unavailable' and the limiter falls back to its per-replica share. A
+ * release that could not be written is corrected by this replica's next write of the key (it
+ * writes the count it holds, not a difference) or ages out.
  */
 export class KvSharedCounter implements SharedCounter {
   private kv: KV | undefined;
@@ -53,6 +61,8 @@ export class KvSharedCounter implements SharedCounter {
   /** The tail of each key's queue of operations. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private timer: NodeJS.Timeout | undefined;
+  /** Until when the bucket is taken to be unreachable (the last error plus downForMs). */
+  private downUntil = 0;
 
   constructor(
     private readonly replica: string,
@@ -133,7 +143,7 @@ export class KvSharedCounter implements SharedCounter {
     decide: (h: Holders) => Holders | undefined,
   ): Promise<boolean | 'unavailable'> {
     const kv = this.kv;
-    if (!kv) return 'unavailable';
+    if (!kv || this.now() < this.downUntil) return 'unavailable';
     const k = concurrencyKey(key);
     try {
       for (let attempt = 0; attempt < this.settings.maxAttempts; attempt++) {
@@ -152,6 +162,7 @@ export class KvSharedCounter implements SharedCounter {
       }
       return 'unavailable';
     } catch {
+      this.downUntil = this.now() + this.settings.downForMs;
       return 'unavailable';
     }
   }

@@ -241,6 +241,27 @@ describe('KvSharedCounter on nats-server', { timeout: budget(30_000) }, () => {
     expect(await other!.tryAcquire('default/ttl', 2)).toBe(true);
   });
 
+  it('answers unavailable at once for a while after NATS fails, then tries again', async () => {
+    let now = 1_000_000;
+    const nc = await server.connect('gateway');
+    const c = new KvSharedCounter('closing', fast, () => now);
+    await c.attach(jetstream(nc));
+    counters.push(c);
+    expect(await c.tryAcquire('default/down', 1)).toBe(true);
+    await nc.close();
+    expect(await c.tryAcquire('default/down', 5)).toBe('unavailable');
+    const t = performance.now();
+    expect(await c.tryAcquire('default/down', 5)).toBe('unavailable');
+    expect(performance.now() - t).toBeLessThan(50);
+    now += fast.downForMs + 1;
+    const again = await server.connect('gateway');
+    conns.push(again);
+    await c.attach(jetstream(again));
+    // the count it holds is still its own, written with the next acquire
+    expect(await c.tryAcquire('default/down', 2)).toBe(true);
+    expect(await c.tryAcquire('default/down', 2)).toBe(false);
+  });
+
   it('answers unavailable until attached, and the limiter then enforces the per-replica share', async () => {
     const detached = new KvSharedCounter('detached', fast);
     expect(await detached.tryAcquire('default/x', 5)).toBe('unavailable');
