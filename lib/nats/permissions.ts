@@ -66,6 +66,21 @@ export function kvSubjects(bucket: string): string[] {
   ];
 }
 
+/**
+ * A KV bucket used only by get and compare-and-set writes (no watch, no keys): fewer subjects,
+ * because every subject lengthens the user JWT sent in the CONNECT line (max_control_line, 4 KB).
+ */
+export function kvCasSubjects(bucket: string): string[] {
+  const s = `KV_${bucket}`;
+  return [
+    `$JS.API.STREAM.CREATE.${s}`,
+    `$JS.API.STREAM.UPDATE.${s}`,
+    `$JS.API.STREAM.INFO.${s}`,
+    `$JS.API.DIRECT.GET.${s}.>`,
+    `$KV.${bucket}.>`,
+  ];
+}
+
 /** An object store: chunks and metadata, and the ordered push consumer `get()` reads with. */
 export function objectStoreSubjects(bucket: string): string[] {
   const s = `OBJ_${bucket}`;
@@ -122,7 +137,7 @@ export function gatewayPermissions(n: PlatformNames = PLATFORM_NAMES): Permissio
         // "invoked, outcome X" of events whose settle failed (gateway/async/settle.ts)
         ...kvSubjects(n.settleBucket),
         // reserved concurrency as one number across replicas (gateway/limits/kv-counter.ts)
-        ...kvSubjects(n.concurrencyBucket),
+        ...kvCasSubjects(n.concurrencyBucket),
         ...objectStoreSubjects(n.codeBucket),
       ],
     },
