@@ -22,6 +22,7 @@ import { invokeInternal, type InternalInvokeRequest } from './invoke/internal.js
 import type { PodClient } from './invoke/pod-client.js';
 import { ByteBudget } from './limits/bytes.js';
 import { ConcurrencyLimiter, type PeerView } from './limits/limiter.js';
+import type { SharedCounter } from './limits/shared.js';
 import { KeyedTokenBuckets, type RateSettings } from './limits/rate.js';
 import { SYNC_PAYLOAD_LIMIT } from '../api/limits.js';
 import { GatewayMetrics } from './metrics.js';
@@ -34,6 +35,11 @@ export interface GatewayDeps {
   router: EndpointRouter;
   scaler: Scaler;
   peers: PeerView;
+  /**
+   * The semaphore all replicas share for reserved concurrency (gateway/limits/kv-counter.ts);
+   * without it, or while it is unavailable, each replica enforces its share of the limit.
+   */
+  concurrency?: SharedCounter;
   auth: Authenticator;
   pods: PodClient;
   versions: VersionStore;
@@ -128,7 +134,18 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
     podTimeoutSlackMs: settings.podTimeoutSlackMs,
     inflight,
   });
-  const limiter = new ConcurrencyLimiter(deps.peers, settings.maxInFlight);
+  let fellBack = false;
+  const limiter = new ConcurrencyLimiter(deps.peers, settings.maxInFlight, deps.concurrency, {
+    fallback: (namespace, fn) => {
+      metrics.concurrencyFallback.inc();
+      if (fellBack) return;
+      fellBack = true;
+      deps.log.warn(
+        { namespace, function: fn },
+        'the shared reserved-concurrency counter is unavailable: enforcing a per-replica share of reserved limits (logged once)',
+      );
+    },
+  });
   const resolver = new FunctionResolver(deps.catalog, settings.region, settings.random);
   const invocation: InvocationDeps = {
     auth: deps.auth,

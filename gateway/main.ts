@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { jetstream } from '@nats-io/jetstream';
 import { CustomObjectsApi, KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { addressPolicyFromConfig } from '../api/destinations.js';
@@ -25,6 +28,7 @@ import { startPolicyCanary } from './policy-canary.js';
 import { invokeToken, readInvokeKey } from '../api/invoke-token.js';
 import { startWatch } from '../lib/kube/watch.js';
 import { KubePeers } from './limits/kube-peers.js';
+import { DEFAULT_CONCURRENCY_BUCKET, KvSharedCounter } from './limits/kv-counter.js';
 import { StaticPeers } from './limits/limiter.js';
 import { KeyedTokenBuckets } from './limits/rate.js';
 import { EndpointSliceSource } from './routing/kube-endpoints.js';
@@ -71,6 +75,8 @@ function asyncRunner(o: {
   registry: Registry;
   telemetry: Telemetry;
   log: Logger;
+  /** Opened on the platform connection before the pipeline (reserved concurrency across replicas). */
+  concurrency: KvSharedCounter;
 }): AsyncRunner<NatsConnection, TenantConnections, AsyncPipeline, Gateway> {
   const { kc, config, log } = o;
   let accounts: KubeAccountDirectory | undefined;
@@ -94,8 +100,10 @@ function asyncRunner(o: {
     release: async () => {
       await accounts?.stop();
     },
-    create: (nc, tenants, gateway) =>
-      createAsync({
+    create: async (nc, tenants, gateway) => {
+      // a short timeout: an admission waits for it only once before falling back (kv-counter.ts)
+      await o.concurrency.attach(jetstream(nc, { timeout: 1000 }));
+      return createAsync({
         nc,
         tenants,
         backlogLimit: { maxEvents: config.asyncMaxBacklogPerFunction },
@@ -121,8 +129,26 @@ function asyncRunner(o: {
         region: config.region,
         streams: { replicas: config.natsReplicas === '3' ? 3 : 1 },
         destinationAddresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
-      }),
+      });
+    },
   });
+}
+
+/**
+ * The async runner and, on its NATS connection, reserved concurrency as one number across
+ * replicas; without async (or until NATS is connected) each replica enforces its share of a
+ * reserved limit (gateway/limits/limiter.ts).
+ */
+function asyncParts(o: Omit<Parameters<typeof asyncRunner>[0], 'concurrency'>): {
+  runner?: ReturnType<typeof asyncRunner>;
+  concurrency?: KvSharedCounter;
+} {
+  if (!o.config.async) return {};
+  const concurrency = new KvSharedCounter(`${hostname()}-${randomUUID().slice(0, 8)}`, {
+    ...DEFAULT_CONCURRENCY_BUCKET,
+    replicas: o.config.natsReplicas === '3' ? 3 : 1,
+  });
+  return { runner: asyncRunner({ ...o, concurrency }), concurrency };
 }
 
 /** Each call's invoke token from the platform key, or none (pods then need none either). */
@@ -163,10 +189,10 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
   });
   const auth = new GatewayAuthenticator({ tokens, keys });
   const pods = new HttpPodClient(undefined, undefined, invokeTokens(config.invokeKeyFile, log));
-  const runner = config.async ? asyncRunner({ kc, config, registry, telemetry, log }) : undefined;
+  const { runner, concurrency } = asyncParts({ kc, config, registry, telemetry, log });
   // Hooks run in reverse order of registration: the HTTP server drains first, then the async
   // dispatcher stops, then pod connections and NATS close, then the watches.
-  if (runner) shutdown.register('nats', () => runner.closeNats());
+  if (runner) shutdown.register('nats', () => (concurrency?.close(), runner.closeNats()));
   shutdown.register('pod connections', () => pods.close());
   if (runner) {
     const budgetMs = Math.max(1000, (config.shutdownGraceSeconds - config.drainSeconds - 2) * 1000);
@@ -185,6 +211,7 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
       router,
       scaler: new KubeScaler(kc),
       peers,
+      ...(concurrency ? { concurrency } : {}),
       auth,
       pods,
       versions: new KubeVersionStore(kc),

@@ -16,6 +16,7 @@ export class GatewayMetrics {
   readonly concurrent: Gauge<'namespace' | 'function' | 'version'>;
   readonly throttles: Counter<'namespace' | 'function' | 'version' | 'reason'>;
   readonly heldCalls: Gauge;
+  readonly concurrencyFallback: Counter;
   readonly requests: Counter<'route' | 'code'>;
   readonly shed: Counter<'reason'>;
   readonly bufferedBytes: Gauge;
@@ -47,6 +48,11 @@ export class GatewayMetrics {
       name: 'sluice_concurrent_executions',
       help: 'Invocations in flight through this gateway replica',
       labelNames: [...FN],
+      registers,
+    });
+    this.concurrencyFallback = new Counter({
+      name: 'sluice_concurrency_fallback_total',
+      help: 'Admissions of a function with reserved concurrency decided by the per-replica share because the shared counter (NATS KV) was unavailable',
       registers,
     });
     this.throttles = new Counter({

@@ -139,9 +139,13 @@ export async function runSync(
   type: 'sync' | 'async' | 'esm' = 'sync',
 ): Promise<InvokeResult> {
   const labels = labelsOf(target);
-  let release: () => void;
+  let release: () => Promise<void>;
   try {
-    release = deps.limiter.acquire(target.namespace, target.function, target.fn.spec.concurrency?.reserved);
+    release = await deps.limiter.acquire(
+      target.namespace,
+      target.function,
+      target.fn.spec.concurrency?.reserved,
+    );
   } catch (err) {
     if (err instanceof ThrottledError) {
       deps.metrics.throttles.inc({ ...labels, reason: err.reason });
@@ -180,7 +184,8 @@ export async function runSync(
     span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
     throw err;
   } finally {
-    release();
+    // Awaited: a caller answered may call again at once and find the slot free.
+    await release();
     span.end();
     deps.metrics.invocations.inc({ ...labels, type, outcome });
     deps.metrics.duration.observe({ ...labels, type }, (Date.now() - ctx.started) / 1000);

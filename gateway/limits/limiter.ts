@@ -1,4 +1,5 @@
 import { ThrottledError } from '../errors.js';
+import type { SharedCounter } from './shared.js';
 
 /** How many gateway replicas share the limits, and which one this is. */
 export interface PeerView {
@@ -33,16 +34,28 @@ export function shareOf(limit: number, replicas: number, index: number): number 
   return Math.floor(limit / n) + (i < limit % n ? 1 : 0);
 }
 
+/** What the limiter reports besides its decisions. */
+export interface LimiterEvents {
+  /** The shared counter could not be reached: a reserved limit was enforced per replica instead. */
+  fallback(namespace: string, fn: string): void;
+}
+
 /**
- * `concurrency.reserved` enforced across gateway replicas without a shared counter: each replica
- * counts its own in-flight calls per function and admits up to its share of the limit, the
- * share being recomputed from the number of ready gateway replicas on every call.
+ * `concurrency.reserved` enforced as ONE number across gateway replicas, and this replica's cap
+ * on all calls in flight (the account-level limit, kept local).
  *
- * Trade-off (documented in gateway/README.md): no extra round trip and no shared state on the
- * hot path, and the sum of admitted calls never exceeds the limit; but a replica can throttle
- * while another has spare share when load is unevenly spread (the Service spreads connections,
- * so this shows mostly at small limits), and a limit smaller than the number of replicas leaves
- * some replicas with a share of 0.
+ * A function with a reserved limit takes a slot of a semaphore shared by all replicas (a
+ * `SharedCounter`: a KV bucket of the platform account, gateway/limits/kv-counter.ts), so a call
+ * through any replica is admitted while fewer than `reserved` calls run anywhere, and throttled
+ * (429, ReservedFunctionConcurrentInvocationLimitExceeded) only when all of them are in use. The
+ * cost is one or two NATS round trips per admission and per release of such a function; functions
+ * without a reserved limit never touch it.
+ *
+ * When the shared counter is unavailable (no NATS, async disabled, errors) the limiter falls back
+ * to a per-replica share: each replica admits up to `shareOf(reserved, replicas, index)` of its
+ * own calls. Availability first: the sum never exceeds the limit, but one replica can throttle
+ * while another has room, and a limit smaller than the replica count leaves some replicas with 0
+ * (gateway/README.md).
  */
 export class ConcurrencyLimiter {
   private readonly inFlight = new Map<string, number>();
@@ -52,34 +65,58 @@ export class ConcurrencyLimiter {
     private readonly peers: PeerView,
     /** This replica's cap on all calls in flight (the account-level limit); Infinity for none. */
     private readonly maxInFlight = Infinity,
+    private readonly shared?: SharedCounter,
+    private readonly events?: LimiterEvents,
   ) {}
 
-  /** Admits one execution of `namespace/fn` or throws ThrottledError; returns the release function. */
-  acquire(namespace: string, fn: string, reserved: number | undefined): () => void {
+  /**
+   * Admits one execution of `namespace/fn` or throws ThrottledError; resolves to the release
+   * function (which never rejects; awaiting it makes the slot free for the next caller).
+   */
+  async acquire(namespace: string, fn: string, reserved: number | undefined): Promise<() => Promise<void>> {
     const key = `${namespace}/${fn}`;
-    const current = this.inFlight.get(key) ?? 0;
+    // The local cap first: it needs no round trip, and a call it refuses takes no shared slot.
+    if (this.total >= this.maxInFlight) {
+      throw new ThrottledError('ConcurrentInvocationLimitExceeded', 'Rate Exceeded.');
+    }
+    this.total++;
+    this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
+    let releaseShared = false;
+    const undo = (): void => {
+      this.total--;
+      const left = (this.inFlight.get(key) ?? 1) - 1;
+      if (left <= 0) this.inFlight.delete(key);
+      else this.inFlight.set(key, left);
+    };
     if (reserved !== undefined) {
-      const share = shareOf(reserved, this.peers.count(), this.peers.index());
-      if (current >= share) {
+      let r: boolean | 'unavailable' = 'unavailable';
+      try {
+        r = this.shared ? await this.shared.tryAcquire(key, reserved) : 'unavailable';
+      } catch {
+        r = 'unavailable';
+      }
+      if (r === 'unavailable') {
+        if (this.shared) this.events?.fallback(namespace, fn);
+        // this call is already counted in inFlight
+        if ((this.inFlight.get(key) ?? 0) > shareOf(reserved, this.peers.count(), this.peers.index()))
+          r = false;
+      } else {
+        releaseShared = r;
+      }
+      if (r === false) {
+        undo();
         throw new ThrottledError(
           'ReservedFunctionConcurrentInvocationLimitExceeded',
           `Rate Exceeded. The function's reserved concurrency (${reserved}) is in use.`,
         );
       }
     }
-    if (this.total >= this.maxInFlight) {
-      throw new ThrottledError('ConcurrentInvocationLimitExceeded', 'Rate Exceeded.');
-    }
-    this.inFlight.set(key, current + 1);
-    this.total++;
     let released = false;
-    return () => {
+    return async () => {
       if (released) return;
       released = true;
-      this.total--;
-      const left = (this.inFlight.get(key) ?? 1) - 1;
-      if (left <= 0) this.inFlight.delete(key);
-      else this.inFlight.set(key, left);
+      undo();
+      if (releaseShared) await this.shared?.release(key).catch(() => undefined);
     };
   }
 

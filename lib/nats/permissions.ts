@@ -27,6 +27,8 @@ export interface PlatformNames {
   dlqStream: string;
   /** KV bucket of async events whose function ran but whose outcome is not yet settled. */
   settleBucket: string;
+  /** KV bucket of the gateway replicas' shared reserved-concurrency counters. */
+  concurrencyBucket: string;
   checkpointBucket: string;
   tickBucket: string;
   /** Object store of code packages. */
@@ -38,6 +40,7 @@ export const PLATFORM_NAMES: PlatformNames = {
   asyncStream: 'SLUICE_ASYNC',
   dlqStream: 'SLUICE_DLQ',
   settleBucket: 'sluice-async-settle',
+  concurrencyBucket: 'sluice-concurrency',
   checkpointBucket: 'sluice-esm-checkpoints',
   tickBucket: 'sluice-schedule-ticks',
   codeBucket: 'sluice-code',
@@ -60,6 +63,21 @@ export function kvSubjects(bucket: string): string[] {
     `$JS.API.CONSUMER.MSG.NEXT.${s}.>`,
     // flow-control replies of the push consumer (kv.js sets flow_control)
     `$JS.FC.${s}.>`,
+  ];
+}
+
+/**
+ * A KV bucket used only by get and compare-and-set writes (no watch, no keys): fewer subjects,
+ * because every subject lengthens the user JWT sent in the CONNECT line (max_control_line, 4 KB).
+ */
+export function kvCasSubjects(bucket: string): string[] {
+  const s = `KV_${bucket}`;
+  return [
+    `$JS.API.STREAM.CREATE.${s}`,
+    `$JS.API.STREAM.UPDATE.${s}`,
+    `$JS.API.STREAM.INFO.${s}`,
+    `$JS.API.DIRECT.GET.${s}.>`,
+    `$KV.${bucket}.>`,
   ];
 }
 
@@ -118,6 +136,8 @@ export function gatewayPermissions(n: PlatformNames = PLATFORM_NAMES): Permissio
         `$JS.ACK.${a}.>`,
         // "invoked, outcome X" of events whose settle failed (gateway/async/settle.ts)
         ...kvSubjects(n.settleBucket),
+        // reserved concurrency as one number across replicas (gateway/limits/kv-counter.ts)
+        ...kvCasSubjects(n.concurrencyBucket),
         ...objectStoreSubjects(n.codeBucket),
       ],
     },

@@ -725,6 +725,7 @@ s.on('data', (d) => {
       'KV_sluice-esm-checkpoints',
       'KV_sluice-schedule-ticks',
       'KV_sluice-async-settle',
+      'KV_sluice-concurrency',
     ]) {
       await expect(jsmA!.streams.info(stream), stream).rejects.toThrow(/stream not found/i);
     }

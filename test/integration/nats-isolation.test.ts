@@ -91,7 +91,13 @@ describe('a tenant in its own account', () => {
     const names: string[] = [];
     for await (const n of jsm.streams.names()) names.push(n);
     expect(names).toEqual(['ORDERS']);
-    for (const s of ['SLUICE_ASYNC', 'SLUICE_DLQ', 'POSTS', 'KV_sluice-esm-checkpoints']) {
+    for (const s of [
+      'SLUICE_ASYNC',
+      'SLUICE_DLQ',
+      'POSTS',
+      'KV_sluice-esm-checkpoints',
+      'KV_sluice-concurrency',
+    ]) {
       const err = await apiError(jsm.streams.info(s));
       expect(err, s).toBeInstanceOf(JetStreamApiError);
       expect((err as JetStreamApiError).code, s).toBe(10059); // stream not found
@@ -169,11 +175,14 @@ describe('the platform user inside a tenant account', () => {
 });
 
 describe('platform users', () => {
-  it('each keeps to its list: the poller cannot delete SLUICE_ASYNC nor read the gateway’s settle records, the gateway cannot read the poller’s KV', async () => {
+  it('each keeps to its list: the poller cannot delete SLUICE_ASYNC nor read the gateway’s settle records or concurrency counters, the gateway cannot read the poller’s KV', async () => {
     await openPollerState(jetstream(track(await server.connect('poller'))));
     const poller = await jetstreamManager(track(await server.connect('poller')));
     expect((await apiError(poller.streams.delete('SLUICE_ASYNC'))).message).toMatch(/Permissions Violation/i);
     expect((await apiError(poller.streams.info(`KV_${PLATFORM_NAMES.settleBucket}`))).message).toMatch(
+      /Permissions Violation/i,
+    );
+    expect((await apiError(poller.streams.info(`KV_${PLATFORM_NAMES.concurrencyBucket}`))).message).toMatch(
       /Permissions Violation/i,
     );
     const gateway = await jetstreamManager(track(await server.connect('gateway')));
