@@ -193,10 +193,11 @@ describe('reportingAuthFailures', () => {
     { name: '403', status: 403, logged: 'invokePolicy' },
   ])('counts every $name, logs at error at most once per target and period', async ({ status, logged }) => {
     const counted: Record<string, string>[] = [];
+    const zeroes: Record<string, string>[] = [];
     const logs: string[] = [];
     let now = 0;
     const inv = reportingAuthFailures(answering(classifyResponse(status, h({}), b('{}'))), {
-      counter: { inc: (l) => counted.push(l) },
+      counter: { inc: (l, v = 1) => (v === 0 ? zeroes : counted).push(l) },
       log: { error: (_o, msg) => logs.push(msg) },
       logEveryMs: 1000,
       now: () => now,
@@ -209,6 +210,11 @@ describe('reportingAuthFailures', () => {
       });
     }
     expect(counted).toEqual(Array(3).fill({ ...target, status: String(status) }));
+    // Both statuses' series exist (at 0) from the target's first call, once.
+    expect(zeroes).toEqual([
+      { ...target, status: '401' },
+      { ...target, status: '403' },
+    ]);
     expect(logs).toHaveLength(2);
     expect(logs[0]).toContain(logged);
   });
@@ -223,7 +229,7 @@ describe('reportingAuthFailures', () => {
   ])('leaves $name alone', async ({ r }) => {
     const counted: unknown[] = [];
     const inv = reportingAuthFailures(answering(r), {
-      counter: { inc: (l) => counted.push(l) },
+      counter: { inc: (l, v = 1) => v !== 0 && counted.push(l) },
       log: { error: () => counted.push('log') },
     });
     expect(await inv.invoke({ target, payload: b('{}') })).toBe(r);

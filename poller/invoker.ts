@@ -144,7 +144,7 @@ export function classifyResponse(status: number, headers: Headers, payload: Buff
 
 export interface AuthFailureReport {
   /** `sluice_platform_auth_failures_total` (labels namespace, function, status; component from the registry). */
-  counter: { inc(labels: { namespace: string; function: string; status: string }): void };
+  counter: { inc(labels: { namespace: string; function: string; status: string }, value?: number): void };
   log: { error(obj: object, msg: string): void };
   /** At most one log line per target in this long (every failure is counted). */
   logEveryMs?: number;
@@ -160,14 +160,21 @@ export function reportingAuthFailures(inner: Invoker, report: AuthFailureReport)
   const now = report.now ?? Date.now;
   const every = report.logEveryMs ?? 30_000;
   const lastLog = new Map<string, number>();
+  const counted = new Set<string>();
   return {
     async invoke(req, signal) {
+      const { namespace, function: fn } = req.target;
+      // The target's series at 0 from its first call, so an alert tells "none" from "not scraped".
+      const key = `${namespace}/${fn}`;
+      if (!counted.has(key)) {
+        if (counted.size >= 10_000) counted.delete(counted.values().next().value as string);
+        counted.add(key);
+        for (const status of ['401', '403']) report.counter.inc({ namespace, function: fn, status }, 0);
+      }
       const r = await inner.invoke(req, signal);
       if (r.kind !== 'error' || r.platform !== 'auth') return r;
-      const { namespace, function: fn } = req.target;
       const status = String(r.status ?? '');
       report.counter.inc({ namespace, function: fn, status });
-      const key = `${namespace}/${fn}`;
       const t = now();
       if (t - (lastLog.get(key) ?? -Infinity) >= every) {
         lastLog.set(key, t);

@@ -254,6 +254,11 @@ class FunctionWorker {
   }
 
   start(): void {
+    // The function's series at 0 from the start, so an alert on them tells "none" from "not scraped".
+    const ids = { namespace: this.fn.namespace, function: this.fn.name };
+    this.d.deps.metrics.consumersRecreated.inc(ids, 0);
+    this.d.deps.metrics.consumerMissing.set(ids, 0);
+    this.d.deps.metrics.settleFailures.inc(ids, 0);
     this.loop = this.run();
   }
 
@@ -482,7 +487,7 @@ class FunctionWorker {
     if (decision.kind === 'retry' || decision.kind === 'succeed' || decision.kind === 'fail') {
       durable = await this.d.settles.remember({ ...target, decision, ...(outcome ? { outcome } : {}) });
     }
-    this.d.deps.metrics.settleFailures.inc(labels);
+    this.d.deps.metrics.settleFailures.inc({ namespace: labels.namespace, function: labels.function });
     this.log.error(
       { ...target, requestId: ev.requestId, durable, err: describeError(err) },
       'async event not settled; it will be delivered again to settle (the function is not run again)',

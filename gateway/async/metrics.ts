@@ -35,7 +35,7 @@ export class AsyncMetrics {
   /** Events refused at accept: the function's backlog is at its limit (429). */
   readonly refused: Counter<'namespace' | 'function' | 'reason'>;
   /** Settle attempts that failed after the function ran (the event comes back to settle, not to run). */
-  readonly settleFailures: Counter<Fn>;
+  readonly settleFailures: Counter<'namespace' | 'function'>;
   /** Consumers found missing (deleted, lost) under a running pull loop and made again. */
   readonly consumersRecreated: Counter<'namespace' | 'function'>;
   /** 1 while this replica finds the function's consumer missing and cannot recreate it (nothing is dispatched). */
@@ -90,7 +90,7 @@ export class AsyncMetrics {
     this.settleFailures = new Counter({
       name: 'sluice_async_settle_failures_total',
       help: 'Async events whose outcome (retry, destination record, dead letter) could not be made durable after the function ran; they are delivered again to settle, without running the function again',
-      labelNames: [...FN],
+      labelNames: ['namespace', 'function'],
       registers,
     });
     this.consumersRecreated = new Counter({
