@@ -214,9 +214,35 @@ const RESERVED_ENV_TEXT = `${RESERVED_ENV.join(', ')} and names starting with ${
  */
 export const FUNCTION_NAME_PATTERN = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
 
+/** A package's digest: `sha256:` and the SHA-256 of the zip file's bytes, in lower-case hex. */
+export const PACKAGE_DIGEST_PATTERN = '^sha256:[0-9a-f]{64}$';
+
+/** Most layers a function takes (Lambda's limit). */
+export const MAX_LAYERS = 5;
+
+/** A layer version's name, as Lambda's (LayerName without the ARN form). */
+export const LAYER_NAME_PATTERN = '^[a-zA-Z0-9-_]{1,140}$';
+
+/**
+ * A layer version's ARN: the account field is the namespace (a DNS label), the version a
+ * positive integer. Capture groups: region, namespace, layer name, version.
+ */
+export const LAYER_VERSION_ARN_PATTERN =
+  '^arn:aws:lambda:([a-z0-9-]+):([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?):layer:([a-zA-Z0-9-_]{1,140}):([1-9][0-9]{0,8})$';
+
+const packageDigest = (field: string, description: string): Schema =>
+  str(description, 71, {
+    'x-kubernetes-validations': [
+      {
+        rule: `self.matches(${cel(PACKAGE_DIGEST_PATTERN)})`,
+        message: `${field} must be sha256: followed by 64 lower-case hex digits (the SHA-256 of the zip file)`,
+      },
+    ],
+  });
+
 const code = obj(
   'FunctionCode',
-  "Where the function's code comes from. Exactly one of inline, configMap or image.",
+  "Where the function's code comes from. Exactly one of inline, configMap, image or package.",
   {
     inline: str(
       'Source of a small function (the handler file, e.g. index.js). Stored in an immutable, content-hashed ConfigMap mounted at /var/task.',
@@ -232,16 +258,45 @@ const code = obj(
       'A container image: for runtime provided, an image whose entrypoint speaks the Lambda Runtime API; for a Node.js runtime, an image whose /var/task holds the code.',
       1024,
     ),
+    package: packageDigest(
+      'spec.code.package',
+      "A zip package by digest: sha256:<64 lower-case hex digits>, the SHA-256 of the zip file's bytes. The package is stored in the platform's object store (uploaded with Lambda's CreateFunction or UpdateFunctionCode on the gateway, e.g. aws lambda create-function --zip-file fileb://fn.zip) and unpacked read-only at /var/task before the handler starts. With runtime provided the zip holds an executable bootstrap at its root (or a layer provides /opt/bootstrap). At most 50 MB zipped, 250 MB unzipped with the layers.",
+    ),
   },
   {
     'x-kubernetes-validations': [
       {
-        rule: '[has(self.inline), has(self.configMap), has(self.image)].filter(x, x).size() == 1',
-        message: 'spec.code must set exactly one of inline, configMap or image',
+        rule: '[has(self.inline), has(self.configMap), has(self.image), has(self.package)].filter(x, x).size() == 1',
+        message: 'spec.code must set exactly one of inline, configMap, image or package',
       },
     ],
   },
 );
+
+const layers: Schema = {
+  type: 'array',
+  description: `Layer versions unpacked in order into /opt before the handler starts (a later layer's files replace an earlier one's), at most ${MAX_LAYERS}: ARNs arn:aws:lambda:REGION:NAMESPACE:layer:NAME:VERSION naming LayerVersions of the function's own namespace (NAMESPACE must be it: the chart's admission policy refuses others). Node.js finds /opt/nodejs/node_modules; a custom runtime (provided) may come as /opt/bootstrap. Unzipped, the function's package and its layers together are at most 250 MB.`,
+  maxItems: MAX_LAYERS,
+  items: str('A layer version ARN: arn:aws:lambda:REGION:NAMESPACE:layer:NAME:VERSION.', 256, {
+    'x-kubernetes-validations': [
+      {
+        rule: `self.matches(${cel(LAYER_VERSION_ARN_PATTERN)})`,
+        message:
+          'spec.layers[] must be a layer version ARN arn:aws:lambda:REGION:NAMESPACE:layer:NAME:VERSION (NAME: letters, digits, - and _, at most 140; VERSION: a positive integer)',
+      },
+    ],
+  }),
+  'x-kubernetes-validations': [
+    {
+      rule: `self.size() <= ${MAX_LAYERS}`,
+      message: `spec.layers may list at most ${MAX_LAYERS} layer versions`,
+    },
+    {
+      rule: "self.all(a, self.exists_one(b, b.split(':').size() == 8 && a.split(':').size() == 8 && b.split(':')[6] == a.split(':')[6]))",
+      message: 'spec.layers must not list two versions of the same layer',
+    },
+  ],
+};
 
 const peer = obj(
   'NetworkPeer',
@@ -308,6 +363,7 @@ export const functionSpec: Schema = obj(
       },
     ),
     code,
+    layers,
     memoryMB: intRange(
       'spec.memoryMB',
       "Memory in MB. CPU is requested in proportion (1769 MB = 1 vCPU), which is the function's share when the node's CPUs are busy; it may use idle CPU up to the platform's floor (chart value functions.cpuLimitFloorMillis).",
@@ -483,8 +539,8 @@ export const functionSpec: Schema = obj(
     required: ['runtime', 'code'],
     'x-kubernetes-validations': [
       {
-        rule: "self.runtime != 'provided' || has(self.code.image)",
-        message: 'spec.code.image is required when spec.runtime is provided',
+        rule: "self.runtime != 'provided' || has(self.code.image) || has(self.code.package)",
+        message: 'spec.code.image or spec.code.package is required when spec.runtime is provided',
       },
     ],
   },
@@ -770,6 +826,63 @@ const esmStatus = obj('EventSourceMappingStatus', 'Observed state of the mapping
   backlog: { type: 'integer', description: 'Records waiting in the source.' },
 });
 
+const layerVersionSpec = obj(
+  'LayerVersionSpec',
+  "An immutable version of a layer: a zip package unpacked into /opt of the functions that list it in spec.layers. Published with Lambda's PublishLayerVersion on the gateway (aws lambda publish-layer-version); cannot change once created.",
+  {
+    layerName: str("The layer's name as Lambda knows it (letters, digits, - and _, at most 140).", 140, {
+      'x-kubernetes-validations': [
+        {
+          rule: `self.matches(${cel(LAYER_NAME_PATTERN)})`,
+          message: 'spec.layerName must be 1 to 140 letters, digits, - and _',
+        },
+      ],
+    }),
+    version: {
+      type: 'integer',
+      description: 'The version number: 1, 2, 3, … per layer name and namespace.',
+      'x-kubernetes-validations': [
+        { rule: 'self >= 1', message: 'spec.version must be a positive integer (1, 2, 3, …)' },
+      ],
+    },
+    package: packageDigest(
+      'spec.package',
+      "The layer's zip package by digest: sha256:<64 lower-case hex digits>, the SHA-256 of the zip file's bytes, in the platform's object store.",
+    ),
+    codeSize: {
+      type: 'integer',
+      description: 'Size of the zip file in bytes.',
+      'x-kubernetes-validations': [{ rule: 'self >= 0', message: 'spec.codeSize must not be negative' }],
+    },
+    description: str('Free text describing the version.', 256),
+    licenseInfo: str("The layer's software license (an SPDX identifier, a URL or free text).", 512),
+    compatibleRuntimes: {
+      type: 'array',
+      description:
+        'Runtimes the layer is meant for, as Lambda names them (e.g. nodejs22.x, provided.al2023); informational.',
+      maxItems: 15,
+      items: str('A runtime name.', 64),
+    },
+    compatibleArchitectures: {
+      type: 'array',
+      description: 'Instruction set architectures the layer is meant for (x86_64, arm64); informational.',
+      maxItems: 2,
+      items: { type: 'string', description: 'An architecture.', enum: ['x86_64', 'arm64'] },
+    },
+  },
+  {
+    required: ['layerName', 'version', 'package'],
+    'x-kubernetes-validations': [
+      { rule: 'self == oldSelf', message: 'spec is immutable: a published LayerVersion cannot change' },
+    ],
+  },
+);
+
+const layerVersionStatus = obj('LayerVersionStatus', 'Observed state of the layer version.', {
+  conditions,
+  observedGeneration,
+});
+
 export interface PrinterColumn {
   name: string;
   type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
@@ -885,6 +998,23 @@ export const KINDS: Kind[] = [
       { name: 'Backlog', type: 'integer', jsonPath: '.status.backlog' },
       { name: 'Batch', type: 'integer', jsonPath: '.spec.batchSize', priority: 1 },
       ready,
+      age,
+    ],
+  },
+  {
+    kind: 'LayerVersion',
+    plural: 'layerversions',
+    singular: 'layerversion',
+    shortNames: ['lv'],
+    description:
+      'An immutable, numbered version of a layer: a zip package functions unpack into /opt (spec.layers).',
+    spec: layerVersionSpec,
+    status: layerVersionStatus,
+    columns: [
+      { name: 'Layer', type: 'string', jsonPath: '.spec.layerName' },
+      { name: 'Version', type: 'integer', jsonPath: '.spec.version' },
+      { name: 'Size', type: 'integer', jsonPath: '.spec.codeSize', description: 'Zip size in bytes.' },
+      { name: 'Digest', type: 'string', jsonPath: '.spec.package' },
       age,
     ],
   },

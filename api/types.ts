@@ -8,6 +8,8 @@ import type {
   FunctionStatus,
   FunctionVersionSpec,
   FunctionVersionStatus,
+  LayerVersionSpec,
+  LayerVersionStatus,
 } from './generated/types.js';
 import type { API_VERSION } from './schema.js';
 
@@ -30,8 +32,10 @@ export type EventSourceMappingResource = Resource<
   EventSourceMappingSpec,
   EventSourceMappingStatus
 >;
+export type LayerVersionResource = Resource<'LayerVersion', LayerVersionSpec, LayerVersionStatus>;
 export type SluiceResource =
   | FunctionResource
   | FunctionVersionResource
   | AliasResource
-  | EventSourceMappingResource;
+  | EventSourceMappingResource
+  | LayerVersionResource;

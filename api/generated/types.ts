@@ -9,6 +9,8 @@ aliasSpec?: AliasSpec
 aliasStatus?: AliasStatus
 eventsourcemappingSpec?: EventSourceMappingSpec
 eventsourcemappingStatus?: EventSourceMappingStatus
+layerversionSpec?: LayerVersionSpec
+layerversionStatus?: LayerVersionStatus
 }
 /**
  * The function's code and configuration ($LATEST).
@@ -27,6 +29,14 @@ runtime: ("nodejs22" | "nodejs24" | "provided")
  */
 handler?: string
 code: FunctionCode
+/**
+ * Layer versions unpacked in order into /opt before the handler starts (a later layer's files replace an earlier one's), at most 5: ARNs arn:aws:lambda:REGION:NAMESPACE:layer:NAME:VERSION naming LayerVersions of the function's own namespace (NAMESPACE must be it: the chart's admission policy refuses others). Node.js finds /opt/nodejs/node_modules; a custom runtime (provided) may come as /opt/bootstrap. Unzipped, the function's package and its layers together are at most 250 MB.
+ * 
+ * @maxItems 5
+ * 
+ * Items: A layer version ARN: arn:aws:lambda:REGION:NAMESPACE:layer:NAME:VERSION.
+ */
+layers?: []|[string]|[string, string]|[string, string, string]|[string, string, string, string]|[string, string, string, string, string]
 /**
  * Memory in MB. CPU is requested in proportion (1769 MB = 1 vCPU), which is the function's share when the node's CPUs are busy; it may use idle CPU up to the platform's floor (chart value functions.cpuLimitFloorMillis). Allowed: 128..10240. Default: 128.
  */
@@ -62,7 +72,7 @@ invokePolicy?: InvokePermission[]
 versioning?: Versioning
 }
 /**
- * Where the function's code comes from. Exactly one of inline, configMap or image.
+ * Where the function's code comes from. Exactly one of inline, configMap, image or package.
  */
 export interface FunctionCode {
 /**
@@ -74,6 +84,10 @@ configMap?: CodeConfigMap
  * A container image: for runtime provided, an image whose entrypoint speaks the Lambda Runtime API; for a Node.js runtime, an image whose /var/task holds the code.
  */
 image?: string
+/**
+ * A zip package by digest: sha256:<64 lower-case hex digits>, the SHA-256 of the zip file's bytes. The package is stored in the platform's object store (uploaded with Lambda's CreateFunction or UpdateFunctionCode on the gateway, e.g. aws lambda create-function --zip-file fileb://fn.zip) and unpacked read-only at /var/task before the handler starts. With runtime provided the zip holds an executable bootstrap at its root (or a layer provides /opt/bootstrap). At most 50 MB zipped, 250 MB unzipped with the layers.
+ */
+package?: string
 }
 /**
  * A ConfigMap in the function's namespace whose files become /var/task.
@@ -562,4 +576,64 @@ lastModified?: string
  * Records waiting in the source.
  */
 backlog?: number
+}
+/**
+ * An immutable version of a layer: a zip package unpacked into /opt of the functions that list it in spec.layers. Published with Lambda's PublishLayerVersion on the gateway (aws lambda publish-layer-version); cannot change once created.
+ */
+export interface LayerVersionSpec {
+/**
+ * The layer's name as Lambda knows it (letters, digits, - and _, at most 140).
+ */
+layerName: string
+/**
+ * The version number: 1, 2, 3, … per layer name and namespace.
+ */
+version: number
+/**
+ * The layer's zip package by digest: sha256:<64 lower-case hex digits>, the SHA-256 of the zip file's bytes, in the platform's object store.
+ */
+package: string
+/**
+ * Size of the zip file in bytes.
+ */
+codeSize?: number
+/**
+ * Free text describing the version.
+ */
+description?: string
+/**
+ * The layer's software license (an SPDX identifier, a URL or free text).
+ */
+licenseInfo?: string
+/**
+ * Runtimes the layer is meant for, as Lambda names them (e.g. nodejs22.x, provided.al2023); informational.
+ * 
+ * @maxItems 15
+ * 
+ * Items: A runtime name.
+ */
+compatibleRuntimes?: []|[string]|[string, string]|[string, string, string]|[string, string, string, string]|[string, string, string, string, string]|[string, string, string, string, string, string]|[string, string, string, string, string, string, string]|[string, string, string, string, string, string, string, string]|[string, string, string, string, string, string, string, string, string]|[string, string, string, string, string, string, string, string, string, string]|[string, string, string, string, string, string, string, string, string, string, string]|[string, string, string, string, string, string, string, string, string, string, string, string]|[string, string, string, string, string, string, string, string, string, string, string, string, string]|[string, string, string, string, string, string, string, string, string, string, string, string, string, string]|[string, string, string, string, string, string, string, string, string, string, string, string, string, string, string]
+/**
+ * Instruction set architectures the layer is meant for (x86_64, arm64); informational.
+ * 
+ * @maxItems 2
+ * 
+ * Items: An architecture.
+ */
+compatibleArchitectures?: []|[("x86_64" | "arm64")]|[("x86_64" | "arm64"), ("x86_64" | "arm64")]
+}
+/**
+ * Observed state of the layer version.
+ */
+export interface LayerVersionStatus {
+/**
+ * The latest observations of the object's state. "Ready" summarises them.
+ * 
+ * Items: One aspect of the object's state (same shape as metav1.Condition).
+ */
+conditions?: Condition[]
+/**
+ * The most recent .metadata.generation the controller has acted on.
+ */
+observedGeneration?: number
 }

@@ -40,9 +40,9 @@ describe('CRD structural check', () => {
     },
   );
 
-  it('has the short names fn, fnv, esm', () => {
+  it('has the short names fn, fnv, esm, lv', () => {
     const names = crds.flatMap(({ crd }) => crd.spec.names.shortNames ?? []);
-    expect(names.sort()).toEqual(['esm', 'fn', 'fnv']);
+    expect(names.sort()).toEqual(['esm', 'fn', 'fnv', 'lv']);
   });
 
   it('shows runtime, latest version, ready/desired replicas and age for kubectl get fn', () => {

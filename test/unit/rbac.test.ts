@@ -123,7 +123,7 @@ describe('tenant ClusterRoles (aggregated into admin, edit and view)', () => {
     expect(r, name).toBeDefined();
     return r!;
   };
-  const KINDS = ['functions', 'functionversions', 'aliases', 'eventsourcemappings'];
+  const KINDS = ['functions', 'functionversions', 'aliases', 'eventsourcemappings', 'layerversions'];
 
   it.each([
     {

@@ -9,7 +9,7 @@ import { until } from '../../support/time.js';
 export { ApiServer };
 
 const API = 'sluice.dev/v1alpha1';
-const KINDS = ['Function', 'FunctionVersion', 'Alias', 'EventSourceMapping'];
+const KINDS = ['Function', 'FunctionVersion', 'Alias', 'EventSourceMapping', 'LayerVersion'];
 
 /**
  * A real kube-apiserver with Sluice's CRDs, once every kind answers: a new CRD's storage may answer
