@@ -237,6 +237,16 @@ export const gatewaySpec = {
     description:
       "port of the NetworkPolicy canary: a listener that accepts and closes every connection; function pods' policies deny it, so a function pod that can connect knows its policy is not in force yet (0: none)",
   },
+  natsReadyGraceSeconds: {
+    type: 'int',
+    env: 'SLUICE_NATS_READY_GRACE_SECONDS',
+    flag: 'nats-ready-grace-seconds',
+    min: 0,
+    max: 600,
+    default: 30,
+    description:
+      'after start, /readyz waits up to this long for the NATS connection, so a new replica takes no Event call it would refuse and no reserved-concurrency call it would decide by its own share; then it becomes ready without NATS (sync calls do not need it)',
+  },
   drainSeconds: {
     type: 'int',
     env: 'SLUICE_DRAIN_SECONDS',

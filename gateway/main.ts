@@ -24,6 +24,7 @@ import { LambdaError } from './errors.js';
 import { buildGateway, DEFAULT_SETTINGS, type Gateway } from './gateway.js';
 import { makeDeadLetterAuthorizer } from './handlers/dead-letters.js';
 import { HttpPodClient } from './invoke/pod-client.js';
+import { startupGate } from './startup-gate.js';
 import { startPolicyCanary } from './policy-canary.js';
 import { invokeToken, readInvokeKey } from '../api/invoke-token.js';
 import { startWatch } from '../lib/kube/watch.js';
@@ -161,6 +162,30 @@ function invokeTokens(file: string, log: Logger): ((namespace: string, fn: strin
   return (namespace, fn) => invokeToken(key, namespace, fn);
 }
 
+const asyncNotReady = (): LambdaError =>
+  new LambdaError(
+    503,
+    'ServiceException',
+    'Asynchronous invocation is not available yet (connecting to NATS)',
+  );
+
+/** /readyz waits for NATS at start (gateway/startup-gate.ts); without async there is nothing to wait for. */
+function natsStartupGate(
+  runner: ReturnType<typeof asyncRunner> | undefined,
+  config: GatewayConfig,
+  log: Logger,
+): () => boolean {
+  if (!runner) return () => true;
+  return startupGate({
+    attached: () => runner.pipeline !== undefined,
+    graceMs: config.natsReadyGraceSeconds * 1000,
+    onGraceExpired: () =>
+      log.warn(
+        `not connected to NATS ${config.natsReadyGraceSeconds} s after start: ready anyway (Event calls answer 503 and reserved concurrency uses this replica's share until it connects)`,
+      ),
+  });
+}
+
 await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry, telemetry, shutdown }) => {
   // In a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config.
   const kc = new KubeConfig();
@@ -199,12 +224,7 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
     shutdown.register('async dispatch', () => runner.stopDispatch(budgetMs));
   }
 
-  const asyncNotReady = (): LambdaError =>
-    new LambdaError(
-      503,
-      'ServiceException',
-      'Asynchronous invocation is not available yet (connecting to NATS)',
-    );
+  const natsGate = natsStartupGate(runner, config, log);
   const gateway = buildGateway(
     {
       catalog,
@@ -235,7 +255,7 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
           }
         : {}),
       platformPrincipals: principalSet(config.platformPrincipals),
-      ready: () => endpoints.ready() && keys.ready(),
+      ready: () => endpoints.ready() && keys.ready() && natsGate(),
       registry,
       tracer: telemetry.tracer,
       log,

@@ -164,15 +164,13 @@ describe(`reserved concurrency ${RESERVED} across ${REPLICAS} gateway replicas`,
     }
     for (const f of forwards) clients.push(lambdaClient(f.base, key));
 
-    // Warm up through each replica until a call is decided by the shared counter there (a replica
-    // that has not reached NATS yet decides by its share and counts a fallback).
+    // A replica is ready only once it reached NATS (gateway/startup-gate.ts), so the first call
+    // through each — the new one included — is decided by the shared counter, not by a share.
     for (let g = 0; g < REPLICAS; g++) {
-      await waitFor(`gateway ${g} to admit through the shared counter`, async () => {
-        const before = (await gatewayCounters())[g]?.fallback;
-        const a = await call(g, { tag: 'warm' });
-        const after = (await gatewayCounters())[g]?.fallback;
-        return a.status === 200 && after === before ? a : undefined;
-      });
+      const before = (await gatewayCounters())[g]?.fallback;
+      const a = await call(g, { tag: 'warm' });
+      expect(a.status, `first call through gateway ${g}`).toBe(200);
+      expect((await gatewayCounters())[g]?.fallback, `fallbacks of gateway ${g}`).toBe(before);
     }
   });
 
