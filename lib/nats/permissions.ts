@@ -31,7 +31,7 @@ export interface PlatformNames {
   concurrencyBucket: string;
   checkpointBucket: string;
   tickBucket: string;
-  /** Object store of code packages. */
+  /** Object store of code packages (zip files of functions and layers; gateway/packages/store.ts). */
   codeBucket: string;
 }
 
@@ -43,7 +43,7 @@ export const PLATFORM_NAMES: PlatformNames = {
   concurrencyBucket: 'sluice-concurrency',
   checkpointBucket: 'sluice-esm-checkpoints',
   tickBucket: 'sluice-schedule-ticks',
-  codeBucket: 'sluice-code',
+  codeBucket: 'sluice-packages',
 };
 
 /** A KV bucket: its stream, direct gets, keys, and the ordered push consumer of keys()/watch(). */
@@ -81,7 +81,11 @@ export function kvCasSubjects(bucket: string): string[] {
   ];
 }
 
-/** An object store: chunks and metadata, and the ordered push consumer `get()` reads with. */
+/**
+ * An object store: chunks and metadata, and the ordered push consumers `get()` and `list()` read
+ * with. The consumer calls (create, info, delete, next, pause: one token then the stream) are one
+ * wildcard, to keep the user JWT short (max_control_line, 4 KB).
+ */
 export function objectStoreSubjects(bucket: string): string[] {
   const s = `OBJ_${bucket}`;
   return [
@@ -93,10 +97,7 @@ export function objectStoreSubjects(bucket: string): string[] {
     `$JS.API.DIRECT.GET.${s}`,
     `$JS.API.DIRECT.GET.${s}.>`,
     `$O.${bucket}.>`,
-    `$JS.API.CONSUMER.CREATE.${s}.>`,
-    `$JS.API.CONSUMER.INFO.${s}.>`,
-    `$JS.API.CONSUMER.DELETE.${s}.>`,
-    `$JS.API.CONSUMER.MSG.NEXT.${s}.>`,
+    `$JS.API.CONSUMER.*.${s}.>`,
     // without the flow-control replies a large get() hangs forever
     `$JS.FC.${s}.>`,
   ];
