@@ -107,6 +107,16 @@ export const pollerSpec = {
     default: 'Event',
     description: 'how schedule ticks invoke (Event: like EventBridge, through the async pipeline)',
   },
+  scheduleMaxEventAgeSeconds: {
+    type: 'int',
+    env: 'SLUICE_SCHEDULE_MAX_EVENT_AGE_SECONDS',
+    flag: 'schedule-max-event-age-seconds',
+    min: 60,
+    max: 86400,
+    default: 86400,
+    description:
+      "how long a schedule tick is retried after throttles and platform errors (5xx, 401/403 of the poller's own credentials) before it is given up (EventBridge Scheduler's default maximum event age)",
+  },
   asyncStream: {
     type: 'string',
     env: 'SLUICE_ASYNC_STREAM',

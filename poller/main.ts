@@ -6,12 +6,12 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { addressPolicyFromConfig } from '../api/destinations.js';
 import { consumerName as asyncConsumerName } from '../api/nats-naming.js';
 import { startHealthServer } from '../lib/health.js';
-import { runComponent } from '../lib/main.js';
+import { runComponent, type CommonConfig } from '../lib/main.js';
 import { credsFileAuth, KubeAccountDirectory, TenantConnections } from '../lib/nats/index.js';
 import { Autoscaler } from './autoscaler/autoscaler.js';
 import { JetStreamDemand } from './autoscaler/demand.js';
 import { GatewayInflight } from './autoscaler/inflight.js';
-import { pollerSpec } from './config.js';
+import { pollerSpec, type PollerConfig } from './config.js';
 import { DestinationSender } from './destinations.js';
 import { fileToken, HttpInvoker, reportingAuthFailures } from './invoker.js';
 import { KubeLeaseStore } from '../lib/kube/leases.js';
@@ -20,9 +20,24 @@ import { KubeScaleTarget } from './kube-scale-target.js';
 import { KubeWorld } from './kube-world.js';
 import { PollerMetrics } from './metrics.js';
 import { SOURCES } from './sources/index.js';
+import type { SourceTuning } from './sources/source.js';
 import { openPollerState } from './state.js';
 import { AutoscalerLeader } from './work/leader.js';
 import { MappingManager } from './work/manager.js';
+
+/** The sources' knobs from the poller's configuration. */
+function sourceTuning(config: PollerConfig & CommonConfig): SourceTuning {
+  return {
+    region: config.region,
+    ackWaitMs: config.ackWaitSeconds * 1000,
+    retryBaseMs: 1000,
+    retryMaxMs: 60_000,
+    closeGraceMs: Math.max(1000, (config.shutdownGraceSeconds - 2) * 1000),
+    scheduleInvocationType: config.scheduleInvocationType,
+    scheduleCatchUpMs: 4 * config.leaseSeconds * 1000,
+    scheduleMaxEventAgeMs: config.scheduleMaxEventAgeSeconds * 1000,
+  };
+}
 
 await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, shutdown, telemetry }) => {
   const identity = config.podName || hostname();
@@ -70,15 +85,7 @@ await runComponent('sluice-poller', pollerSpec, async ({ config, log, registry, 
   shutdown.register('health server', () => new Promise<void>((r) => health.close(() => r())));
 
   const leases = new KubeLeaseStore(kc, config.podNamespace, 'sluice-poller');
-  const tuning = {
-    region: config.region,
-    ackWaitMs: config.ackWaitSeconds * 1000,
-    retryBaseMs: 1000,
-    retryMaxMs: 60_000,
-    closeGraceMs: Math.max(1000, (config.shutdownGraceSeconds - 2) * 1000),
-    scheduleInvocationType: config.scheduleInvocationType,
-    scheduleCatchUpMs: 4 * config.leaseSeconds * 1000,
-  };
+  const tuning = sourceTuning(config);
 
   if (config.autoscale) {
     const endpoints = new KubeGatewayEndpoints(kc, config.podNamespace, config.gatewayService, log);

@@ -124,7 +124,10 @@ export class ScheduleSource implements EventSource {
     const payload = Buffer.from(
       src?.input ?? JSON.stringify(scheduledEvent(this.m, this.deps.tuning.region, tickMs)),
     );
-    const result = await this.invoke(payload, key);
+    const result = await this.invoke(payload, key, tickMs);
+    // Closed while it was still to be retried: the claim stays, and the next owner re-fires the
+    // tick once the claim is stale (within its catch-up window), with the same Idempotency-Key.
+    if (result === undefined) return;
     try {
       await this.deps.ticks.update(
         key,
@@ -141,11 +144,17 @@ export class ScheduleSource implements EventSource {
     }
   }
 
-  /** Invokes, retrying throttles and platform errors until the next tick would be due. */
-  private async invoke(payload: Buffer, key: string): Promise<string> {
+  /**
+   * Invokes, retrying throttles and platform errors (5xx, 404 while a function starts, 401/403 of
+   * the poller's own credentials) with backoff until the tick is `scheduleMaxEventAgeMs` old; a
+   * function error is the function's answer and is not retried here (Event calls retry in the
+   * async pipeline). Undefined when the source closed while the tick was still to be retried.
+   */
+  private async invoke(payload: Buffer, key: string, tickMs: number): Promise<string | undefined> {
     const { namespace, name } = this.m.ref;
     const fn = this.m.target.function;
-    const type = this.deps.tuning.scheduleInvocationType;
+    const { scheduleInvocationType: type, scheduleMaxEventAgeMs, retryBaseMs, retryMaxMs } = this.deps.tuning;
+    const now = this.deps.now ?? Date.now;
     for (let attempt = 1; ; attempt++) {
       const r = await this.deps.invoker.invoke({ target: this.m.target, payload, type, idempotencyKey: key });
       const outcome = r.kind === 'function_error' ? (r.timedOut ? 'timeout' : 'function_error') : r.kind;
@@ -157,18 +166,24 @@ export class ScheduleSource implements EventSource {
         outcome,
       });
       this.deps.metrics.batches.inc({ namespace, mapping: name, function: fn, outcome: r.kind });
-      const retry =
-        (r.kind === 'throttled' || (r.kind === 'error' && r.retryable)) && !this.closed && attempt < 5;
+      const retryable = r.kind === 'throttled' || (r.kind === 'error' && r.retryable);
+      const delay = backoffMs(attempt, retryBaseMs, retryMaxMs);
+      const tooOld = now() + delay - tickMs > scheduleMaxEventAgeMs;
       const result =
         r.kind === 'success'
           ? 'OK'
           : `${outcome}: ${'message' in r ? r.message : r.payload.toString('utf8').slice(0, 200)}`;
+      if (retryable && tooOld) {
+        const given = `${result} (tick given up after ${attempt} attempts: older than ${scheduleMaxEventAgeMs / 1000} s)`;
+        this.deps.report(given);
+        this.deps.log.error({ namespace, mapping: name, function: fn, key, attempts: attempt }, given);
+        return given;
+      }
       this.deps.report(result);
-      if (!retry) return result;
-      await sleep(
-        backoffMs(attempt, this.deps.tuning.retryBaseMs, this.deps.tuning.retryMaxMs),
-        this.stopWaiting.signal,
-      );
+      if (!retryable) return result;
+      if (this.closed) return undefined;
+      await sleep(delay, this.stopWaiting.signal);
+      if (this.closed) return undefined;
     }
   }
 

@@ -37,6 +37,12 @@ export interface SourceTuning {
   scheduleInvocationType: 'Event' | 'RequestResponse';
   /** Schedules: how far back a new owner fires ticks the previous owner missed. */
   scheduleCatchUpMs: number;
+  /**
+   * Schedules: how long a tick's invocation is retried after throttles and platform errors (5xx,
+   * the gateway refusing the poller's own credentials) before the tick is given up — EventBridge
+   * Scheduler's default maximum event age, 24 h.
+   */
+  scheduleMaxEventAgeMs: number;
 }
 
 export const DEFAULT_TUNING: SourceTuning = {
@@ -47,6 +53,7 @@ export const DEFAULT_TUNING: SourceTuning = {
   closeGraceMs: 20_000,
   scheduleInvocationType: 'Event',
   scheduleCatchUpMs: 60_000,
+  scheduleMaxEventAgeMs: 24 * 3600_000,
 };
 
 /** What every source gets (no module state; everything injected). */

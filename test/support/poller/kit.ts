@@ -54,6 +54,7 @@ export const FAST_TUNING: SourceTuning = {
   closeGraceMs: 3000,
   scheduleInvocationType: 'RequestResponse',
   scheduleCatchUpMs: 10_000,
+  scheduleMaxEventAgeMs: 60_000,
 };
 
 export async function makeKit(nats: KitNats, namespace = 'shop'): Promise<Kit> {
