@@ -44,6 +44,14 @@ export const controllerSpec = {
     default: 'localhost/sluice/runtime-nodejs24:dev',
     description: 'image of the in-pod runtime for nodejs24',
   },
+  runtimeImageProvided: {
+    type: 'string',
+    env: 'SLUICE_RUNTIME_IMAGE_PROVIDED',
+    flag: 'runtime-image-provided',
+    default: 'localhost/sluice/provided:dev',
+    description:
+      'function image of runtime provided from a zip package (runs /var/task/bootstrap, else /opt/bootstrap)',
+  },
   destinationBlockedCidrs: {
     ...destinationBlockedCidrs,
     description:

@@ -23,6 +23,7 @@ if [ -n "${SLUICE_IMAGE_PLATFORM:-}" ]; then
 fi
 [ -n "${SLUICE_IMAGE_RUNTIME_NODEJS22:-}" ] && args+=(--set "runtimeImages.nodejs22=$SLUICE_IMAGE_RUNTIME_NODEJS22")
 [ -n "${SLUICE_IMAGE_RUNTIME_NODEJS24:-}" ] && args+=(--set "runtimeImages.nodejs24=$SLUICE_IMAGE_RUNTIME_NODEJS24")
+[ -n "${SLUICE_IMAGE_PROVIDED:-}" ] && args+=(--set "runtimeImages.provided=$SLUICE_IMAGE_PROVIDED")
 [ -n "${SLUICE_IMAGE_NATS:-}" ] && args+=(--set "nats.image=$SLUICE_IMAGE_NATS")
 if [ -n "$local_cluster" ]; then
   # The local cluster has no dynamic volume provisioner: NATS's JetStream files go on static

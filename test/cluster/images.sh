@@ -5,7 +5,7 @@
 # (12 hex digits of the manifest digest; unchanged inputs keep their tag) and
 # localhost/sluice/NAME:dev. The exact references go to .cluster/images.env.
 #
-#   images.sh                 all images: pause coredns nats platform runtime runtime-nodejs24 testbox
+#   images.sh                 all images: pause coredns nats platform runtime runtime-nodejs24 provided testbox
 #   images.sh --base          only pause and coredns (what up.sh needs before any pod runs)
 #   images.sh --no-import     build the tarball only (.cluster/images/{sluice-images,base}.tar)
 #
@@ -139,6 +139,12 @@ if [ $base_only = 0 ]; then
   rcfg=$(cfg 65532:65532 '["/nodejs/bin/node"]' '["/app/dist/runtime/main.js"]' /var/task "$renv")
   image runtime,runtime-nodejs22 "$rcfg" "$WORK/node22" "$WORK/app"
   image runtime-nodejs24 "$rcfg" "$WORK/node24" "$WORK/app"
+
+  # provided: the function container of `runtime: provided` from a zip (images/provided/rootfs.sh).
+  r=$WORK/provided; rootfs "$r"; "$SL_REPO/images/provided/rootfs.sh" "$r" || sl_die "images/provided/rootfs.sh failed"
+  image provided "$(jq -cn '{User: "65532:65532", Entrypoint: ["/lambda-entrypoint"], WorkingDir: "/var/task",
+    Env: ["PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin", "LAMBDA_TASK_ROOT=/var/task", "LAMBDA_RUNTIME_DIR=/var/runtime",
+      "LD_LIBRARY_PATH=/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"]}')" "$r"
 
   # testbox: a tiny HTTP server for the cluster's own e2e tests (images/testbox/server.mjs).
   tb=$WORK/testbox/testbox; mkdir -p "$tb"; cp "$SL_REPO/images/testbox/server.mjs" "$tb/"

@@ -20,12 +20,12 @@ chmod 600 "$kcfg"
 
 tag=dev
 REG=localhost/sluice
-declare -A files=([platform]=platform [runtime-nodejs22]=runtime [runtime-nodejs24]=runtime [nats]=nats [testbox]=testbox)
+declare -A files=([platform]=platform [runtime-nodejs22]=runtime [runtime-nodejs24]=runtime [provided]=provided [nats]=nats [testbox]=testbox)
 {
   echo "# Written by test/cluster/kind-up.sh: images built with Docker and loaded into kind."
   echo "export SLUICE_IMAGE_REGISTRY=$REG"
 } > "$SL_DIR/images.env.tmp"
-for img in platform runtime-nodejs22 runtime-nodejs24 nats testbox; do
+for img in platform runtime-nodejs22 runtime-nodejs24 provided nats testbox; do
   args=()
   [ "$img" = runtime-nodejs24 ] && args+=(--build-arg NODE_MAJOR=24)
   sl_log "building $REG/$img:$tag"
