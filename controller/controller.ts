@@ -44,6 +44,7 @@ const API_VERSIONS: Readonly<Record<string, string>> = {
   Function: `${GROUP}/${VERSION}`,
   FunctionVersion: `${GROUP}/${VERSION}`,
   Alias: `${GROUP}/${VERSION}`,
+  LayerVersion: `${GROUP}/${VERSION}`,
   EventSourceMapping: `${GROUP}/${VERSION}`,
   Deployment: 'apps/v1',
   Pod: 'v1',
@@ -161,6 +162,14 @@ export class Controller {
       if (a.metadata.namespace && a.metadata.name)
         this.queue.add(makeKey('Alias', a.metadata.namespace, a.metadata.name));
     });
+    // A layer version published (or deleted) unblocks (or blocks) the functions that name it.
+    this.watch(
+      'LayerVersion',
+      `/apis/${GROUP}/${VERSION}${ns}/layerversions`,
+      crList('layerversions'),
+      undefined,
+      (o) => this.functionsWithLayers(o.metadata?.namespace),
+    );
     const byFunctionLabel = (o: KubernetesObject): void =>
       this.fnKey(o.metadata?.namespace, o.metadata?.labels?.[LABELS.function]);
     this.watch(
@@ -258,6 +267,15 @@ export class Controller {
       if (f.spec?.code?.configMap?.name === cm) this.fnKey(ns, f.metadata.name);
     for (const v of this.cached<FunctionVersionResource>('FunctionVersion', ns))
       if (v.spec?.snapshot?.code?.configMap?.name === cm) this.fnKey(ns, v.spec.function);
+  }
+
+  /** Enqueues the functions of a namespace that use layers (any layer version there may be theirs). */
+  private functionsWithLayers(ns: string | undefined): void {
+    if (!ns) return;
+    for (const f of this.cached<FunctionResource>('Function', ns))
+      if (f.spec?.layers?.length) this.fnKey(ns, f.metadata.name);
+    for (const v of this.cached<FunctionVersionResource>('FunctionVersion', ns))
+      if (v.spec?.snapshot?.layers?.length) this.fnKey(ns, v.spec.function);
   }
 
   private cached<T extends KubernetesObject>(kind: string, namespace: string): T[] {

@@ -68,7 +68,12 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
       destinationAddresses: addressPolicyFromConfig(config.destinationBlockedCidrs),
       opts: {
         ...DEFAULT_BUILD_OPTIONS,
-        runtimeImages: { nodejs22: config.runtimeImageNodejs22, nodejs24: config.runtimeImageNodejs24 },
+        runtimeImages: {
+          nodejs22: config.runtimeImageNodejs22,
+          nodejs24: config.runtimeImageNodejs24,
+          provided: config.runtimeImageProvided,
+        },
+        packageBaseUrl: config.gatewayUrl,
         region: config.region,
         platformNamespace: config.podNamespace,
         gatewayPodLabels: parseLabels(config.gatewaySelector),
@@ -140,7 +145,7 @@ await runComponent('sluice-controller', controllerSpec, async ({ config, log, re
   log.info(
     {
       watchNamespace: config.watchNamespace || '(all)',
-      runtimeImages: [config.runtimeImageNodejs22, config.runtimeImageNodejs24],
+      runtimeImages: [config.runtimeImageNodejs22, config.runtimeImageNodejs24, config.runtimeImageProvided],
     },
     'sluice-controller started',
   );

@@ -24,6 +24,7 @@ import type {
   FunctionStatus,
   FunctionVersionResource,
   FunctionVersionStatus,
+  LayerVersionResource,
 } from '../../api/types.js';
 import type { AddressCheck } from '../../api/destinations.js';
 import type { Logger } from '../../lib/log.js';
@@ -33,6 +34,7 @@ import { appliedHash, stamped } from '../kube/cached.js';
 import { setCondition } from '../../lib/kube/conditions.js';
 import { destinationFunctions, destinationsCondition, type DestinationsCondition } from './destinations.js';
 import { executionRoleBlocker, type Blocker } from './execution-role.js';
+import { resolveLayers } from './layers.js';
 import { peersBlocker } from './peers.js';
 import { listVersions, ownerRef, publishVersion, versionNumber } from './publish.js';
 import { makeCodeConfigMap } from './resources/configmap.js';
@@ -255,14 +257,7 @@ export class FunctionReconciler {
         await this.ensureCodeConfigMap(cm);
       }
       problems.push(...(await this.missingDependencies(namespace, a.spec)));
-      const blocker =
-        (await this.roleBlocker(namespace, a.version, a.spec, accounts)) ??
-        peersBlocker(
-          namespace,
-          a.spec,
-          this.deps.opts.peerPolicy,
-          a.version === LATEST ? 'spec.network.peers' : `version ${a.version}: spec.snapshot.network.peers`,
-        );
+      const blocker = await this.versionBlocker(plan, a.version, a.spec, accounts);
       if (blocker) {
         // Never run pods as an identity, or with peers, the function may not have: none rather than those.
         problems.push(blocker);
@@ -322,6 +317,37 @@ export class FunctionReconciler {
       // Created meanwhile (by an earlier reconcile the cache has not seen yet): the same code.
       if (!isAlreadyExists(err)) throw err;
     }
+  }
+
+  /**
+   * Why a version may not run (layers missing, an execution role it may not use, peers it may not
+   * name), or undefined; resolves its layers' package digests into the plan on the way.
+   */
+  private async versionBlocker(
+    plan: VersionPlan,
+    version: string,
+    spec: FunctionSpec,
+    accounts: Map<string, V1ServiceAccount | undefined>,
+  ): Promise<Blocker | undefined> {
+    const { namespace } = plan;
+    const { kube } = this.deps;
+    const layers = await resolveLayers(
+      (v, k, n, o) => kube.get<LayerVersionResource>(v, k, n, o),
+      namespace,
+      spec,
+      version === LATEST ? 'spec.layers' : `version ${version}: spec.snapshot.layers`,
+    );
+    if ('digests' in layers) plan.layerDigests = layers.digests;
+    return (
+      ('reason' in layers ? layers : undefined) ??
+      (await this.roleBlocker(namespace, version, spec, accounts)) ??
+      peersBlocker(
+        namespace,
+        spec,
+        this.deps.opts.peerPolicy,
+        version === LATEST ? 'spec.network.peers' : `version ${version}: spec.snapshot.network.peers`,
+      )
+    );
   }
 
   private async missingDependencies(

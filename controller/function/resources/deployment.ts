@@ -255,6 +255,66 @@ function codeVolume(plan: VersionPlan): { volumes: V1Volume[]; mounts: V1VolumeM
   return { volumes: [], mounts: [] };
 }
 
+/** Where sluice-fetch-code writes (the init container's view of the two emptyDirs). */
+const FETCH_CODE_DIR = '/mnt/task';
+const FETCH_LAYER_DIR = '/mnt/opt';
+/** The fetch holds one zip (≤ 50 MB) in memory while it unpacks it. */
+const FETCH_MEMORY_MB = 256;
+
+/**
+ * A zip package and layers (runtime/package-fetch.ts): the init container sluice-fetch-code, from
+ * the platform's runtime image and with the function's invoke token, fills two emptyDirs from the
+ * gateway before any other container starts; the function's container mounts them read-only at
+ * /var/task (the package) and /opt (the layers, in order). Nothing when the function has neither.
+ */
+function packageParts(
+  plan: VersionPlan,
+  opts: BuildOptions,
+  token: { mounts: V1VolumeMount[] },
+): { init: V1Container[]; volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const s = plan.spec;
+  const digest = s.code.package;
+  const layers = plan.layerDigests ?? [];
+  if (!digest && layers.length === 0) return { init: [], volumes: [], mounts: [] };
+  const base = `${opts.packageBaseUrl.replace(/\/+$/, '')}/internal/v1/packages/${encodeURIComponent(plan.namespace)}/${encodeURIComponent(plan.functionName)}`;
+  const packages = [
+    ...layers.map((d) => ({ kind: 'layer', digest: d, url: `${base}/${d}` })),
+    ...(digest ? [{ kind: 'code', digest, url: `${base}/${digest}` }] : []),
+  ];
+  // Unzipped, package and layers are at most 250 MB together (api/limits.ts).
+  const dir = (name: string): V1Volume => ({ name, emptyDir: { sizeLimit: '256Mi' } });
+  const volumes = [...(digest ? [dir('package')] : []), ...(layers.length ? [dir('layers')] : [])];
+  const fetchMounts: V1VolumeMount[] = [
+    ...(digest ? [{ name: 'package', mountPath: FETCH_CODE_DIR }] : []),
+    ...(layers.length ? [{ name: 'layers', mountPath: FETCH_LAYER_DIR }] : []),
+  ];
+  const image = runtimeImageFor(opts.runtimeImages, s.runtime);
+  return {
+    init: [
+      {
+        name: 'sluice-fetch-code',
+        image,
+        imagePullPolicy: imagePullPolicy(image, opts),
+        args: ['/app/dist/runtime/fetch-main.js'],
+        env: env({
+          SLUICE_PACKAGES: JSON.stringify(packages),
+          SLUICE_CODE_DIR: FETCH_CODE_DIR,
+          SLUICE_LAYER_DIR: FETCH_LAYER_DIR,
+        }),
+        resources: limits(FETCH_MEMORY_MB, opts.cpuLimitFloorMillis),
+        securityContext: restricted,
+        volumeMounts: [...fetchMounts, ...token.mounts],
+        terminationMessagePolicy: 'FallbackToLogsOnError',
+      },
+    ],
+    volumes,
+    mounts: [
+      ...(digest ? [{ name: 'package', mountPath: '/var/task', readOnly: true }] : []),
+      ...(layers.length ? [{ name: 'layers', mountPath: '/opt', readOnly: true }] : []),
+    ],
+  };
+}
+
 const probes = (port: number | string): Pick<V1Container, 'readinessProbe' | 'startupProbe'> => ({
   // Fast readiness: the gateway holds cold calls until the pod is Ready.
   readinessProbe: {
@@ -278,8 +338,11 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
   const s = plan.spec;
   const memoryMB = s.memoryMB ?? 128;
   const timeout = s.timeoutSeconds ?? 3;
-  const { volumes, mounts } = codeVolume(plan);
   const token = tokenVolume(plan, opts);
+  const pkg = packageParts(plan, opts, token);
+  const code = codeVolume(plan);
+  const volumes = [...code.volumes, ...pkg.volumes];
+  const mounts = [...code.mounts, ...pkg.mounts];
   const tmp: V1Volume = { name: 'tmp', emptyDir: { sizeLimit: `${s.ephemeralStorageMB ?? 512}Mi` } };
   const tmpMount: V1VolumeMount = { name: 'tmp', mountPath: '/tmp' };
   const provided = s.runtime === 'provided';
@@ -298,21 +361,23 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
       ? limits(SIDECAR_MEMORY_MB, opts.cpuLimitFloorMillis)
       : limits(memoryMB, opts.cpuLimitFloorMillis, RUNTIME_OVERHEAD_MB),
     securityContext: restricted,
-    volumeMounts: [tmpMount, ...mounts, ...token.mounts],
+    volumeMounts: [tmpMount, ...(provided ? code.mounts : mounts), ...token.mounts],
     // Why it stopped (e.g. its NetworkPolicy never came into force) shows in the pod's status.
     terminationMessagePolicy: 'FallbackToLogsOnError',
     ...probes('http'),
   };
   const containers: V1Container[] = provided ? [] : [runtime];
   if (provided) {
+    // A custom runtime from a zip package (or a layer's /opt/bootstrap) runs on the platform's base.
+    const image = s.code.image ?? opts.runtimeImages.provided;
     containers.push({
       name: 'function',
-      image: s.code.image,
-      imagePullPolicy: imagePullPolicy(s.code.image ?? '', opts),
+      image,
+      imagePullPolicy: imagePullPolicy(image, opts),
       env: containerEnv(plan, opts),
       resources: limits(memoryMB, opts.cpuLimitFloorMillis),
       securityContext: restricted,
-      volumeMounts: [tmpMount],
+      volumeMounts: [tmpMount, ...pkg.mounts],
     });
   }
   const role = s.executionRole?.serviceAccountName;
@@ -324,6 +389,7 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
     ...(provided
       ? {
           initContainers: [
+            ...pkg.init,
             {
               ...runtime,
               restartPolicy: 'Always',
@@ -336,8 +402,8 @@ export function makeDeployment(plan: VersionPlan, opts: BuildOptions, replicas: 
             },
           ],
         }
-      : policyWaitInit(plan, opts).length
-        ? { initContainers: policyWaitInit(plan, opts) }
+      : policyWaitInit(plan, opts).length || pkg.init.length
+        ? { initContainers: [...policyWaitInit(plan, opts), ...pkg.init] }
         : {}),
     containers,
     volumes: [tmp, ...volumes, ...token.volumes],

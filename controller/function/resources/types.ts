@@ -13,12 +13,23 @@ export interface VersionPlan {
   owner: V1OwnerReference;
   /** Name of the content-hashed ConfigMap holding inline code, when the code is inline. */
   codeConfigMap?: string;
+  /** The package digests of spec.layers' LayerVersions, in the spec's order (resolved by the reconciler). */
+  layerDigests?: string[];
 }
 
 /** Platform settings the builders need (from the controller's configuration). */
 export interface BuildOptions {
-  /** Images of sluice-runtime per built-in runtime (custom runtimes use the nodejs22 one as their sidecar). */
-  runtimeImages: { nodejs22: string; nodejs24: string };
+  /**
+   * Images of sluice-runtime per built-in runtime (custom runtimes use the nodejs22 one as their
+   * sidecar), and `provided`: the minimal base a custom runtime from a zip package runs on (it
+   * execs /var/task/bootstrap, else /opt/bootstrap).
+   */
+  runtimeImages: { nodejs22: string; nodejs24: string; provided: string };
+  /**
+   * The gateway's base URL function pods download their zip package and layers from
+   * (`/internal/v1/packages/...`, runtime/package-fetch.ts).
+   */
+  packageBaseUrl: string;
   region: string;
   /** The platform's own namespace (the release's): where the gateway pods that call functions run. */
   platformNamespace: string;
@@ -81,7 +92,9 @@ export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
   runtimeImages: {
     nodejs22: 'localhost/sluice/runtime-nodejs22:dev',
     nodejs24: 'localhost/sluice/runtime-nodejs24:dev',
+    provided: 'localhost/sluice/provided:dev',
   },
+  packageBaseUrl: 'http://sluice-gateway.sluice-system.svc:8080',
   region: 'sluice',
   platformNamespace: 'sluice-system',
   gatewayPodLabels: { 'app.kubernetes.io/name': 'sluice-gateway' },
