@@ -51,6 +51,16 @@ export const gatewaySpec = {
   },
   natsAccountsConfigMap,
   natsTenantIdleSeconds,
+  codeStorageQuotaMb: {
+    type: 'int',
+    env: 'SLUICE_CODE_STORAGE_QUOTA_MB',
+    flag: 'code-storage-quota-mb',
+    min: 1,
+    max: 100_000_000,
+    default: 5120,
+    description:
+      'zip packages (functions and layers) one namespace may store, in MiB; an upload beyond it gets 400 CodeStorageExceededException',
+  },
   asyncMaxBacklogPerFunction: {
     type: 'int',
     env: 'SLUICE_ASYNC_MAX_BACKLOG_PER_FUNCTION',

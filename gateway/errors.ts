@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, Response } from 'express';
 import { NotFoundError, ShuttingDownError, SluiceError, ValidationError, type Logger } from '../lib/index.js';
 import { PackageError } from '../lib/package/index.js';
 import { AsyncBacklogFullError, AsyncPayloadTooLargeError } from './async/errors.js';
-import { CodeStorageExceededError } from './packages/store.js';
+import { CodeStorageExceededError, PackageStoreUnavailableError } from './packages/store.js';
 
 /**
  * The gateway's typed errors and the ONE mapping from any thrown value to a Lambda-style HTTP
@@ -191,6 +191,7 @@ function classify(err: unknown): LambdaError {
   if (err instanceof PackageError) return new LambdaError(err.status, err.code, err.message);
   if (err instanceof CodeStorageExceededError)
     return new LambdaError(400, 'CodeStorageExceededException', err.message);
+  if (err instanceof PackageStoreUnavailableError) return new LambdaError(503, 'ServiceException', err.message);
   if (err instanceof NotFoundError) return new ResourceNotFoundError(err.message);
   if (err instanceof ValidationError) return new InvalidParameterError(err.message);
   if (err instanceof ShuttingDownError) return new LambdaError(503, 'ServiceException', err.message);

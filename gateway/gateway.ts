@@ -13,6 +13,13 @@ import { makeHealthzHandler, makeReadyzHandler } from './handlers/health.js';
 import { makeInflightHandler } from './handlers/inflight.js';
 import { makeInvokeHandler } from './handlers/invoke.js';
 import { makePublishVersionHandler } from './handlers/publish-version.js';
+import { makePackageDeliveryHandler, makePackageDownloadHandler } from './handlers/packages.js';
+import type { PackageCatalog } from './catalog/catalog.js';
+import type { AccessReviewer } from './auth/kube-rbac.js';
+import { CODE_UPLOAD_BODY_LIMIT, makeManagementHandlers } from './management/handlers.js';
+import type { ManagementStore } from './management/store.js';
+import type { Signer } from './packages/location.js';
+import type { PackageStore } from './packages/store.js';
 import type { AsyncQueue } from './invoke/async-queue.js';
 import { Dispatcher, HoldGate } from './invoke/dispatcher.js';
 import { InflightCounter } from './invoke/inflight.js';
@@ -52,11 +59,29 @@ export interface GatewayDeps {
    * `/internal/v1/inflight`. The chart lists the poller's ServiceAccount.
    */
   platformPrincipals?: ReadonlySet<string>;
+  /**
+   * Zip packages: the pod delivery endpoint, Code.Location downloads and the management API
+   * (CreateFunction, GetFunction, UpdateFunctionCode, DeleteFunction, the layer calls).
+   */
+  packages?: PackagesDeps;
   /** Extra readiness (e.g. all watches synced); the catalog's readiness is always included. */
   ready?: () => boolean;
   registry: Registry;
   tracer: Tracer;
   log: Logger;
+}
+
+export interface PackagesDeps {
+  catalog: PackageCatalog;
+  store: PackageStore;
+  /** Functions and LayerVersions written (and read fresh) for the management API. */
+  management: ManagementStore;
+  /** SubjectAccessReviews of the management API's callers. */
+  reviewer: AccessReviewer;
+  /** A function's invoke token (pods present it to fetch their packages). */
+  tokens?: (namespace: string, fn: string) => string;
+  /** Signs Code.Location links. */
+  sign?: Signer;
 }
 
 export interface GatewaySettings {
@@ -187,6 +212,35 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
       inflight: makeInflightHandler({ auth: deps.auth, inflight, platformPrincipals }),
       ...(deps.deadLetters
         ? { deadLetters: makeDeadLetterHandlers({ ...deps.deadLetters, log: deps.log }) }
+        : {}),
+      ...(deps.packages
+        ? {
+            packages: {
+              delivery: makePackageDeliveryHandler({
+                catalog: deps.packages.catalog,
+                store: deps.packages.store,
+                ...(deps.packages.tokens ? { tokens: deps.packages.tokens } : {}),
+                log: deps.log,
+              }),
+              download: makePackageDownloadHandler({
+                store: deps.packages.store,
+                ...(deps.packages.sign ? { sign: deps.packages.sign } : {}),
+                log: deps.log,
+              }),
+            },
+            management: makeManagementHandlers({
+              auth: deps.auth,
+              reviewer: deps.packages.reviewer,
+              store: deps.packages.management,
+              packages: deps.packages.store,
+              versions: deps.versions,
+              ...(deps.packages.sign ? { sign: deps.packages.sign } : {}),
+              // two uploads of the largest zip at once per replica
+              uploadBudget: new ByteBudget(2 * CODE_UPLOAD_BODY_LIMIT),
+              defaultNamespace: settings.defaultNamespace,
+              region: settings.region,
+            }),
+          }
         : {}),
     },
     metrics,

@@ -27,6 +27,9 @@ import { HttpPodClient } from './invoke/pod-client.js';
 import { startupGate } from './startup-gate.js';
 import { startPolicyCanary } from './policy-canary.js';
 import { invokeToken, readInvokeKey } from '../api/invoke-token.js';
+import { KubeManagementStore } from './management/kube-store.js';
+import { makeSigner } from './packages/location.js';
+import { AttachablePackageStore, DEFAULT_PACKAGE_STORE, NatsPackageStore } from './packages/store.js';
 import { startWatch } from '../lib/kube/watch.js';
 import { KubePeers } from './limits/kube-peers.js';
 import { DEFAULT_CONCURRENCY_BUCKET, KvSharedCounter } from './limits/kv-counter.js';
@@ -78,6 +81,8 @@ function asyncRunner(o: {
   log: Logger;
   /** Opened on the platform connection before the pipeline (reserved concurrency across replicas). */
   concurrency: KvSharedCounter;
+  /** The zip package store, attached on the platform connection. */
+  packages: AttachablePackageStore;
 }): AsyncRunner<NatsConnection, TenantConnections, AsyncPipeline, Gateway> {
   const { kc, config, log } = o;
   let accounts: KubeAccountDirectory | undefined;
@@ -104,6 +109,13 @@ function asyncRunner(o: {
     create: async (nc, tenants, gateway) => {
       // a short timeout: an admission waits for it only once before falling back (kv-counter.ts)
       await o.concurrency.attach(jetstream(nc, { timeout: 1000 }));
+      o.packages.attach(
+        await NatsPackageStore.open(jetstream(nc), {
+          ...DEFAULT_PACKAGE_STORE,
+          replicas: config.natsReplicas === '3' ? 3 : 1,
+          quotaBytes: config.codeStorageQuotaMb * 1024 * 1024,
+        }),
+      );
       return createAsync({
         nc,
         tenants,
@@ -150,6 +162,11 @@ function asyncParts(o: Omit<Parameters<typeof asyncRunner>[0], 'concurrency'>): 
     replicas: o.config.natsReplicas === '3' ? 3 : 1,
   });
   return { runner: asyncRunner({ ...o, concurrency }), concurrency };
+}
+
+/** Each call's invoke token and Code.Location signatures from the platform key, or neither. */
+function invokeKey(file: string): Buffer | undefined {
+  return file ? readInvokeKey(file) : undefined;
 }
 
 /** Each call's invoke token from the platform key, or none (pods then need none either). */
@@ -214,7 +231,10 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
   });
   const auth = new GatewayAuthenticator({ tokens, keys });
   const pods = new HttpPodClient(undefined, undefined, invokeTokens(config.invokeKeyFile, log));
-  const { runner, concurrency } = asyncParts({ kc, config, registry, telemetry, log });
+  // Zip packages live in NATS: the store answers 503 until the platform connection is up.
+  const packages = new AttachablePackageStore();
+  const key = invokeKey(config.invokeKeyFile);
+  const { runner, concurrency } = asyncParts({ kc, config, registry, telemetry, log, packages });
   // Hooks run in reverse order of registration: the HTTP server drains first, then the async
   // dispatcher stops, then pod connections and NATS close, then the watches.
   if (runner) shutdown.register('nats', () => (concurrency?.close(), runner.closeNats()));
@@ -254,6 +274,15 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
             },
           }
         : {}),
+      packages: {
+        catalog,
+        store: packages,
+        management: new KubeManagementStore(kc),
+        reviewer: new KubeAccessReviewer(kc),
+        ...(key
+          ? { tokens: (ns: string, fn: string) => invokeToken(key, ns, fn), sign: makeSigner(key) }
+          : {}),
+      },
       platformPrincipals: principalSet(config.platformPrincipals),
       ready: () => endpoints.ready() && keys.ready() && natsGate(),
       registry,

@@ -2,6 +2,8 @@ import { Router, type RequestHandler } from 'express';
 import { INFLIGHT_PATH } from '../api/inflight.js';
 import { ResourceNotFoundError } from './errors.js';
 import type { DeadLetterHandlers } from './handlers/dead-letters.js';
+import { PACKAGE_DELIVERY_PATH, PACKAGE_DOWNLOAD_PATH } from './handlers/packages.js';
+import type { ManagementHandlers } from './management/handlers.js';
 
 /** The handlers behind the gateway's routes (each built by its factory in handlers/). */
 export interface RouteHandlers {
@@ -14,6 +16,10 @@ export interface RouteHandlers {
   inflight: RequestHandler;
   /** The dead-letters API of the async pipeline (handlers/dead-letters.ts). Absent without async. */
   deadLetters?: DeadLetterHandlers;
+  /** Zip packages (handlers/packages.ts): pods fetch theirs, Code.Location links download. */
+  packages?: { delivery: RequestHandler; download: RequestHandler };
+  /** The code-carrying management calls and the layer calls (management/handlers.ts). */
+  management?: ManagementHandlers;
 }
 
 /** Where a function's dead letters are managed. */
@@ -43,9 +49,25 @@ export function routes(h: RouteHandlers): Router {
   r.get(INFLIGHT_PATH, h.inflight);
   r.post('/2015-03-31/functions/:name/invocations', h.invoke);
   r.post('/2015-03-31/functions/:name/versions', h.publishVersion);
+  if (h.management) {
+    const m = h.management;
+    r.post('/2015-03-31/functions', m.createFunction);
+    r.get('/2015-03-31/functions/:name', m.getFunction);
+    r.delete('/2015-03-31/functions/:name', m.deleteFunction);
+    r.put('/2015-03-31/functions/:name/code', m.updateFunctionCode);
+    r.get('/2018-10-31/layers', m.listLayers);
+    r.post('/2018-10-31/layers/:layer/versions', m.publishLayerVersion);
+    r.get('/2018-10-31/layers/:layer/versions', m.listLayerVersions);
+    r.get('/2018-10-31/layers/:layer/versions/:version', m.getLayerVersion);
+    r.delete('/2018-10-31/layers/:layer/versions/:version', m.deleteLayerVersion);
+  }
   r.all('/url/:namespace/:name', h.functionUrl);
   r.all('/url/:namespace/:name/*path', h.functionUrl);
   if (h.deadLetters) deadLetterRoutes(h.deadLetters, r);
+  if (h.packages) {
+    r.get(PACKAGE_DELIVERY_PATH, h.packages.delivery);
+    r.get(PACKAGE_DOWNLOAD_PATH, h.packages.download);
+  }
   r.use((req) => {
     throw new ResourceNotFoundError(`No route for ${req.method} ${req.path}`);
   });

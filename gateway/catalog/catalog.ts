@@ -4,6 +4,7 @@ import type {
   FunctionResource,
   FunctionSpec,
   FunctionVersionResource,
+  LayerVersionResource,
   SluiceResource,
 } from '../../api/types.js';
 import { isVersionQualifier, type FunctionRef } from '../arn.js';
@@ -23,6 +24,24 @@ export interface FunctionCatalog {
   listVersions(namespace: string, fn: string): FunctionVersionResource[];
 }
 
+/**
+ * What the gateway knows about code packages' owners: every Function of a namespace and its
+ * LayerVersions (the management API, the package delivery endpoint and package garbage collection).
+ */
+export interface PackageCatalog {
+  /** True once the initial lists are loaded. */
+  ready(): boolean;
+  getFunction(namespace: string, name: string): FunctionResource | undefined;
+  listVersions(namespace: string, fn: string): FunctionVersionResource[];
+  /** The Functions of one namespace, or of all. */
+  listFunctions(namespace?: string): FunctionResource[];
+  /** The FunctionVersions of one namespace, or of all (of every function). */
+  listAllVersions(namespace?: string): FunctionVersionResource[];
+  getLayerVersion(namespace: string, layerName: string, version: number): LayerVersionResource | undefined;
+  /** The LayerVersions of one namespace (of one layer name when given), or of all namespaces. */
+  listLayerVersions(namespace?: string, layerName?: string): LayerVersionResource[];
+}
+
 /** An index key no combination of names can forge (a name may hold `/`; JSON quotes it). */
 const key = (...parts: string[]): string => JSON.stringify(parts);
 
@@ -32,10 +51,11 @@ export function aliasName(a: AliasResource): string {
 }
 
 /** An in-memory catalog with indexes; the store behind the watches and the fake in tests. */
-export class MemoryCatalog implements FunctionCatalog {
+export class MemoryCatalog implements FunctionCatalog, PackageCatalog {
   private readonly functions = new Map<string, FunctionResource>();
   private readonly versions = new Map<string, FunctionVersionResource>();
   private readonly aliases = new Map<string, AliasResource>();
+  private readonly layers = new Map<string, LayerVersionResource>();
   /** uid (or namespace/name) → index key, so an update that moves an object drops its old entry. */
   private readonly keys = new Map<string, string>();
   private loaded: boolean;
@@ -74,6 +94,10 @@ export class MemoryCatalog implements FunctionCatalog {
         k = key(ns, o.spec.function, aliasName(o));
         this.aliases.set(k, o);
         break;
+      case 'LayerVersion':
+        k = key(ns, o.spec.layerName, String(o.spec.version));
+        this.layers.set(k, o);
+        break;
       default:
         return;
     }
@@ -88,6 +112,7 @@ export class MemoryCatalog implements FunctionCatalog {
     if (o.kind === 'Function') this.functions.delete(k);
     else if (o.kind === 'FunctionVersion') this.versions.delete(k);
     else if (o.kind === 'Alias') this.aliases.delete(k);
+    else if (o.kind === 'LayerVersion') this.layers.delete(k);
   }
 
   getFunction(namespace: string, name: string): FunctionResource | undefined {
@@ -107,6 +132,28 @@ export class MemoryCatalog implements FunctionCatalog {
       (v) => (v.metadata.namespace ?? '') === namespace && v.spec.function === fn,
     );
   }
+
+  listFunctions(namespace?: string): FunctionResource[] {
+    return [...this.functions.values()].filter((f) => inNamespace(f, namespace));
+  }
+
+  listAllVersions(namespace?: string): FunctionVersionResource[] {
+    return [...this.versions.values()].filter((v) => inNamespace(v, namespace));
+  }
+
+  getLayerVersion(namespace: string, layerName: string, version: number): LayerVersionResource | undefined {
+    return this.layers.get(key(namespace, layerName, String(version)));
+  }
+
+  listLayerVersions(namespace?: string, layerName?: string): LayerVersionResource[] {
+    return [...this.layers.values()].filter(
+      (l) => inNamespace(l, namespace) && (layerName === undefined || l.spec.layerName === layerName),
+    );
+  }
+}
+
+function inNamespace(o: { metadata: { namespace?: string } }, namespace: string | undefined): boolean {
+  return namespace === undefined || (o.metadata.namespace ?? '') === namespace;
 }
 
 /** A request resolved to the concrete version that runs it. */

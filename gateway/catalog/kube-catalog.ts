@@ -4,17 +4,18 @@ import type {
   AliasResource,
   FunctionResource,
   FunctionVersionResource,
+  LayerVersionResource,
   SluiceResource,
 } from '../../api/types.js';
 import type { Logger } from '../../lib/index.js';
 import { startWatch, type RunningWatch } from '../../lib/kube/watch.js';
-import { MemoryCatalog, type FunctionCatalog } from './catalog.js';
+import { MemoryCatalog, type FunctionCatalog, type PackageCatalog } from './catalog.js';
 
 /**
- * The catalog kept current from cluster-wide watches on Function, FunctionVersion and Alias.
- * Reads are in-memory lookups: an invocation never waits on the API server.
+ * The catalog kept current from cluster-wide watches on Function, FunctionVersion, Alias and
+ * LayerVersion. Reads are in-memory lookups: an invocation never waits on the API server.
  */
-export class KubeCatalog implements FunctionCatalog {
+export class KubeCatalog implements FunctionCatalog, PackageCatalog {
   private readonly store = new MemoryCatalog([], false);
   private readonly watches: RunningWatch[] = [];
 
@@ -38,10 +39,11 @@ export class KubeCatalog implements FunctionCatalog {
       watch<FunctionResource>('functions'),
       watch<FunctionVersionResource>('functionversions'),
       watch<AliasResource>('aliases'),
+      watch<LayerVersionResource>('layerversions'),
     );
   }
 
-  /** Resolves when all three collections were listed once. */
+  /** Resolves when all four collections were listed once. */
   async synced(): Promise<void> {
     await Promise.all(this.watches.map((w) => w.synced));
   }
@@ -66,6 +68,22 @@ export class KubeCatalog implements FunctionCatalog {
     return this.store.listVersions(namespace, fn);
   }
 
+  listFunctions(namespace?: string): FunctionResource[] {
+    return this.store.listFunctions(namespace);
+  }
+
+  listAllVersions(namespace?: string): FunctionVersionResource[] {
+    return this.store.listAllVersions(namespace);
+  }
+
+  getLayerVersion(namespace: string, layerName: string, version: number): LayerVersionResource | undefined {
+    return this.store.getLayerVersion(namespace, layerName, version);
+  }
+
+  listLayerVersions(namespace?: string, layerName?: string): LayerVersionResource[] {
+    return this.store.listLayerVersions(namespace, layerName);
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.watches.map((w) => w.stop()));
   }
@@ -75,6 +93,7 @@ const KIND_OF: Record<string, SluiceResource['kind']> = {
   functions: 'Function',
   functionversions: 'FunctionVersion',
   aliases: 'Alias',
+  layerversions: 'LayerVersion',
 };
 
 /** Items of a list response carry no kind; watch events do. Set it so the store can index. */

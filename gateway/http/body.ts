@@ -111,7 +111,8 @@ export function bodyReader(
 ): RequestHandler {
   return (req, res, next) => {
     let pending: Promise<Buffer> | undefined;
-    callContext(res).readBody = (limit) => (pending ??= readBody(req, res, limit, budget, onUsage));
+    callContext(res).readBody = (limit, own) =>
+      (pending ??= readBody(req, res, limit, own ?? budget, own ? () => undefined : onUsage));
     next();
   };
 }

@@ -1,6 +1,7 @@
 import type { Span } from '@opentelemetry/api';
 import type { Request, Response } from 'express';
 import type { RequestHead } from '../auth/sigv4.js';
+import type { ByteBudget } from '../limits/bytes.js';
 
 /** Per-call state the middleware sets up for the handlers (kept in `res.locals`). */
 export interface CallContext {
@@ -12,9 +13,10 @@ export interface CallContext {
   span?: Span;
   /**
    * Reads the raw body, at most `limitBytes` (413 beyond, 429 when the replica's byte budget is
-   * spent); once read, every call returns the same body. Set by the bodyReader middleware.
+   * spent); once read, every call returns the same body. Set by the bodyReader middleware. A
+   * route with large bodies (code uploads) reads under its own `budget` instead of the replica's.
    */
-  readBody: (limitBytes: number) => Promise<Buffer>;
+  readBody: (limitBytes: number, budget?: ByteBudget) => Promise<Buffer>;
 }
 
 export function callContext(res: Response): CallContext {

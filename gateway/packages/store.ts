@@ -51,6 +51,55 @@ export class CodeStorageExceededError extends SluiceError {
   }
 }
 
+/** The store is not reachable yet (NATS not connected): the caller may retry. */
+export class PackageStoreUnavailableError extends SluiceError {
+  override readonly name = 'PackageStoreUnavailableError';
+  constructor() {
+    super('The package store is not available yet (NATS is not connected); retry');
+  }
+}
+
+/**
+ * The gateway's store before NATS is connected: every call throws PackageStoreUnavailableError
+ * until `attach` gives it the real one (main.ts attaches it once the platform connection is up).
+ */
+export class AttachablePackageStore implements PackageStore {
+  private store: PackageStore | undefined;
+
+  attach(store: PackageStore): void {
+    this.store = store;
+  }
+
+  get attached(): boolean {
+    return this.store !== undefined;
+  }
+
+  private get s(): PackageStore {
+    if (!this.store) throw new PackageStoreUnavailableError();
+    return this.store;
+  }
+
+  put(namespace: string, zip: Buffer): Promise<{ digest: string; size: number; created: boolean }> {
+    return this.s.put(namespace, zip);
+  }
+
+  get(namespace: string, digest: string): Promise<{ size: number; data: Readable } | undefined> {
+    return this.s.get(namespace, digest);
+  }
+
+  has(namespace: string, digest: string): Promise<boolean> {
+    return this.s.has(namespace, digest);
+  }
+
+  delete(namespace: string, digest: string): Promise<boolean> {
+    return this.s.delete(namespace, digest);
+  }
+
+  list(namespace?: string): Promise<StoredPackage[]> {
+    return this.s.list(namespace);
+  }
+}
+
 export interface PackageStoreSettings {
   bucket: string;
   /** JetStream replicas (1, or 3 with a clustered NATS). */

@@ -5,6 +5,7 @@ import type { FunctionResource, FunctionVersionResource } from '../../api/types.
 import { SluiceError } from '../../lib/index.js';
 import type { Principal } from '../auth/principal.js';
 import { PreconditionFailedError, ResourceConflictError } from '../errors.js';
+import { lambdaCodeSha256 } from '../management/mapping.js';
 
 /** A version number another publisher took first. */
 export class VersionExistsError extends SluiceError {
@@ -45,7 +46,12 @@ export async function publishVersion(
   const namespace = fn.metadata.namespace ?? 'default';
   const name = fn.metadata.name ?? '';
   const hash = specHash(fn.spec);
-  if (input.codeSha256 !== undefined && input.codeSha256 !== hash) {
+  // GetFunction reports a zip package's CodeSha256 as Lambda does (base64 of the zip's SHA-256).
+  if (
+    input.codeSha256 !== undefined &&
+    input.codeSha256 !== hash &&
+    input.codeSha256 !== lambdaCodeSha256(fn.spec)
+  ) {
     throw new PreconditionFailedError(
       `CodeSha256 ${input.codeSha256} does not match the function's current code and configuration (${hash})`,
     );

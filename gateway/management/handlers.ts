@@ -1,0 +1,514 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { GROUP } from '../../api/schema.js';
+import { PACKAGE_UNZIPPED_LIMIT, PACKAGE_ZIPPED_LIMIT } from '../../api/limits.js';
+import { layerVersionName, parseLayerVersionArn } from '../../api/layers.js';
+import type { FunctionResource } from '../../api/types.js';
+import { inspectPackage } from '../../lib/package/index.js';
+import { parseFunctionRef } from '../arn.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { AccessReviewer } from '../auth/kube-rbac.js';
+import { formatPrincipal, type Principal } from '../auth/principal.js';
+import {
+  AccessDeniedError,
+  InvalidParameterError,
+  InvalidRequestContentError,
+  LambdaError,
+  RequestTooLargeError,
+  ResourceConflictError,
+  ResourceNotFoundError,
+} from '../errors.js';
+import { MANAGEMENT_BODY_LIMIT } from '../http/body.js';
+import { callContext, requestHeadOf } from '../http/context.js';
+import type { ByteBudget } from '../limits/bytes.js';
+import { locationPath, type Signer } from '../packages/location.js';
+import type { PackageStore } from '../packages/store.js';
+import { publishVersion, type VersionStore } from '../versions/publish.js';
+import {
+  checkLayerName,
+  functionConfigurationOf,
+  functionFromCreate,
+  layerVersionFrom,
+  layerVersionOf,
+  listLayersOf,
+  withCode,
+  type CodeSource,
+} from './mapping.js';
+import { AlreadyExistsError, ConflictError, type ManagementStore } from './store.js';
+
+/**
+ * The code-carrying part of Lambda's management API (CreateFunction, GetFunction,
+ * UpdateFunctionCode, DeleteFunction and the five layer calls) at Lambda's paths, mapped onto the
+ * CRDs (mapping.ts). Every call: authenticate, SubjectAccessReview for the verb on
+ * functions/layerversions in the namespace (403 otherwise), then read the body.
+ */
+
+/** A body carrying a zip in base64: 50 MB zipped is about 70 MB of base64, plus the JSON around it. */
+export const CODE_UPLOAD_BODY_LIMIT = Math.ceil(PACKAGE_ZIPPED_LIMIT / 3) * 4 + 64 * 1024;
+
+export interface ManagementDeps {
+  auth: Authenticator;
+  reviewer: AccessReviewer;
+  store: ManagementStore;
+  packages: PackageStore;
+  versions: VersionStore;
+  /** Signs Code.Location links (packages/location.ts); without it GetFunction gives no Location. */
+  sign?: Signer;
+  /** Request bytes code uploads buffer at once, apart from the invoke path's budget. */
+  uploadBudget: ByteBudget;
+  defaultNamespace: string;
+  region: string;
+  now?: () => number;
+}
+
+type Verb = 'create' | 'get' | 'update' | 'delete' | 'list';
+
+async function authorize(
+  deps: ManagementDeps,
+  principal: Principal,
+  namespace: string,
+  verb: Verb,
+  resource: 'functions' | 'layerversions',
+  action: string,
+  what: string,
+): Promise<void> {
+  const ok = await deps.reviewer.allowed(principal, { namespace, verb, group: GROUP, resource });
+  if (!ok) {
+    throw new AccessDeniedError(
+      `${formatPrincipal(principal)} is not authorized to perform: lambda:${action} on resource: ${what} (needs RBAC ${verb} ${resource}.${GROUP} in namespace ${namespace})`,
+    );
+  }
+}
+
+function parseJson(body: Buffer): Record<string, unknown> {
+  if (body.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (cause) {
+    throw new InvalidRequestContentError('Could not parse request body into json', { cause });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InvalidRequestContentError('The body must be a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Typed field readers of a JSON body (InvalidParameterValueException on a wrong type). */
+function fields(o: Record<string, unknown>) {
+  const get = <T>(k: string, type: string, check: (v: unknown) => v is T): T | undefined => {
+    const v = o[k];
+    if (v === undefined || v === null) return undefined;
+    if (!check(v)) throw new InvalidParameterError(`${k} must be ${type}`);
+    return v;
+  };
+  const isStr = (v: unknown): v is string => typeof v === 'string';
+  const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+  const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
+  const isObj = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  const isStrs = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
+  return {
+    str: (k: string) => get(k, 'a string', isStr),
+    int: (k: string) => get(k, 'an integer', isInt),
+    bool: (k: string) => get(k, 'a boolean', isBool),
+    obj: (k: string) => get(k, 'an object', isObj),
+    strs: (k: string) => get(k, 'a list of strings', isStrs),
+  };
+}
+
+/** Reads a body that may carry a zip: its own budget, 413 RequestEntityTooLargeException beyond the limit. */
+async function readCodeBody(deps: ManagementDeps, res: Response): Promise<Record<string, unknown>> {
+  return parseJson(await readUpload(deps, res));
+}
+
+function readUpload(deps: ManagementDeps, res: Response): Promise<Buffer> {
+  return callContext(res)
+    .readBody(CODE_UPLOAD_BODY_LIMIT, deps.uploadBudget)
+    .catch((err: unknown) => {
+      throw err instanceof RequestTooLargeError ? tooLarge() : err;
+    });
+}
+
+function tooLarge(): LambdaError {
+  return new LambdaError(
+    413,
+    'RequestEntityTooLargeException',
+    `Request must be smaller than ${PACKAGE_ZIPPED_LIMIT} bytes for the zip file (upload larger packages in parts is not supported)`,
+  );
+}
+
+/** Decodes, checks and stores a base64 zip; its digest and size. */
+async function storeZip(
+  deps: ManagementDeps,
+  namespace: string,
+  base64: string,
+  field: string,
+): Promise<{ digest: string; size: number }> {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64)) throw new InvalidParameterError(`${field} must be base64`);
+  const zip = Buffer.from(base64, 'base64');
+  if (zip.length === 0) throw new InvalidParameterError(`${field} is empty`);
+  if (zip.length > PACKAGE_ZIPPED_LIMIT) throw tooLarge();
+  await inspectPackage(zip, { maxUnzippedBytes: PACKAGE_UNZIPPED_LIMIT });
+  const { digest, size } = await deps.packages.put(namespace, zip);
+  return { digest, size };
+}
+
+/** The code of CreateFunction's `Code` or UpdateFunctionCode's body: exactly one of ZipFile and ImageUri. */
+async function codeFrom(
+  deps: ManagementDeps,
+  namespace: string,
+  o: Record<string, unknown>,
+): Promise<{ code: CodeSource; size: number }> {
+  const f = fields(o);
+  const zip = f.str('ZipFile');
+  const image = f.str('ImageUri');
+  if (o.S3Bucket !== undefined || o.S3Key !== undefined) {
+    throw new InvalidParameterError('S3Bucket/S3Key are not supported by Sluice: send the zip as ZipFile');
+  }
+  if ((zip === undefined) === (image === undefined)) {
+    throw new InvalidParameterError('Please provide exactly one of ZipFile or ImageUri');
+  }
+  if (image !== undefined) {
+    if (image.length === 0 || image.length > 1024) throw new InvalidParameterError('ImageUri is invalid');
+    return { code: { image }, size: 0 };
+  }
+  const { digest, size } = await storeZip(deps, namespace, zip as string, 'ZipFile');
+  return { code: { package: digest }, size };
+}
+
+function functionName(req: Request, deps: ManagementDeps): { namespace: string; name: string } {
+  const ref = parseFunctionRef(String(req.params.name), undefined, deps.defaultNamespace);
+  if (ref.qualified) throw new InvalidParameterError('This call takes an unqualified function name');
+  return { namespace: ref.namespace, name: ref.name };
+}
+
+/** LayerName in the path: a name in the default namespace, or a layer ARN naming the namespace. */
+function layerName(req: Request, deps: ManagementDeps): { namespace: string; layer: string } {
+  const raw = String(req.params.layer);
+  const arn = /^arn:aws[a-z-]*:lambda:[a-z0-9-]*:([^:]+):layer:([^:]+)$/.exec(raw);
+  const namespace = arn ? (arn[1] as string) : deps.defaultNamespace;
+  const layer = arn ? (arn[2] as string) : raw;
+  checkLayerName(layer);
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+    throw new InvalidParameterError(`The account field "${namespace}" must be a Kubernetes namespace name`);
+  }
+  return { namespace, layer };
+}
+
+function versionNumber(req: Request): number {
+  const raw = String(req.params.version);
+  if (!/^[1-9][0-9]{0,8}$/.test(raw)) throw new InvalidParameterError(`VersionNumber ${raw} is invalid`);
+  return Number(raw);
+}
+
+export interface ManagementHandlers {
+  createFunction: RequestHandler;
+  getFunction: RequestHandler;
+  updateFunctionCode: RequestHandler;
+  deleteFunction: RequestHandler;
+  publishLayerVersion: RequestHandler;
+  getLayerVersion: RequestHandler;
+  listLayers: RequestHandler;
+  listLayerVersions: RequestHandler;
+  deleteLayerVersion: RequestHandler;
+}
+
+export function makeManagementHandlers(deps: ManagementDeps): ManagementHandlers {
+  const now = deps.now ?? Date.now;
+  const principalOf = (req: Request, res: Response, limit: number): Promise<Principal> =>
+    deps.auth.authenticate(requestHeadOf(req), () =>
+      limit > MANAGEMENT_BODY_LIMIT ? readUpload(deps, res) : callContext(res).readBody(limit),
+    );
+  const location = (req: Request, namespace: string, digest: string): string | undefined =>
+    deps.sign
+      ? `${req.protocol}://${req.get('host') ?? 'localhost'}${locationPath(deps.sign, namespace, digest, now())}`
+      : undefined;
+  const packageSize = async (namespace: string, digest: string | undefined): Promise<number> =>
+    digest ? ((await deps.packages.list(namespace)).find((p) => p.digest === digest)?.size ?? 0) : 0;
+  const configuration = async (fn: FunctionResource): Promise<Record<string, unknown>> => {
+    const ns = fn.metadata.namespace ?? 'default';
+    const layers = await deps.store.listLayerVersions(ns);
+    const sizeOf = (arn: string): number => {
+      const ref = parseLayerVersionArn(arn);
+      return (
+        layers.find((l) => ref && l.spec.layerName === ref.layerName && l.spec.version === ref.version)?.spec
+          .codeSize ?? 0
+      );
+    };
+    return functionConfigurationOf(deps.region, fn, await packageSize(ns, fn.spec.code.package), sizeOf);
+  };
+  const mustGet = async (namespace: string, name: string): Promise<FunctionResource> => {
+    const fn = await deps.store.getFunction(namespace, name);
+    if (!fn)
+      throw new ResourceNotFoundError(
+        `Function not found: arn:aws:lambda:${deps.region}:${namespace}:function:${name}`,
+      );
+    return fn;
+  };
+
+  return {
+    createFunction: async (req, res) => {
+      const principal = await principalOf(req, res, CODE_UPLOAD_BODY_LIMIT);
+      // The namespace is in the body: read it (under the upload budget) before authorizing.
+      const body = await readCodeBody(deps, res);
+      const f = fields(body);
+      const nameField = f.str('FunctionName');
+      if (!nameField) throw new InvalidParameterError('FunctionName is required');
+      const ref = parseFunctionRef(nameField, undefined, deps.defaultNamespace);
+      if (ref.qualified) throw new InvalidParameterError('FunctionName must not carry a qualifier');
+      const { namespace, name } = ref;
+      await authorize(
+        deps,
+        principal,
+        namespace,
+        'create',
+        'functions',
+        'CreateFunction',
+        `${namespace}/${name}`,
+      );
+      const packageType = f.str('PackageType');
+      if (packageType !== undefined && packageType !== 'Zip' && packageType !== 'Image') {
+        throw new InvalidParameterError('PackageType must be Zip or Image');
+      }
+      const codeField = f.obj('Code');
+      if (!codeField) throw new InvalidParameterError('Code is required');
+      const env = f.obj('Environment');
+      const vars = env ? fields(env).obj('Variables') : undefined;
+      if (vars && !Object.values(vars).every((v) => typeof v === 'string')) {
+        throw new InvalidParameterError('Environment.Variables values must be strings');
+      }
+      const eph = f.obj('EphemeralStorage');
+      const input = {
+        name,
+        runtime: f.str('Runtime'),
+        handler: f.str('Handler'),
+        role: f.str('Role'),
+        description: f.str('Description'),
+        timeout: f.int('Timeout'),
+        memorySize: f.int('MemorySize'),
+        ephemeralStorage: eph ? fields(eph).int('Size') : undefined,
+        environment: vars as Record<string, string> | undefined,
+        layers: f.strs('Layers'),
+      };
+      // Validate everything but the code first, so a bad call stores no package.
+      functionFromCreate(input, namespace, { package: `sha256:${'0'.repeat(64)}` });
+      if (await deps.store.getFunction(namespace, name)) {
+        throw new ResourceConflictError(`Function already exist: ${name}`);
+      }
+      const { code } = await codeFrom(deps, namespace, codeField);
+      let fn: FunctionResource;
+      try {
+        fn = await deps.store.createFunction(functionFromCreate(input, namespace, code));
+      } catch (err) {
+        if (err instanceof AlreadyExistsError)
+          throw new ResourceConflictError(`Function already exist: ${name}`);
+        throw err;
+      }
+      if (f.bool('Publish')) {
+        const { version } = await publishVersion(deps.versions, fn, {});
+        res.status(201).json({ ...(await configuration(fn)), Version: version.spec.version });
+        return;
+      }
+      res.status(201).json(await configuration(fn));
+    },
+
+    getFunction: async (req, res) => {
+      const { namespace, name } = functionName(req, deps);
+      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+      await authorize(deps, principal, namespace, 'get', 'functions', 'GetFunction', `${namespace}/${name}`);
+      const fn = await mustGet(namespace, name);
+      const digest = fn.spec.code.package;
+      const code = fn.spec.code.image
+        ? { RepositoryType: 'ECR', ImageUri: fn.spec.code.image, ResolvedImageUri: fn.spec.code.image }
+        : digest
+          ? {
+              RepositoryType: 'S3',
+              ...(location(req, namespace, digest) ? { Location: location(req, namespace, digest) } : {}),
+            }
+          : { RepositoryType: 'S3' };
+      res.status(200).json({ Configuration: await configuration(fn), Code: code });
+    },
+
+    updateFunctionCode: async (req, res) => {
+      const { namespace, name } = functionName(req, deps);
+      const principal = await principalOf(req, res, CODE_UPLOAD_BODY_LIMIT);
+      await authorize(
+        deps,
+        principal,
+        namespace,
+        'update',
+        'functions',
+        'UpdateFunctionCode',
+        `${namespace}/${name}`,
+      );
+      const current = await mustGet(namespace, name);
+      const body = await readCodeBody(deps, res);
+      const f = fields(body);
+      const revision = f.str('RevisionId');
+      if (revision !== undefined && revision !== current.metadata.resourceVersion) {
+        throw new LambdaError(
+          412,
+          'PreconditionFailedException',
+          'The Revision Id provided does not match the latest Revision Id. Call the GetFunction API to retrieve the latest Revision Id',
+        );
+      }
+      const { code } = await codeFrom(deps, namespace, body);
+      let fn: FunctionResource;
+      try {
+        fn = await deps.store.replaceFunction(withCode(current, code));
+      } catch (err) {
+        if (err instanceof ConflictError) {
+          throw new ResourceConflictError('The function was changed by another call meanwhile; retry', {
+            cause: err,
+          });
+        }
+        throw err;
+      }
+      if (f.bool('Publish')) {
+        const { version } = await publishVersion(deps.versions, fn, {});
+        res.status(200).json({ ...(await configuration(fn)), Version: version.spec.version });
+        return;
+      }
+      res.status(200).json(await configuration(fn));
+    },
+
+    deleteFunction: async (req, res) => {
+      const { namespace, name } = functionName(req, deps);
+      if (req.query.Qualifier !== undefined) {
+        throw new InvalidParameterError(
+          'Deleting one version is not supported: delete its FunctionVersion with kubectl',
+        );
+      }
+      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+      await authorize(
+        deps,
+        principal,
+        namespace,
+        'delete',
+        'functions',
+        'DeleteFunction',
+        `${namespace}/${name}`,
+      );
+      if (!(await deps.store.deleteFunction(namespace, name))) {
+        throw new ResourceNotFoundError(
+          `Function not found: arn:aws:lambda:${deps.region}:${namespace}:function:${name}`,
+        );
+      }
+      res.status(204).end();
+    },
+
+    publishLayerVersion: async (req, res) => {
+      const { namespace, layer } = layerName(req, deps);
+      const principal = await principalOf(req, res, CODE_UPLOAD_BODY_LIMIT);
+      await authorize(
+        deps,
+        principal,
+        namespace,
+        'create',
+        'layerversions',
+        'PublishLayerVersion',
+        `${namespace}/${layer}`,
+      );
+      const body = await readCodeBody(deps, res);
+      const f = fields(body);
+      const content = f.obj('Content');
+      if (!content) throw new InvalidParameterError('Content is required');
+      const zip = fields(content).str('ZipFile');
+      if (zip === undefined)
+        throw new InvalidParameterError('Content.ZipFile is required (S3 locations are not supported)');
+      const input = {
+        description: f.str('Description'),
+        licenseInfo: f.str('LicenseInfo'),
+        compatibleRuntimes: f.strs('CompatibleRuntimes'),
+        compatibleArchitectures: f.strs('CompatibleArchitectures'),
+      };
+      layerVersionFrom(namespace, layer, 1, { digest: `sha256:${'0'.repeat(64)}`, size: 0 }, input);
+      const pkg = await storeZip(deps, namespace, zip, 'Content.ZipFile');
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const existing = await deps.store.listLayerVersions(namespace, layer);
+        const next = existing.reduce((m, l) => Math.max(m, l.spec.version), 0) + 1;
+        try {
+          const lv = await deps.store.createLayerVersion(
+            layerVersionFrom(namespace, layer, next, pkg, input),
+          );
+          res.status(201).json(layerVersionOf(deps.region, lv, location(req, namespace, pkg.digest) ?? ''));
+          return;
+        } catch (err) {
+          if (!(err instanceof AlreadyExistsError)) throw err;
+        }
+      }
+      throw new ResourceConflictError(
+        `Version numbers of layer ${layer} kept being taken by concurrent publishers; retry`,
+      );
+    },
+
+    getLayerVersion: async (req, res) => {
+      const { namespace, layer } = layerName(req, deps);
+      const version = versionNumber(req);
+      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+      await authorize(
+        deps,
+        principal,
+        namespace,
+        'get',
+        'layerversions',
+        'GetLayerVersion',
+        `${namespace}/${layer}`,
+      );
+      const lv = (await deps.store.listLayerVersions(namespace, layer)).find(
+        (l) => l.spec.version === version,
+      );
+      if (!lv) throw new ResourceNotFoundError('The resource you requested does not exist.');
+      res.status(200).json(layerVersionOf(deps.region, lv, location(req, namespace, lv.spec.package) ?? ''));
+    },
+
+    listLayers: async (req, res) => {
+      const namespace = deps.defaultNamespace;
+      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+      await authorize(deps, principal, namespace, 'list', 'layerversions', 'ListLayers', namespace);
+      res
+        .status(200)
+        .json({ Layers: listLayersOf(deps.region, await deps.store.listLayerVersions(namespace)) });
+    },
+
+    listLayerVersions: async (req, res) => {
+      const { namespace, layer } = layerName(req, deps);
+      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+      await authorize(
+        deps,
+        principal,
+        namespace,
+        'list',
+        'layerversions',
+        'ListLayerVersions',
+        `${namespace}/${layer}`,
+      );
+      const versions = (await deps.store.listLayerVersions(namespace, layer)).sort(
+        (a, b) => b.spec.version - a.spec.version,
+      );
+      res.status(200).json({ LayerVersions: versions.map((v) => layerVersionOf(deps.region, v)) });
+    },
+
+    deleteLayerVersion: async (req, res) => {
+      const { namespace, layer } = layerName(req, deps);
+      const version = versionNumber(req);
+      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+      await authorize(
+        deps,
+        principal,
+        namespace,
+        'delete',
+        'layerversions',
+        'DeleteLayerVersion',
+        `${namespace}/${layer}`,
+      );
+      const lv = (await deps.store.listLayerVersions(namespace, layer)).find(
+        (l) => l.spec.version === version,
+      );
+      // Lambda answers 204 for a version that does not exist, too.
+      if (lv)
+        await deps.store.deleteLayerVersion(namespace, lv.metadata.name ?? layerVersionName(layer, version));
+      res.status(204).end();
+    },
+  };
+}
