@@ -191,7 +191,8 @@ function classify(err: unknown): LambdaError {
   if (err instanceof PackageError) return new LambdaError(err.status, err.code, err.message);
   if (err instanceof CodeStorageExceededError)
     return new LambdaError(400, 'CodeStorageExceededException', err.message);
-  if (err instanceof PackageStoreUnavailableError) return new LambdaError(503, 'ServiceException', err.message);
+  if (err instanceof PackageStoreUnavailableError)
+    return new LambdaError(503, 'ServiceException', err.message);
   if (err instanceof NotFoundError) return new ResourceNotFoundError(err.message);
   if (err instanceof ValidationError) return new InvalidParameterError(err.message);
   if (err instanceof ShuttingDownError) return new LambdaError(503, 'ServiceException', err.message);

@@ -21,6 +21,7 @@ import type { ManagementStore } from './management/store.js';
 import type { Signer } from './packages/location.js';
 import type { PackageStore } from './packages/store.js';
 import type { AsyncQueue } from './invoke/async-queue.js';
+import type { RouteHandlers } from './routes.js';
 import { Dispatcher, HoldGate } from './invoke/dispatcher.js';
 import { InflightCounter } from './invoke/inflight.js';
 import type { InvocationDeps } from './invoke/invocation.js';
@@ -135,6 +136,42 @@ export interface Gateway {
 }
 
 /** The composition root: builds the handlers from their dependencies, the app and the server. */
+/** Zip packages: delivery to pods, Code.Location downloads and the management API (none without a store). */
+function packageHandlers(
+  deps: GatewayDeps,
+  settings: GatewaySettings,
+): Pick<Partial<RouteHandlers>, 'packages' | 'management'> {
+  if (!deps.packages) return {};
+  const p = deps.packages;
+  return {
+    packages: {
+      delivery: makePackageDeliveryHandler({
+        catalog: p.catalog,
+        store: p.store,
+        ...(p.tokens ? { tokens: p.tokens } : {}),
+        log: deps.log,
+      }),
+      download: makePackageDownloadHandler({
+        store: p.store,
+        ...(p.sign ? { sign: p.sign } : {}),
+        log: deps.log,
+      }),
+    },
+    management: makeManagementHandlers({
+      auth: deps.auth,
+      reviewer: p.reviewer,
+      store: p.management,
+      packages: p.store,
+      versions: deps.versions,
+      ...(p.sign ? { sign: p.sign } : {}),
+      // two uploads of the largest zip at once per replica
+      uploadBudget: new ByteBudget(2 * CODE_UPLOAD_BODY_LIMIT),
+      defaultNamespace: settings.defaultNamespace,
+      region: settings.region,
+    }),
+  };
+}
+
 export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gateway {
   const metrics = new GatewayMetrics(deps.registry);
   const activator = new Activator({
@@ -213,35 +250,7 @@ export function buildGateway(deps: GatewayDeps, settings: GatewaySettings): Gate
       ...(deps.deadLetters
         ? { deadLetters: makeDeadLetterHandlers({ ...deps.deadLetters, log: deps.log }) }
         : {}),
-      ...(deps.packages
-        ? {
-            packages: {
-              delivery: makePackageDeliveryHandler({
-                catalog: deps.packages.catalog,
-                store: deps.packages.store,
-                ...(deps.packages.tokens ? { tokens: deps.packages.tokens } : {}),
-                log: deps.log,
-              }),
-              download: makePackageDownloadHandler({
-                store: deps.packages.store,
-                ...(deps.packages.sign ? { sign: deps.packages.sign } : {}),
-                log: deps.log,
-              }),
-            },
-            management: makeManagementHandlers({
-              auth: deps.auth,
-              reviewer: deps.packages.reviewer,
-              store: deps.packages.management,
-              packages: deps.packages.store,
-              versions: deps.versions,
-              ...(deps.packages.sign ? { sign: deps.packages.sign } : {}),
-              // two uploads of the largest zip at once per replica
-              uploadBudget: new ByteBudget(2 * CODE_UPLOAD_BODY_LIMIT),
-              defaultNamespace: settings.defaultNamespace,
-              region: settings.region,
-            }),
-          }
-        : {}),
+      ...packageHandlers(deps, settings),
     },
     metrics,
     tracer: deps.tracer,

@@ -21,7 +21,7 @@ import { KubeAccessReviewer } from './auth/kube-rbac.js';
 import { KubeCatalog } from './catalog/kube-catalog.js';
 import { gatewaySpec, type GatewayConfig } from './config.js';
 import { LambdaError } from './errors.js';
-import { buildGateway, DEFAULT_SETTINGS, type Gateway } from './gateway.js';
+import { buildGateway, DEFAULT_SETTINGS, type Gateway, type GatewaySettings } from './gateway.js';
 import { makeDeadLetterAuthorizer } from './handlers/dead-letters.js';
 import { HttpPodClient } from './invoke/pod-client.js';
 import { startupGate } from './startup-gate.js';
@@ -186,6 +186,26 @@ const asyncNotReady = (): LambdaError =>
     'Asynchronous invocation is not available yet (connecting to NATS)',
   );
 
+/** The gateway's settings from its configuration. */
+function gatewaySettings(config: GatewayConfig): GatewaySettings {
+  return {
+    ...DEFAULT_SETTINGS,
+    defaultNamespace: config.defaultNamespace,
+    region: config.region,
+    maxHeldCalls: config.maxHeldCalls,
+    maxInFlight: config.maxInFlight,
+    coldStartAllowanceMs: config.coldStartAllowanceSeconds * 1000,
+    limits: {
+      ...DEFAULT_SETTINGS.limits,
+      maxHeaderSize: config.maxHeaderBytes,
+      requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+      maxConnections: config.maxConnections,
+    },
+    maxBufferedRequestBytes: config.maxBufferedRequestBytes,
+    anonymousRate: { ratePerSecond: config.anonymousRatePerSecond, burst: config.anonymousBurst },
+  };
+}
+
 /** /readyz waits for NATS at start (gateway/startup-gate.ts); without async there is nothing to wait for. */
 function natsStartupGate(
   runner: ReturnType<typeof asyncRunner> | undefined,
@@ -289,22 +309,7 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
       tracer: telemetry.tracer,
       log,
     },
-    {
-      ...DEFAULT_SETTINGS,
-      defaultNamespace: config.defaultNamespace,
-      region: config.region,
-      maxHeldCalls: config.maxHeldCalls,
-      maxInFlight: config.maxInFlight,
-      coldStartAllowanceMs: config.coldStartAllowanceSeconds * 1000,
-      limits: {
-        ...DEFAULT_SETTINGS.limits,
-        maxHeaderSize: config.maxHeaderBytes,
-        requestTimeoutMs: config.requestTimeoutSeconds * 1000,
-        maxConnections: config.maxConnections,
-      },
-      maxBufferedRequestBytes: config.maxBufferedRequestBytes,
-      anonymousRate: { ratePerSecond: config.anonymousRatePerSecond, burst: config.anonymousBurst },
-    },
+    gatewaySettings(config),
   );
 
   // The policy canary closes after the invoke port (hooks run in reverse): a function pod that

@@ -213,7 +213,16 @@ export interface ManagementHandlers {
   deleteLayerVersion: RequestHandler;
 }
 
-export function makeManagementHandlers(deps: ManagementDeps): ManagementHandlers {
+/** What the handlers share: authentication, Code.Location links, configurations, lookups. */
+interface Ctx {
+  now: () => number;
+  principalOf: (req: Request, res: Response, limit: number) => Promise<Principal>;
+  location: (req: Request, namespace: string, digest: string) => string | undefined;
+  configuration: (fn: FunctionResource) => Promise<Record<string, unknown>>;
+  mustGet: (namespace: string, name: string) => Promise<FunctionResource>;
+}
+
+function context(deps: ManagementDeps): Ctx {
   const now = deps.now ?? Date.now;
   const principalOf = (req: Request, res: Response, limit: number): Promise<Principal> =>
     deps.auth.authenticate(requestHeadOf(req), () =>
@@ -246,269 +255,300 @@ export function makeManagementHandlers(deps: ManagementDeps): ManagementHandlers
     return fn;
   };
 
-  return {
-    createFunction: async (req, res) => {
-      const principal = await principalOf(req, res, CODE_UPLOAD_BODY_LIMIT);
-      // The namespace is in the body: read it (under the upload budget) before authorizing.
-      const body = await readCodeBody(deps, res);
-      const f = fields(body);
-      const nameField = f.str('FunctionName');
-      if (!nameField) throw new InvalidParameterError('FunctionName is required');
-      const ref = parseFunctionRef(nameField, undefined, deps.defaultNamespace);
-      if (ref.qualified) throw new InvalidParameterError('FunctionName must not carry a qualifier');
-      const { namespace, name } = ref;
-      await authorize(
-        deps,
-        principal,
-        namespace,
-        'create',
-        'functions',
-        'CreateFunction',
-        `${namespace}/${name}`,
-      );
-      const packageType = f.str('PackageType');
-      if (packageType !== undefined && packageType !== 'Zip' && packageType !== 'Image') {
-        throw new InvalidParameterError('PackageType must be Zip or Image');
-      }
-      const codeField = f.obj('Code');
-      if (!codeField) throw new InvalidParameterError('Code is required');
-      const env = f.obj('Environment');
-      const vars = env ? fields(env).obj('Variables') : undefined;
-      if (vars && !Object.values(vars).every((v) => typeof v === 'string')) {
-        throw new InvalidParameterError('Environment.Variables values must be strings');
-      }
-      const eph = f.obj('EphemeralStorage');
-      const input = {
-        name,
-        runtime: f.str('Runtime'),
-        handler: f.str('Handler'),
-        role: f.str('Role'),
-        description: f.str('Description'),
-        timeout: f.int('Timeout'),
-        memorySize: f.int('MemorySize'),
-        ephemeralStorage: eph ? fields(eph).int('Size') : undefined,
-        environment: vars as Record<string, string> | undefined,
-        layers: f.strs('Layers'),
-      };
-      // Validate everything but the code first, so a bad call stores no package.
-      functionFromCreate(input, namespace, { package: `sha256:${'0'.repeat(64)}` });
-      if (await deps.store.getFunction(namespace, name)) {
+  return { now, principalOf, location, configuration, mustGet };
+}
+
+function createFunctionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
+  return async (req, res) => {
+    const principal = await ctx.principalOf(req, res, CODE_UPLOAD_BODY_LIMIT);
+    // The namespace is in the body: read it (under the upload budget) before authorizing.
+    const body = await readCodeBody(deps, res);
+    const f = fields(body);
+    const nameField = f.str('FunctionName');
+    if (!nameField) throw new InvalidParameterError('FunctionName is required');
+    const ref = parseFunctionRef(nameField, undefined, deps.defaultNamespace);
+    if (ref.qualified) throw new InvalidParameterError('FunctionName must not carry a qualifier');
+    const { namespace, name } = ref;
+    await authorize(
+      deps,
+      principal,
+      namespace,
+      'create',
+      'functions',
+      'CreateFunction',
+      `${namespace}/${name}`,
+    );
+    const packageType = f.str('PackageType');
+    if (packageType !== undefined && packageType !== 'Zip' && packageType !== 'Image') {
+      throw new InvalidParameterError('PackageType must be Zip or Image');
+    }
+    const codeField = f.obj('Code');
+    if (!codeField) throw new InvalidParameterError('Code is required');
+    const env = f.obj('Environment');
+    const vars = env ? fields(env).obj('Variables') : undefined;
+    if (vars && !Object.values(vars).every((v) => typeof v === 'string')) {
+      throw new InvalidParameterError('Environment.Variables values must be strings');
+    }
+    const eph = f.obj('EphemeralStorage');
+    const input = {
+      name,
+      runtime: f.str('Runtime'),
+      handler: f.str('Handler'),
+      role: f.str('Role'),
+      description: f.str('Description'),
+      timeout: f.int('Timeout'),
+      memorySize: f.int('MemorySize'),
+      ephemeralStorage: eph ? fields(eph).int('Size') : undefined,
+      environment: vars as Record<string, string> | undefined,
+      layers: f.strs('Layers'),
+    };
+    // Validate everything but the code first, so a bad call stores no package.
+    functionFromCreate(input, namespace, { package: `sha256:${'0'.repeat(64)}` });
+    if (await deps.store.getFunction(namespace, name)) {
+      throw new ResourceConflictError(`Function already exist: ${name}`);
+    }
+    const { code } = await codeFrom(deps, namespace, codeField);
+    let fn: FunctionResource;
+    try {
+      fn = await deps.store.createFunction(functionFromCreate(input, namespace, code));
+    } catch (err) {
+      if (err instanceof AlreadyExistsError)
         throw new ResourceConflictError(`Function already exist: ${name}`);
+      throw err;
+    }
+    if (f.bool('Publish')) {
+      const { version } = await publishVersion(deps.versions, fn, {});
+      res.status(201).json({ ...(await ctx.configuration(fn)), Version: version.spec.version });
+      return;
+    }
+    res.status(201).json(await ctx.configuration(fn));
+  };
+}
+
+function getFunctionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
+  return async (req, res) => {
+    const { namespace, name } = functionName(req, deps);
+    const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+    await authorize(deps, principal, namespace, 'get', 'functions', 'GetFunction', `${namespace}/${name}`);
+    const fn = await ctx.mustGet(namespace, name);
+    const digest = fn.spec.code.package;
+    const code = fn.spec.code.image
+      ? { RepositoryType: 'ECR', ImageUri: fn.spec.code.image, ResolvedImageUri: fn.spec.code.image }
+      : digest
+        ? {
+            RepositoryType: 'S3',
+            ...(ctx.location(req, namespace, digest)
+              ? { Location: ctx.location(req, namespace, digest) }
+              : {}),
+          }
+        : { RepositoryType: 'S3' };
+    res.status(200).json({ Configuration: await ctx.configuration(fn), Code: code });
+  };
+}
+
+function updateFunctionCodeHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
+  return async (req, res) => {
+    const { namespace, name } = functionName(req, deps);
+    const principal = await ctx.principalOf(req, res, CODE_UPLOAD_BODY_LIMIT);
+    await authorize(
+      deps,
+      principal,
+      namespace,
+      'update',
+      'functions',
+      'UpdateFunctionCode',
+      `${namespace}/${name}`,
+    );
+    const current = await ctx.mustGet(namespace, name);
+    const body = await readCodeBody(deps, res);
+    const f = fields(body);
+    const revision = f.str('RevisionId');
+    if (revision !== undefined && revision !== current.metadata.resourceVersion) {
+      throw new LambdaError(
+        412,
+        'PreconditionFailedException',
+        'The Revision Id provided does not match the latest Revision Id. Call the GetFunction API to retrieve the latest Revision Id',
+      );
+    }
+    const { code } = await codeFrom(deps, namespace, body);
+    let fn: FunctionResource;
+    try {
+      fn = await deps.store.replaceFunction(withCode(current, code));
+    } catch (err) {
+      if (err instanceof ConflictError) {
+        throw new ResourceConflictError('The function was changed by another call meanwhile; retry', {
+          cause: err,
+        });
       }
-      const { code } = await codeFrom(deps, namespace, codeField);
-      let fn: FunctionResource;
+      throw err;
+    }
+    if (f.bool('Publish')) {
+      const { version } = await publishVersion(deps.versions, fn, {});
+      res.status(200).json({ ...(await ctx.configuration(fn)), Version: version.spec.version });
+      return;
+    }
+    res.status(200).json(await ctx.configuration(fn));
+  };
+}
+
+function deleteFunctionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
+  return async (req, res) => {
+    const { namespace, name } = functionName(req, deps);
+    if (req.query.Qualifier !== undefined) {
+      throw new InvalidParameterError(
+        'Deleting one version is not supported: delete its FunctionVersion with kubectl',
+      );
+    }
+    const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+    await authorize(
+      deps,
+      principal,
+      namespace,
+      'delete',
+      'functions',
+      'DeleteFunction',
+      `${namespace}/${name}`,
+    );
+    if (!(await deps.store.deleteFunction(namespace, name))) {
+      throw new ResourceNotFoundError(
+        `Function not found: arn:aws:lambda:${deps.region}:${namespace}:function:${name}`,
+      );
+    }
+    res.status(204).end();
+  };
+}
+
+function publishLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
+  return async (req, res) => {
+    const { namespace, layer } = layerName(req, deps);
+    const principal = await ctx.principalOf(req, res, CODE_UPLOAD_BODY_LIMIT);
+    await authorize(
+      deps,
+      principal,
+      namespace,
+      'create',
+      'layerversions',
+      'PublishLayerVersion',
+      `${namespace}/${layer}`,
+    );
+    const body = await readCodeBody(deps, res);
+    const f = fields(body);
+    const content = f.obj('Content');
+    if (!content) throw new InvalidParameterError('Content is required');
+    const zip = fields(content).str('ZipFile');
+    if (zip === undefined)
+      throw new InvalidParameterError('Content.ZipFile is required (S3 locations are not supported)');
+    const input = {
+      description: f.str('Description'),
+      licenseInfo: f.str('LicenseInfo'),
+      compatibleRuntimes: f.strs('CompatibleRuntimes'),
+      compatibleArchitectures: f.strs('CompatibleArchitectures'),
+    };
+    layerVersionFrom(namespace, layer, 1, { digest: `sha256:${'0'.repeat(64)}`, size: 0 }, input);
+    const pkg = await storeZip(deps, namespace, zip, 'Content.ZipFile');
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const existing = await deps.store.listLayerVersions(namespace, layer);
+      const next = existing.reduce((m, l) => Math.max(m, l.spec.version), 0) + 1;
       try {
-        fn = await deps.store.createFunction(functionFromCreate(input, namespace, code));
-      } catch (err) {
-        if (err instanceof AlreadyExistsError)
-          throw new ResourceConflictError(`Function already exist: ${name}`);
-        throw err;
-      }
-      if (f.bool('Publish')) {
-        const { version } = await publishVersion(deps.versions, fn, {});
-        res.status(201).json({ ...(await configuration(fn)), Version: version.spec.version });
+        const lv = await deps.store.createLayerVersion(layerVersionFrom(namespace, layer, next, pkg, input));
+        res.status(201).json(layerVersionOf(deps.region, lv, ctx.location(req, namespace, pkg.digest) ?? ''));
         return;
-      }
-      res.status(201).json(await configuration(fn));
-    },
-
-    getFunction: async (req, res) => {
-      const { namespace, name } = functionName(req, deps);
-      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
-      await authorize(deps, principal, namespace, 'get', 'functions', 'GetFunction', `${namespace}/${name}`);
-      const fn = await mustGet(namespace, name);
-      const digest = fn.spec.code.package;
-      const code = fn.spec.code.image
-        ? { RepositoryType: 'ECR', ImageUri: fn.spec.code.image, ResolvedImageUri: fn.spec.code.image }
-        : digest
-          ? {
-              RepositoryType: 'S3',
-              ...(location(req, namespace, digest) ? { Location: location(req, namespace, digest) } : {}),
-            }
-          : { RepositoryType: 'S3' };
-      res.status(200).json({ Configuration: await configuration(fn), Code: code });
-    },
-
-    updateFunctionCode: async (req, res) => {
-      const { namespace, name } = functionName(req, deps);
-      const principal = await principalOf(req, res, CODE_UPLOAD_BODY_LIMIT);
-      await authorize(
-        deps,
-        principal,
-        namespace,
-        'update',
-        'functions',
-        'UpdateFunctionCode',
-        `${namespace}/${name}`,
-      );
-      const current = await mustGet(namespace, name);
-      const body = await readCodeBody(deps, res);
-      const f = fields(body);
-      const revision = f.str('RevisionId');
-      if (revision !== undefined && revision !== current.metadata.resourceVersion) {
-        throw new LambdaError(
-          412,
-          'PreconditionFailedException',
-          'The Revision Id provided does not match the latest Revision Id. Call the GetFunction API to retrieve the latest Revision Id',
-        );
-      }
-      const { code } = await codeFrom(deps, namespace, body);
-      let fn: FunctionResource;
-      try {
-        fn = await deps.store.replaceFunction(withCode(current, code));
       } catch (err) {
-        if (err instanceof ConflictError) {
-          throw new ResourceConflictError('The function was changed by another call meanwhile; retry', {
-            cause: err,
-          });
-        }
-        throw err;
+        if (!(err instanceof AlreadyExistsError)) throw err;
       }
-      if (f.bool('Publish')) {
-        const { version } = await publishVersion(deps.versions, fn, {});
-        res.status(200).json({ ...(await configuration(fn)), Version: version.spec.version });
-        return;
-      }
-      res.status(200).json(await configuration(fn));
-    },
+    }
+    throw new ResourceConflictError(
+      `Version numbers of layer ${layer} kept being taken by concurrent publishers; retry`,
+    );
+  };
+}
 
-    deleteFunction: async (req, res) => {
-      const { namespace, name } = functionName(req, deps);
-      if (req.query.Qualifier !== undefined) {
-        throw new InvalidParameterError(
-          'Deleting one version is not supported: delete its FunctionVersion with kubectl',
-        );
-      }
-      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
-      await authorize(
-        deps,
-        principal,
-        namespace,
-        'delete',
-        'functions',
-        'DeleteFunction',
-        `${namespace}/${name}`,
-      );
-      if (!(await deps.store.deleteFunction(namespace, name))) {
-        throw new ResourceNotFoundError(
-          `Function not found: arn:aws:lambda:${deps.region}:${namespace}:function:${name}`,
-        );
-      }
-      res.status(204).end();
-    },
+function getLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
+  return async (req, res) => {
+    const { namespace, layer } = layerName(req, deps);
+    const version = versionNumber(req);
+    const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+    await authorize(
+      deps,
+      principal,
+      namespace,
+      'get',
+      'layerversions',
+      'GetLayerVersion',
+      `${namespace}/${layer}`,
+    );
+    const lv = (await deps.store.listLayerVersions(namespace, layer)).find((l) => l.spec.version === version);
+    if (!lv) throw new ResourceNotFoundError('The resource you requested does not exist.');
+    res
+      .status(200)
+      .json(layerVersionOf(deps.region, lv, ctx.location(req, namespace, lv.spec.package) ?? ''));
+  };
+}
 
-    publishLayerVersion: async (req, res) => {
-      const { namespace, layer } = layerName(req, deps);
-      const principal = await principalOf(req, res, CODE_UPLOAD_BODY_LIMIT);
-      await authorize(
-        deps,
-        principal,
-        namespace,
-        'create',
-        'layerversions',
-        'PublishLayerVersion',
-        `${namespace}/${layer}`,
-      );
-      const body = await readCodeBody(deps, res);
-      const f = fields(body);
-      const content = f.obj('Content');
-      if (!content) throw new InvalidParameterError('Content is required');
-      const zip = fields(content).str('ZipFile');
-      if (zip === undefined)
-        throw new InvalidParameterError('Content.ZipFile is required (S3 locations are not supported)');
-      const input = {
-        description: f.str('Description'),
-        licenseInfo: f.str('LicenseInfo'),
-        compatibleRuntimes: f.strs('CompatibleRuntimes'),
-        compatibleArchitectures: f.strs('CompatibleArchitectures'),
-      };
-      layerVersionFrom(namespace, layer, 1, { digest: `sha256:${'0'.repeat(64)}`, size: 0 }, input);
-      const pkg = await storeZip(deps, namespace, zip, 'Content.ZipFile');
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const existing = await deps.store.listLayerVersions(namespace, layer);
-        const next = existing.reduce((m, l) => Math.max(m, l.spec.version), 0) + 1;
-        try {
-          const lv = await deps.store.createLayerVersion(
-            layerVersionFrom(namespace, layer, next, pkg, input),
-          );
-          res.status(201).json(layerVersionOf(deps.region, lv, location(req, namespace, pkg.digest) ?? ''));
-          return;
-        } catch (err) {
-          if (!(err instanceof AlreadyExistsError)) throw err;
-        }
-      }
-      throw new ResourceConflictError(
-        `Version numbers of layer ${layer} kept being taken by concurrent publishers; retry`,
-      );
-    },
+function listLayersHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
+  return async (req, res) => {
+    const namespace = deps.defaultNamespace;
+    const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+    await authorize(deps, principal, namespace, 'list', 'layerversions', 'ListLayers', namespace);
+    res
+      .status(200)
+      .json({ Layers: listLayersOf(deps.region, await deps.store.listLayerVersions(namespace)) });
+  };
+}
 
-    getLayerVersion: async (req, res) => {
-      const { namespace, layer } = layerName(req, deps);
-      const version = versionNumber(req);
-      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
-      await authorize(
-        deps,
-        principal,
-        namespace,
-        'get',
-        'layerversions',
-        'GetLayerVersion',
-        `${namespace}/${layer}`,
-      );
-      const lv = (await deps.store.listLayerVersions(namespace, layer)).find(
-        (l) => l.spec.version === version,
-      );
-      if (!lv) throw new ResourceNotFoundError('The resource you requested does not exist.');
-      res.status(200).json(layerVersionOf(deps.region, lv, location(req, namespace, lv.spec.package) ?? ''));
-    },
+function listLayerVersionsHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
+  return async (req, res) => {
+    const { namespace, layer } = layerName(req, deps);
+    const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+    await authorize(
+      deps,
+      principal,
+      namespace,
+      'list',
+      'layerversions',
+      'ListLayerVersions',
+      `${namespace}/${layer}`,
+    );
+    const versions = (await deps.store.listLayerVersions(namespace, layer)).sort(
+      (a, b) => b.spec.version - a.spec.version,
+    );
+    res.status(200).json({ LayerVersions: versions.map((v) => layerVersionOf(deps.region, v)) });
+  };
+}
 
-    listLayers: async (req, res) => {
-      const namespace = deps.defaultNamespace;
-      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
-      await authorize(deps, principal, namespace, 'list', 'layerversions', 'ListLayers', namespace);
-      res
-        .status(200)
-        .json({ Layers: listLayersOf(deps.region, await deps.store.listLayerVersions(namespace)) });
-    },
+function deleteLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
+  return async (req, res) => {
+    const { namespace, layer } = layerName(req, deps);
+    const version = versionNumber(req);
+    const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+    await authorize(
+      deps,
+      principal,
+      namespace,
+      'delete',
+      'layerversions',
+      'DeleteLayerVersion',
+      `${namespace}/${layer}`,
+    );
+    const lv = (await deps.store.listLayerVersions(namespace, layer)).find((l) => l.spec.version === version);
+    // Lambda answers 204 for a version that does not exist, too.
+    if (lv)
+      await deps.store.deleteLayerVersion(namespace, lv.metadata.name ?? layerVersionName(layer, version));
+    res.status(204).end();
+  };
+}
 
-    listLayerVersions: async (req, res) => {
-      const { namespace, layer } = layerName(req, deps);
-      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
-      await authorize(
-        deps,
-        principal,
-        namespace,
-        'list',
-        'layerversions',
-        'ListLayerVersions',
-        `${namespace}/${layer}`,
-      );
-      const versions = (await deps.store.listLayerVersions(namespace, layer)).sort(
-        (a, b) => b.spec.version - a.spec.version,
-      );
-      res.status(200).json({ LayerVersions: versions.map((v) => layerVersionOf(deps.region, v)) });
-    },
-
-    deleteLayerVersion: async (req, res) => {
-      const { namespace, layer } = layerName(req, deps);
-      const version = versionNumber(req);
-      const principal = await principalOf(req, res, MANAGEMENT_BODY_LIMIT);
-      await authorize(
-        deps,
-        principal,
-        namespace,
-        'delete',
-        'layerversions',
-        'DeleteLayerVersion',
-        `${namespace}/${layer}`,
-      );
-      const lv = (await deps.store.listLayerVersions(namespace, layer)).find(
-        (l) => l.spec.version === version,
-      );
-      // Lambda answers 204 for a version that does not exist, too.
-      if (lv)
-        await deps.store.deleteLayerVersion(namespace, lv.metadata.name ?? layerVersionName(layer, version));
-      res.status(204).end();
-    },
+export function makeManagementHandlers(deps: ManagementDeps): ManagementHandlers {
+  const ctx = context(deps);
+  return {
+    createFunction: createFunctionHandler(deps, ctx),
+    getFunction: getFunctionHandler(deps, ctx),
+    updateFunctionCode: updateFunctionCodeHandler(deps, ctx),
+    deleteFunction: deleteFunctionHandler(deps, ctx),
+    publishLayerVersion: publishLayerVersionHandler(deps, ctx),
+    getLayerVersion: getLayerVersionHandler(deps, ctx),
+    listLayers: listLayersHandler(deps, ctx),
+    listLayerVersions: listLayerVersionsHandler(deps, ctx),
+    deleteLayerVersion: deleteLayerVersionHandler(deps, ctx),
   };
 }
