@@ -94,6 +94,16 @@ describe('CreateFunction ⇄ Function', () => {
     expect(() => functionFromCreate(input, 'shop', { package: DIGEST })).toThrow(InvalidParameterError),
   );
 
+  it('Role role/default asks for no execution role, and a function without one reports it', () => {
+    const fn = functionFromCreate(
+      { name: 'plain', runtime: 'nodejs22.x', role: 'arn:aws:iam::shop:role/default' },
+      'shop',
+      { package: DIGEST },
+    );
+    expect(fn.spec.executionRole).toBeUndefined();
+    expect(functionConfigurationOf('sluice', fn, 0, () => 0).Role).toBe('arn:aws:iam::shop:role/default');
+  });
+
   it('an image without a runtime is a custom runtime', () => {
     expect(functionFromCreate({ name: 'img' }, 'shop', { image: 'r/x:1' }).spec.runtime).toBe('provided');
   });

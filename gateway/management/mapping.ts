@@ -64,6 +64,19 @@ export function serviceAccountOfRole(role: string, namespace: string): string {
   return m[3] as string;
 }
 
+/**
+ * The role that means "no execution role": the namespace's `default` ServiceAccount, whose token
+ * a function pod does not get (as for a Function without spec.executionRole). Lambda requires a
+ * Role on CreateFunction; `arn:aws:iam::NAMESPACE:role/default` is how to ask for none.
+ */
+export const DEFAULT_ROLE = 'default';
+
+function executionRoleOf(role: string | undefined, namespace: string): Pick<FunctionSpec, 'executionRole'> {
+  if (!role) return {};
+  const sa = serviceAccountOfRole(role, namespace);
+  return sa === DEFAULT_ROLE ? {} : { executionRole: { serviceAccountName: sa } };
+}
+
 export function roleOf(namespace: string, serviceAccount: string): string {
   return `arn:aws:iam::${namespace}:role/${serviceAccount}`;
 }
@@ -149,9 +162,7 @@ export function functionFromCreate(
     ...(input.environment && Object.keys(input.environment).length ? { environment: input.environment } : {}),
     // (the generated type is a tuple of at most 5; checkLayers counted them)
     ...(input.layers?.length ? { layers: input.layers as FunctionSpec['layers'] } : {}),
-    ...(input.role
-      ? { executionRole: { serviceAccountName: serviceAccountOfRole(input.role, namespace) } }
-      : {}),
+    ...executionRoleOf(input.role, namespace),
   };
   return {
     apiVersion: API_VERSION,
@@ -212,7 +223,7 @@ function identity(region: string, fn: FunctionResource): Record<string, unknown>
     FunctionName: name,
     FunctionArn: functionArn(region, ns, name),
     ...(image && s.runtime === 'provided' ? {} : { Runtime: RUNTIME_TO_LAMBDA[s.runtime] }),
-    ...(s.executionRole?.serviceAccountName ? { Role: roleOf(ns, s.executionRole.serviceAccountName) } : {}),
+    Role: roleOf(ns, s.executionRole?.serviceAccountName ?? DEFAULT_ROLE),
     ...(s.runtime === 'provided' ? {} : { Handler: s.handler ?? 'index.handler' }),
     PackageType: image && s.runtime === 'provided' ? 'Image' : 'Zip',
   };
