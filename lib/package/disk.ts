@@ -82,9 +82,19 @@ export async function prepareDestination(dest: string, merge: boolean): Promise<
   return { root: dest, created: false, mode: st.mode & 0o7777 };
 }
 
+/**
+ * chmod only when the mode differs: a destination this process does not own (a volume's mount
+ * point, e.g. an emptyDir owned by root and open to all) may not be chmod-ed even to its own mode.
+ */
+async function setMode(path: string, mode: number): Promise<void> {
+  const st = await lstat(path);
+  if ((st.mode & 0o7777) !== mode) await chmod(path, mode);
+}
+
 /** Makes every directory under `dir` (not following symlinks) writable, so it can be emptied. */
 async function makeWritable(dir: string): Promise<void> {
-  await chmod(dir, 0o700);
+  const st = await lstat(dir);
+  if ((st.mode & 0o700) !== 0o700) await chmod(dir, 0o700 | (st.mode & 0o7777));
   for (const dirent of await readdir(dir, { withFileTypes: true })) {
     if (dirent.isDirectory()) await makeWritable(join(dir, dirent.name));
   }
@@ -104,7 +114,7 @@ export async function clearDestination(dest: Destination): Promise<void> {
   }
   for (const name of await readdir(dest.root))
     await rm(join(dest.root, name), { recursive: true, force: true });
-  await chmod(dest.root, dest.mode);
+  await setMode(dest.root, dest.mode);
 }
 
 /** Writes entries under `dest.root`; directories are made writable while it works and 0555 at `finish`. */
@@ -143,7 +153,7 @@ export class DiskSink implements EntrySink {
   }
 
   async finish(): Promise<void> {
-    for (const [full, mode] of this.finalModes) await chmod(full, mode);
+    for (const [full, mode] of this.finalModes) await setMode(full, mode);
   }
 
   /**
