@@ -4,7 +4,7 @@ import { INVOKE_TOKEN_HEADER, tokensEqual } from '../../api/invoke-token.js';
 import { PACKAGE_DIGEST_PATTERN } from '../../api/schema.js';
 import type { Logger } from '../../lib/index.js';
 import type { PackageCatalog } from '../catalog/catalog.js';
-import { ResourceNotFoundError } from '../errors.js';
+import { LambdaError, ResourceNotFoundError } from '../errors.js';
 import { headerOf } from '../http/context.js';
 import { verifyLocation, type Signer } from '../packages/location.js';
 import { functionPackages } from '../packages/references.js';
@@ -99,8 +99,17 @@ export function makePackageDownloadHandler(deps: PackageDownloadDeps): RequestHa
       deps.sign !== undefined &&
       DIGEST.test(digest) &&
       verifyLocation(deps.sign, namespace, digest, q.expires, q.signature, now());
-    const notFound = new ResourceNotFoundError(`Package not found or link expired: ${namespace}/${digest}`);
-    if (!valid) throw notFound;
-    if (!(await sendPackage(res, deps.store, namespace, digest, deps.log))) throw notFound;
+    // As S3 answers a presigned URL: 403 before anything is looked up (a bad link tells nothing
+    // of what exists), 404 only for a valid link whose package is gone.
+    if (!valid) {
+      throw new LambdaError(
+        403,
+        'AccessDeniedException',
+        'The link is invalid or has expired (links from GetFunction last 10 minutes)',
+      );
+    }
+    if (!(await sendPackage(res, deps.store, namespace, digest, deps.log))) {
+      throw new ResourceNotFoundError(`Package not found: ${namespace}/${digest}`);
+    }
   };
 }

@@ -240,9 +240,12 @@ describe('functions from zip packages, through @aws-sdk/client-lambda', () => {
     const got = await fetch(r.Code!.Location!);
     expect(got.status).toBe(200);
     expect(sha(Buffer.from(await got.arrayBuffer()))).toBe(sha(v1));
-    // A tampered link opens nothing.
+    // A tampered or expired link opens nothing: 403 before anything is looked up, as S3 answers.
     const bad = await fetch(r.Code!.Location!.replace(/signature=[0-9a-f]/, 'signature=z'));
-    expect(bad.status).toBe(404);
+    expect(bad.status).toBe(403);
+    expect(((await bad.json()) as { Type?: string; message?: string }).message).toMatch(/invalid or has expired/);
+    const expired = await fetch(r.Code!.Location!.replace(/expires=\d+/, 'expires=1000'));
+    expect(expired.status).toBe(403);
   });
 
   it('delivers the package to the function’s pod with its token, and to nobody else', async () => {
