@@ -84,6 +84,7 @@ bench: deps tools ## Benchmarks, each against a baseline in the same run (result
 	npx tsx test/bench/poller.bench.ts
 	npx tsx test/bench/poller-cluster.bench.ts
 	npx tsx test/bench/gateway.bench.ts
+	npx tsx test/bench/packages.bench.ts
 
 N ?= 5
 SUITE ?= integration

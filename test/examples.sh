@@ -20,6 +20,8 @@ sys=${SLUICE_NAMESPACE:-sluice-system}
 examples=(hello async-destinations alias-weights queue-mapping schedule)
 key_id=AKIDSLUICEEXAMPLES
 key_secret=sluice-examples-key
+deploy_key_id=AKIDSLUICEDEPLOYER
+deploy_key_secret=sluice-examples-deployer-key
 T0=$(date +%s)
 say() { printf 'examples [%3ss] %s\n' "$(($(date +%s) - T0))" "$*"; }
 k() { "$KUBECTL" -n "$ns" "$@"; }
@@ -66,6 +68,20 @@ if ! "$KUBECTL" -n "$sys" get secret "$key_secret" >/dev/null 2>&1; then
     --from-literal=principal="serviceaccount:$ns:default" >/dev/null
 fi
 "$KUBECTL" -n "$sys" label secret "$key_secret" sluice.dev/access-key=true --overwrite >/dev/null
+
+# Shipping code with the AWS CLI (make up's guide, deploy/examples/zip/): a second access key,
+# acting as ServiceAccount deployer, which the namespace's `edit` role lets create and update
+# functions and layers (the gateway asks Kubernetes RBAC for every management call).
+say "access key $deploy_key_id for deploying zips (ServiceAccount $ns/deployer with edit; Secret $sys/$deploy_key_secret)"
+k create serviceaccount deployer --dry-run=client -o yaml | k apply -f - >/dev/null
+k create rolebinding deployer-edit --clusterrole=edit --serviceaccount="$ns:deployer" --dry-run=client -o yaml |
+  k apply -f - >/dev/null
+if ! "$KUBECTL" -n "$sys" get secret "$deploy_key_secret" >/dev/null 2>&1; then
+  "$KUBECTL" -n "$sys" create secret generic "$deploy_key_secret" --from-literal=accessKeyId="$deploy_key_id" \
+    --from-literal=secretAccessKey="$(openssl rand -hex 20)" \
+    --from-literal=principal="serviceaccount:$ns:deployer" >/dev/null
+fi
+"$KUBECTL" -n "$sys" label secret "$deploy_key_secret" sluice.dev/access-key=true --overwrite >/dev/null
 
 # Ready only counts once the controller and the poller have seen the current spec, and the
 # functions' pods run the code just applied (a changed example rolls its Deployment). Only the

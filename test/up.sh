@@ -40,6 +40,12 @@ if [ $external = 0 ] && "$KUBECTL" -n sluice-system get svc sluice-gateway >/dev
   test/cluster/forward.sh gateway "${SLUICE_GATEWAY_PORT:-18080}" svc/sluice-system/sluice-gateway:8080 --env SLUICE_URL >/dev/null
 fi
 
+# The AWS CLI the guide uses (awscli from PyPI, cached): on the PATH .cluster/env sets.
+aws_bin=$(test/cluster/awscli.sh 2>/dev/null | tail -1)
+if [ -n "$aws_bin" ] && ! grep -q 'test/cluster/awscli.sh' .cluster/env; then
+  echo "export PATH=\"$(dirname "$aws_bin"):\$PATH\"  # the AWS CLI (test/cluster/awscli.sh)" >> .cluster/env
+fi
+
 step "Ready in $(( $(date +%s) - T0 ))s: a guide to the examples (deploy/examples/valid/), to paste here"
 cat <<'GUIDE'
   source .cluster/env                                           # KUBECONFIG, SLUICE_URL; kubectl, helm on PATH
@@ -80,6 +86,20 @@ cat <<'GUIDE'
     const lambda = new LambdaClient({ endpoint: process.env.SLUICE_URL });
     const r = await lambda.send(new InvokeCommand({ FunctionName: 'sluice-examples:function:resize:prod' }));
     console.log(r.ExecutedVersion, Buffer.from(r.Payload).toString());"
+
+  # 6. Ship a zip with its node_modules, the Lambda way (deploy/examples/zip/): build, create, call, update
+  deploy/examples/zip/build.sh wordcount /tmp/wordcount.zip    # npm install --omit=dev, then zip -r
+  export AWS_ACCESS_KEY_ID=AKIDSLUICEDEPLOYER AWS_SECRET_ACCESS_KEY=$(   # ServiceAccount deployer (edit)
+    kubectl -n sluice-system get secret sluice-examples-deployer-key -o jsonpath='{.data.secretAccessKey}' | base64 -d)
+  aws lambda create-function --endpoint-url "$SLUICE_URL" --function-name sluice-examples:function:wordcount \
+    --runtime nodejs22.x --handler index.handler --role arn:aws:iam::sluice-examples:role/default \
+    --zip-file fileb:///tmp/wordcount.zip                       # a second time: ResourceConflictException
+  kubectl -n sluice-examples get fn wordcount -o jsonpath='{.spec.code}{"\n"}'   # {"package":"sha256:…"}
+  aws lambda invoke --endpoint-url "$SLUICE_URL" --function-name sluice-examples:function:wordcount \
+    --payload '{"text":"to be or not to be"}' out.json && cat out.json     # seconds: the pod starts
+  aws lambda update-function-code --endpoint-url "$SLUICE_URL" --function-name sluice-examples:function:wordcount \
+    --zip-file fileb:///tmp/wordcount.zip                       # new code: a rolling update
+  aws lambda get-function --endpoint-url "$SLUICE_URL" --function-name sluice-examples:function:wordcount  # Code.Location: the zip, for 10 min
 
   kubectl get fn,fnv,alias,esm -A; kubectl explain function.spec   # what runs; every field documented
   make down                                                     # remove everything

@@ -6,6 +6,8 @@
 set -euo pipefail
 pkgs=(containerd runc containernetworking-plugins iptables ipset iproute2 util-linux openssl
   socat jq curl ca-certificates tar coreutils gcc libc6-dev procps
+  zip unzip # deploy/examples/zip/build.sh and test/cluster/rust-fn.sh pack function zips
+  python3-venv # test/cluster/awscli.sh: the AWS CLI from PyPI in a virtualenv
   prometheus # promtool: test/unit/observability.test.ts checks the alert rules and dashboard queries
   python3-fusepy # test/support/volatile-fs.py: the FUSE disk of test/integration/nats-power-loss.test.ts
   "$@")
