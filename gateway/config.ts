@@ -8,6 +8,7 @@ import {
   destinationBlockedCidrs,
   region,
   invokeKeyFile,
+  podName,
 } from '../lib/config-options.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -61,6 +62,26 @@ export const gatewaySpec = {
     description:
       'zip packages (functions and layers) one namespace may store, in MiB; an upload beyond it gets 400 CodeStorageExceededException',
   },
+  packageGcIntervalSeconds: {
+    type: 'int',
+    env: 'SLUICE_PACKAGE_GC_INTERVAL_SECONDS',
+    flag: 'package-gc-interval-seconds',
+    min: 0,
+    max: 7 * 24 * 3600,
+    default: 600,
+    description:
+      'how often the replica holding the Lease sluice-gateway-package-gc deletes zip packages no Function, FunctionVersion or LayerVersion of their namespace references (0: never)',
+  },
+  packageGcGraceSeconds: {
+    type: 'int',
+    env: 'SLUICE_PACKAGE_GC_GRACE_SECONDS',
+    flag: 'package-gc-grace-seconds',
+    min: 60,
+    max: 365 * 24 * 3600,
+    default: 3600,
+    description:
+      'an unreferenced package is deleted only once it was stored at least this long ago (an upload whose Function is not written yet survives)',
+  },
   asyncMaxBacklogPerFunction: {
     type: 'int',
     env: 'SLUICE_ASYNC_MAX_BACKLOG_PER_FUNCTION',
@@ -101,6 +122,10 @@ export const gatewaySpec = {
     pattern: DNS_LABEL,
     patternHint: 'a namespace name (DNS label)',
     description: "the gateway's own namespace (downward API): access-key Secrets and its Service live here",
+  },
+  podName: {
+    ...podName,
+    description: "this replica's identity in the package garbage collection's Lease (hostname when empty)",
   },
   serviceName: {
     type: 'string',

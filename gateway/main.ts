@@ -9,6 +9,7 @@ import { GROUP, VERSION } from '../api/schema.js';
 import type { FunctionResource } from '../api/types.js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../lib/index.js';
+import type { Shutdown } from '../lib/shutdown.js';
 import type { Telemetry } from '../lib/telemetry.js';
 import { runComponent, type CommonConfig } from '../lib/main.js';
 import { credsFileAuth, KubeAccountDirectory, TenantConnections } from '../lib/nats/index.js';
@@ -29,6 +30,7 @@ import { startPolicyCanary } from './policy-canary.js';
 import { invokeToken, readInvokeKey } from '../api/invoke-token.js';
 import { KubeManagementStore } from './management/kube-store.js';
 import { makeSigner } from './packages/location.js';
+import { kubePackageGc } from './packages/gc-kube.js';
 import { AttachablePackageStore, DEFAULT_PACKAGE_STORE, NatsPackageStore } from './packages/store.js';
 import { startWatch } from '../lib/kube/watch.js';
 import { KubePeers } from './limits/kube-peers.js';
@@ -206,6 +208,35 @@ function gatewaySettings(config: GatewayConfig): GatewaySettings {
   };
 }
 
+/**
+ * The garbage collection of unreferenced zip packages (gateway/packages/gc.ts): every replica
+ * competes for its Lease; it stops (and releases the Lease) first on shutdown.
+ */
+function startPackageGc(o: {
+  kc: KubeConfig;
+  config: GatewayConfig;
+  catalog: KubeCatalog;
+  store: AttachablePackageStore;
+  registry: Registry;
+  log: Logger;
+  shutdown: Shutdown;
+}): void {
+  if (o.config.packageGcIntervalSeconds <= 0) return;
+  const gc = kubePackageGc({
+    kc: o.kc,
+    catalog: o.catalog,
+    store: o.store,
+    namespace: o.config.namespace,
+    identity: o.config.podName || hostname(),
+    intervalSeconds: o.config.packageGcIntervalSeconds,
+    graceSeconds: o.config.packageGcGraceSeconds,
+    registry: o.registry,
+    log: o.log.child({ part: 'package-gc' }),
+  });
+  o.shutdown.register('package garbage collection', () => gc.stop());
+  gc.start();
+}
+
 /** /readyz waits for NATS at start (gateway/startup-gate.ts); without async there is nothing to wait for. */
 function natsStartupGate(
   runner: ReturnType<typeof asyncRunner> | undefined,
@@ -334,6 +365,8 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
   });
   if (runner) void runner.run(gateway);
   else log.warn('asynchronous invocation is disabled (--async=false): Event calls are answered 501');
+  // Zip packages live on the async runner's NATS connection.
+  if (runner) startPackageGc({ kc, config, catalog, store: packages, registry, log, shutdown });
   log.info(
     {
       port: config.port,

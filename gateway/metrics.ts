@@ -88,3 +88,28 @@ export class GatewayMetrics {
     });
   }
 }
+
+/**
+ * The package garbage collection's metrics (gateway/packages/gc.ts), registered by main.ts when it
+ * runs: labelled by namespace only.
+ */
+export class PackageGcMetrics {
+  readonly deleted: Counter<'namespace'>;
+  readonly storedBytes: Gauge<'namespace'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.deleted = new Counter({
+      name: 'sluice_packages_deleted_total',
+      help: 'Zip packages the garbage collection deleted (referenced by nothing in their namespace, older than the grace period)',
+      labelNames: ['namespace'],
+      registers,
+    });
+    this.storedBytes = new Gauge({
+      name: 'sluice_packages_stored_bytes',
+      help: 'Bytes of zip packages stored per namespace after the last garbage collection (reported by the replica that collects)',
+      labelNames: ['namespace'],
+      registers,
+    });
+  }
+}

@@ -6,7 +6,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { ROOT } from '../../api/paths.js';
-import { GatewayMetrics } from '../../gateway/metrics.js';
+import { GatewayMetrics, PackageGcMetrics } from '../../gateway/metrics.js';
 import { AsyncMetrics } from '../../gateway/async/metrics.js';
 import { PollerMetrics } from '../../poller/metrics.js';
 import { RuntimeMetrics } from '../../runtime/metrics.js';
@@ -70,6 +70,7 @@ function collect(component: Component, registry: Registry): void {
   const gateway = new Registry();
   new GatewayMetrics(gateway);
   void new AsyncMetrics(gateway).invocations;
+  new PackageGcMetrics(gateway);
   collect('sluice-gateway', gateway);
   const poller = new Registry();
   new PollerMetrics(poller);

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ROOT } from '../../api/paths.js';
+import { PACKAGE_GC_LEASE } from '../../gateway/packages/gc.js';
 import { renderChart } from '../support/helm.js';
 
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
@@ -180,5 +181,35 @@ describe('controller ClusterRole for NATS accounts', () => {
         .sort(),
     ).toEqual(['get', 'list', 'watch']);
     expect([...new Set(nats.flatMap((r) => r.resources))].sort()).toEqual(['namespaces', 'secrets']);
+  });
+});
+
+describe('gateway Role for its Lease', () => {
+  type NamedRule = Rule & { resourceNames?: string[] };
+  const objs = renderChart([], { showOnly: ['templates/gateway-rbac.yaml'] }) as (KubernetesObject & {
+    rules?: NamedRule[];
+    roleRef?: { name: string };
+    subjects?: { name: string; namespace: string }[];
+  })[];
+  const role = objs.find((o) => o.kind === 'Role' && o.metadata?.name === 'sluice-gateway-leases');
+
+  it('creates Leases and reads and renews only the package garbage collection’s, in its namespace', () => {
+    expect(role?.metadata?.namespace).toBe('sluice-system');
+    expect(role?.rules).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: [PACKAGE_GC_LEASE],
+        verbs: ['get', 'update'],
+      },
+    ]);
+    const binding = objs.find(
+      (o) => o.kind === 'RoleBinding' && o.metadata?.name === 'sluice-gateway-leases',
+    );
+    expect(binding?.roleRef?.name).toBe('sluice-gateway-leases');
+    expect(binding?.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'sluice-gateway', namespace: 'sluice-system' },
+    ]);
   });
 });
