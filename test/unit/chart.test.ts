@@ -175,6 +175,36 @@ describe('helm template', () => {
     }
   });
 
+  it("passes the gateway's code storage quota and package garbage collection from values", () => {
+    const pick = (gw: Manifest): Record<string, string | undefined> =>
+      Object.fromEntries(
+        [
+          'SLUICE_CODE_STORAGE_QUOTA_MB',
+          'SLUICE_PACKAGE_GC_INTERVAL_SECONDS',
+          'SLUICE_PACKAGE_GC_GRACE_SECONDS',
+        ].map((k) => [k, env(gw, k)]),
+      );
+    const defaults = {
+      SLUICE_CODE_STORAGE_QUOTA_MB: '5120',
+      SLUICE_PACKAGE_GC_INTERVAL_SECONDS: '600',
+      SLUICE_PACKAGE_GC_GRACE_SECONDS: '3600',
+    };
+    expect(pick(one(template(), 'Deployment', 'sluice-gateway'))).toEqual(defaults);
+    const set = template([
+      'gateway.codeStorageQuotaMB=102400',
+      'gateway.packageGc.intervalSeconds=0',
+      'gateway.packageGc.graceSeconds=86400',
+    ]);
+    expect(pick(one(set, 'Deployment', 'sluice-gateway'))).toEqual({
+      SLUICE_CODE_STORAGE_QUOTA_MB: '102400',
+      SLUICE_PACKAGE_GC_INTERVAL_SECONDS: '0',
+      SLUICE_PACKAGE_GC_GRACE_SECONDS: '86400',
+    });
+    // Values of a release from before the settings (helm upgrade --reuse-values).
+    const old = template(['gateway.codeStorageQuotaMB=null', 'gateway.packageGc=null']);
+    expect(pick(one(old, 'Deployment', 'sluice-gateway'))).toEqual(defaults);
+  });
+
   it('renders the hardening settings with their defaults from values of an older release (helm upgrade --reuse-values)', () => {
     const ms = template([
       'gateway.limits=null',
@@ -203,6 +233,8 @@ describe('helm template', () => {
     ['a buffer cap below one sync request', 'gateway.limits.maxBufferedRequestBytes=1024'],
     ['a CIDR that is not one', 'destinations.blockedCidrs={10.0.0.0}'],
     ['an audience with a comma', 'gateway.tokenAudience=a\\,b'],
+    ['a code storage quota of 0', 'gateway.codeStorageQuotaMB=0'],
+    ['a package grace period under a minute', 'gateway.packageGc.graceSeconds=5'],
   ])('values.schema.json rejects %s', (_name, value) => {
     const r = helm(['template', 'sluice', CHART, '--set', value]);
     expect(r.status).not.toBe(0);
