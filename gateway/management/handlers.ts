@@ -182,11 +182,23 @@ function functionName(req: Request, deps: ManagementDeps): { namespace: string; 
   return { namespace: ref.namespace, name: ref.name };
 }
 
-/** LayerName in the path: a name in the default namespace, or a layer ARN naming the namespace. */
-function layerName(req: Request, deps: ManagementDeps): { namespace: string; layer: string } {
+/**
+ * The namespace of the caller's own account, for what Lambda scopes to the caller's account (a bare
+ * layer name, ListLayers): a ServiceAccount's namespace; the default namespace for anyone else.
+ */
+export function callerNamespace(principal: Principal, defaultNamespace: string): string {
+  return principal.kind === 'serviceaccount' ? principal.namespace : defaultNamespace;
+}
+
+/** LayerName in the path: a name in the caller's namespace, or a layer ARN naming the namespace. */
+function layerName(
+  req: Request,
+  deps: ManagementDeps,
+  principal: Principal,
+): { namespace: string; layer: string } {
   const raw = String(req.params.layer);
   const arn = /^arn:aws[a-z-]*:lambda:[a-z0-9-]*:([^:]+):layer:([^:]+)$/.exec(raw);
-  const namespace = arn ? (arn[1] as string) : deps.defaultNamespace;
+  const namespace = arn ? (arn[1] as string) : callerNamespace(principal, deps.defaultNamespace);
   const layer = arn ? (arn[2] as string) : raw;
   checkLayerName(layer);
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
@@ -420,8 +432,8 @@ function deleteFunctionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
 
 function publishLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
   return async (req, res) => {
-    const { namespace, layer } = layerName(req, deps);
     const principal = await ctx.principalOf(req, res, CODE_UPLOAD_BODY_LIMIT);
+    const { namespace, layer } = layerName(req, deps, principal);
     await authorize(
       deps,
       principal,
@@ -465,9 +477,9 @@ function publishLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHand
 
 function getLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
   return async (req, res) => {
-    const { namespace, layer } = layerName(req, deps);
     const version = versionNumber(req);
     const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+    const { namespace, layer } = layerName(req, deps, principal);
     await authorize(
       deps,
       principal,
@@ -487,8 +499,8 @@ function getLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler 
 
 function listLayersHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
   return async (req, res) => {
-    const namespace = deps.defaultNamespace;
     const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+    const namespace = callerNamespace(principal, deps.defaultNamespace);
     await authorize(deps, principal, namespace, 'list', 'layerversions', 'ListLayers', namespace);
     res
       .status(200)
@@ -498,8 +510,8 @@ function listLayersHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
 
 function listLayerVersionsHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
   return async (req, res) => {
-    const { namespace, layer } = layerName(req, deps);
     const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+    const { namespace, layer } = layerName(req, deps, principal);
     await authorize(
       deps,
       principal,
@@ -518,9 +530,9 @@ function listLayerVersionsHandler(deps: ManagementDeps, ctx: Ctx): RequestHandle
 
 function deleteLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
   return async (req, res) => {
-    const { namespace, layer } = layerName(req, deps);
     const version = versionNumber(req);
     const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
+    const { namespace, layer } = layerName(req, deps, principal);
     await authorize(
       deps,
       principal,

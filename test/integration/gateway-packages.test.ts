@@ -52,13 +52,20 @@ const DEV: Principal = { kind: 'user', name: 'dev' };
 const keys = new MapAccessKeys();
 keys.set('AKIDDEV', { secretAccessKey: 'dev-secret', principal: DEV });
 keys.set('AKIDNOBODY', { secretAccessKey: 'nobody-secret', principal: { kind: 'user', name: 'nobody' } });
+// An access key bound to a ServiceAccount of shop: its account is shop.
+keys.set('AKIDSHOPCI', {
+  secretAccessKey: 'ci-secret',
+  principal: { kind: 'serviceaccount', namespace: NS, name: 'ci' },
+});
 
-/** RBAC as a list: dev may do everything in shop; nobody nothing. */
+/** RBAC as a list: dev and shop's ServiceAccounts may do everything in shop; nobody nothing. */
 class ListReviewer implements AccessReviewer {
   readonly asked: ResourceAttributes[] = [];
   allowed(p: Principal, attrs: ResourceAttributes): Promise<boolean> {
     this.asked.push(attrs);
-    return Promise.resolve(p.kind === 'user' && p.name === 'dev' && attrs.namespace === NS);
+    const who =
+      (p.kind === 'user' && p.name === 'dev') || (p.kind === 'serviceaccount' && p.namespace === NS);
+    return Promise.resolve(who && attrs.namespace === NS);
   }
 }
 
@@ -243,7 +250,9 @@ describe('functions from zip packages, through @aws-sdk/client-lambda', () => {
     // A tampered or expired link opens nothing: 403 before anything is looked up, as S3 answers.
     const bad = await fetch(r.Code!.Location!.replace(/signature=[0-9a-f]/, 'signature=z'));
     expect(bad.status).toBe(403);
-    expect(((await bad.json()) as { Type?: string; message?: string }).message).toMatch(/invalid or has expired/);
+    expect(((await bad.json()) as { Type?: string; message?: string }).message).toMatch(
+      /invalid or has expired/,
+    );
     const expired = await fetch(r.Code!.Location!.replace(/expires=\d+/, 'expires=1000'));
     expect(expired.status).toBe(403);
   });
@@ -326,7 +335,48 @@ describe('functions from zip packages, through @aws-sdk/client-lambda', () => {
     expect(catalog.listLayerVersions(NS, 'deps').map((l) => l.spec.version)).toEqual([1]);
   });
 
-  it('ListLayers lists the gateway’s default namespace: 403 for a caller without RBAC there', async () => {
+  it('a ServiceAccount’s bare layer names and ListLayers mean its own namespace (its account, as on Lambda)', async () => {
+    const ci = client('AKIDSHOPCI', 'ci-secret');
+    try {
+      const zip = await zipOf({ 'bin/tool': '#!/bin/sh' });
+      const p = await ci.send(
+        new PublishLayerVersionCommand({ LayerName: 'tools', Content: { ZipFile: zip } }),
+      );
+      expect(p.LayerVersionArn).toBe(`arn:aws:lambda:us-east-1:${NS}:layer:tools:1`);
+      expect(catalog.listLayerVersions(NS, 'tools').map((l) => l.spec.version)).toEqual([1]);
+      expect(catalog.listLayerVersions('default')).toEqual([]);
+      expect(reviewer.asked.at(-1)).toMatchObject({
+        namespace: NS,
+        verb: 'create',
+        resource: 'layerversions',
+      });
+
+      const listed = await ci.send(new ListLayersCommand({}));
+      expect(listed.Layers?.map((l) => l.LayerArn).sort()).toEqual([
+        `arn:aws:lambda:us-east-1:${NS}:layer:deps`,
+        `arn:aws:lambda:us-east-1:${NS}:layer:tools`,
+      ]);
+      expect(reviewer.asked.at(-1)).toMatchObject({ namespace: NS, verb: 'list', resource: 'layerversions' });
+
+      const got = await ci.send(new GetLayerVersionCommand({ LayerName: 'tools', VersionNumber: 1 }));
+      expect(got.LayerVersionArn).toBe(p.LayerVersionArn);
+      const versions = await ci.send(new ListLayerVersionsCommand({ LayerName: 'tools' }));
+      expect(versions.LayerVersions?.map((v) => v.Version)).toEqual([1]);
+      await ci.send(new DeleteLayerVersionCommand({ LayerName: 'tools', VersionNumber: 1 }));
+      expect(catalog.listLayerVersions(NS, 'tools')).toEqual([]);
+      // An ARN still names its namespace: another one is refused by RBAC, not read from shop.
+      expect(
+        await errorOf(
+          ci.send(new ListLayerVersionsCommand({ LayerName: 'arn:aws:lambda:us-east-1:blue:layer:deps' })),
+        ),
+      ).toMatchObject({ name: 'AccessDeniedException', status: 403 });
+      expect(reviewer.asked.at(-1)).toMatchObject({ namespace: 'blue' });
+    } finally {
+      ci.destroy();
+    }
+  });
+
+  it('ListLayers of a user lists the gateway’s default namespace: 403 for a caller without RBAC there', async () => {
     expect(await errorOf(lambda.send(new ListLayersCommand({})))).toMatchObject({
       name: 'AccessDeniedException',
       status: 403,
