@@ -174,7 +174,14 @@ export class NatsPackageStore implements PackageStore {
     return this.serial(namespace, async () => {
       const name = objectName(namespace, digest);
       const existing = await this.os.info(name);
-      if (existing && !existing.deleted) return { digest, size: existing.size, created: false };
+      if (existing && !existing.deleted) {
+        // Stored long ago and about to be referenced again: the garbage collector measures its
+        // grace period from this use, not from the upload (the object's mtime stays as it was).
+        await this.os.update(name, {
+          metadata: { ...existing.metadata, [REUSED_AT]: new Date().toISOString() },
+        });
+        return { digest, size: existing.size, created: false };
+      }
       const used = (await this.list(namespace)).reduce((sum, p) => sum + p.size, 0);
       if (used + zip.length > this.settings.quotaBytes) {
         throw new CodeStorageExceededError(namespace, this.settings.quotaBytes);
@@ -223,8 +230,16 @@ export class NatsPackageStore implements PackageStore {
   }
 }
 
+/** Object metadata: when an upload last found the package already stored (NatsPackageStore.put). */
+const REUSED_AT = 'reused-at';
+
 function stored(info: ObjectInfo): StoredPackage | undefined {
   if (info.deleted) return undefined;
   const parsed = parseObjectName(info.name);
-  return parsed ? { ...parsed, size: info.size, storedAt: new Date(info.mtime) } : undefined;
+  if (!parsed) return undefined;
+  // The later of the upload and the last re-upload (an unparsable value counts as the upload).
+  const reused = Date.parse(info.metadata?.[REUSED_AT] ?? '');
+  const uploaded = Date.parse(info.mtime);
+  const at = Number.isNaN(reused) ? uploaded : Math.max(uploaded, reused);
+  return { ...parsed, size: info.size, storedAt: new Date(at) };
 }

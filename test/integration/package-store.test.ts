@@ -57,6 +57,20 @@ describe('the package store, as the gateway', () => {
     expect((await readAll(got!.data)).equals(zip)).toBe(true);
   });
 
+  it('an upload of a package already stored counts as its last use for the garbage collector', async () => {
+    const zip = randomBytes(500);
+    const { digest } = await store.put('shop', zip);
+    const storedAt = (await store.list('shop')).find((p) => p.digest === digest)?.storedAt.getTime() ?? NaN;
+    await new Promise((r) => setTimeout(r, 50));
+    const before = Date.now();
+    await store.put('shop', zip);
+    const reused = (await store.list('shop')).find((p) => p.digest === digest)?.storedAt.getTime() ?? NaN;
+    expect(reused).toBeGreaterThanOrEqual(before);
+    expect(reused).toBeGreaterThan(storedAt);
+    // The bytes are the same object still.
+    expect((await readAll((await store.get('shop', digest))!.data)).equals(zip)).toBe(true);
+  });
+
   it('streams a 20 MB package intact', async () => {
     const zip = randomBytes(20 * 1024 * 1024);
     const big = await NatsPackageStore.open(jetstream(nc), {
