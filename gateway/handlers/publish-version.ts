@@ -6,6 +6,7 @@ import type { FunctionResolver } from '../catalog/catalog.js';
 import { AccessDeniedError, InvalidParameterError, InvalidRequestContentError } from '../errors.js';
 import { MANAGEMENT_BODY_LIMIT } from '../http/body.js';
 import { callContext, requestHeadOf } from '../http/context.js';
+import { callerNamespace } from '../management/common.js';
 import {
   functionConfiguration,
   publishVersion,
@@ -55,11 +56,15 @@ function parseInput(body: Buffer): PublishInput {
 export function makePublishVersionHandler(deps: PublishHandlerDeps): RequestHandler {
   return async (req: Request, res: Response) => {
     const ctx = callContext(res);
-    const ref = parseFunctionRef(String(req.params.name), undefined, deps.defaultNamespace);
-    if (ref.qualified) throw new InvalidParameterError('PublishVersion takes an unqualified function name');
     const read = (): Promise<Buffer> => ctx.readBody(MANAGEMENT_BODY_LIMIT);
-    // Authenticated and authorized before the body is read.
+    // Authenticated and authorized before the body is read; a bare name is in the caller's account.
     const principal = await deps.auth.authenticate(requestHeadOf(req), read);
+    const ref = parseFunctionRef(
+      String(req.params.name),
+      undefined,
+      callerNamespace(principal, deps.defaultNamespace),
+    );
+    if (ref.qualified) throw new InvalidParameterError('PublishVersion takes an unqualified function name');
     const { fn } = deps.resolver.resolve(ref);
     if (!(await deps.authorizer.canPublish(principal, ref.namespace))) {
       throw new AccessDeniedError(

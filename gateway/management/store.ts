@@ -1,4 +1,4 @@
-import type { FunctionResource, LayerVersionResource } from '../../api/types.js';
+import type { AliasResource, FunctionResource, LayerVersionResource } from '../../api/types.js';
 import { SluiceError } from '../../lib/index.js';
 
 /**
@@ -18,6 +18,22 @@ export interface ManagementStore {
   /** Throws AlreadyExistsError when the name is taken (a concurrent publisher). */
   createLayerVersion(lv: LayerVersionResource): Promise<LayerVersionResource>;
   deleteLayerVersion(namespace: string, name: string): Promise<boolean>;
+}
+
+/**
+ * What the configuration and alias calls read and write besides ManagementStore: the Functions of
+ * a namespace and Alias objects, read fresh from the API server (kube-store.ts), a map in tests.
+ */
+export interface FunctionObjectStore {
+  listFunctions(namespace: string): Promise<FunctionResource[]>;
+  /** The Aliases of one function (spec.function), whatever their metadata.name. */
+  listAliases(namespace: string, fn: string): Promise<AliasResource[]>;
+  /** Throws AlreadyExistsError when the name is taken. */
+  createAlias(alias: AliasResource): Promise<AliasResource>;
+  /** Replaces the object at its resourceVersion; throws ConflictError when it changed meanwhile. */
+  replaceAlias(alias: AliasResource): Promise<AliasResource>;
+  /** False when there was none. */
+  deleteAlias(namespace: string, name: string): Promise<boolean>;
 }
 
 export class AlreadyExistsError extends SluiceError {
