@@ -17,7 +17,7 @@ import { makePackageDeliveryHandler, makePackageDownloadHandler } from './handle
 import type { PackageCatalog } from './catalog/catalog.js';
 import type { AccessReviewer } from './auth/kube-rbac.js';
 import { CODE_UPLOAD_BODY_LIMIT, makeManagementHandlers } from './management/handlers.js';
-import type { ManagementStore } from './management/store.js';
+import type { FunctionObjectStore, ManagementStore } from './management/store.js';
 import type { Signer } from './packages/location.js';
 import type { PackageStore } from './packages/store.js';
 import type { AsyncQueue } from './invoke/async-queue.js';
@@ -77,6 +77,8 @@ export interface PackagesDeps {
   store: PackageStore;
   /** Functions and LayerVersions written (and read fresh) for the management API. */
   management: ManagementStore;
+  /** Function lists and Aliases for the configuration and alias calls (not routed without it). */
+  objects?: FunctionObjectStore;
   /** SubjectAccessReviews of the management API's callers. */
   reviewer: AccessReviewer;
   /** A function's invoke token (pods present it to fetch their packages). */
@@ -163,6 +165,7 @@ function packageHandlers(
       store: p.management,
       packages: p.store,
       versions: deps.versions,
+      ...(p.objects ? { objects: p.objects } : {}),
       ...(p.sign ? { sign: p.sign } : {}),
       // two uploads of the largest zip at once per replica
       uploadBudget: new ByteBudget(2 * CODE_UPLOAD_BODY_LIMIT),

@@ -284,6 +284,7 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
   const pods = new HttpPodClient(undefined, undefined, invokeTokens(config.invokeKeyFile, log));
   // Zip packages live in NATS: the store answers 503 until the platform connection is up.
   const packages = new AttachablePackageStore();
+  const managementStore = new KubeManagementStore(kc);
   const key = invokeKey(config.invokeKeyFile);
   const { runner, concurrency } = asyncParts({ kc, config, registry, telemetry, log, packages });
   // Hooks run in reverse order of registration: the HTTP server drains first, then the async
@@ -328,7 +329,8 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
       packages: {
         catalog,
         store: packages,
-        management: new KubeManagementStore(kc),
+        management: managementStore,
+        objects: managementStore,
         reviewer: new KubeAccessReviewer(kc),
         ...(key
           ? { tokens: (ns: string, fn: string) => invokeToken(key, ns, fn), sign: makeSigner(key) }

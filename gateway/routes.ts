@@ -55,6 +55,21 @@ export function routes(h: RouteHandlers): Router {
     r.get('/2015-03-31/functions/:name', m.getFunction);
     r.delete('/2015-03-31/functions/:name', m.deleteFunction);
     r.put('/2015-03-31/functions/:name/code', m.updateFunctionCode);
+    if (m.configuration) {
+      const c = m.configuration;
+      r.get('/2015-03-31/functions', c.listFunctions);
+      r.get('/2015-03-31/functions/:name/configuration', c.getFunctionConfiguration);
+      r.put('/2015-03-31/functions/:name/configuration', c.updateFunctionConfiguration);
+      r.get('/2015-03-31/functions/:name/versions', c.listVersionsByFunction);
+    }
+    if (m.aliases) {
+      const a = m.aliases;
+      r.post('/2015-03-31/functions/:name/aliases', a.createAlias);
+      r.get('/2015-03-31/functions/:name/aliases', a.listAliases);
+      r.get('/2015-03-31/functions/:name/aliases/:alias', a.getAlias);
+      r.put('/2015-03-31/functions/:name/aliases/:alias', a.updateAlias);
+      r.delete('/2015-03-31/functions/:name/aliases/:alias', a.deleteAlias);
+    }
     r.get('/2018-10-31/layers', m.listLayers);
     r.post('/2018-10-31/layers/:layer/versions', m.publishLayerVersion);
     r.get('/2018-10-31/layers/:layer/versions', m.listLayerVersions);

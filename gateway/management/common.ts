@@ -165,7 +165,6 @@ export function callerNamespace(principal: Principal, defaultNamespace: string):
   return principal.kind === 'serviceaccount' ? principal.namespace : defaultNamespace;
 }
 
-
 /** What the handlers share: authentication, Code.Location links, configurations, lookups. */
 export interface Ctx {
   now: () => number;

@@ -25,6 +25,8 @@ import {
   type Ctx,
   type ManagementDeps,
 } from './common.js';
+import { makeAliasHandlers, type AliasHandlers } from './aliases.js';
+import { makeConfigurationHandlers, type ConfigurationHandlers } from './configuration.js';
 import {
   checkLayerName,
   functionFromCreate,
@@ -108,6 +110,10 @@ function versionNumber(req: Request): number {
 }
 
 export interface ManagementHandlers {
+  /** The configuration and version calls (configuration.ts); absent without deps.objects. */
+  configuration?: ConfigurationHandlers;
+  /** The alias calls (aliases.ts); absent without deps.objects. */
+  aliases?: AliasHandlers;
   createFunction: RequestHandler;
   getFunction: RequestHandler;
   updateFunctionCode: RequestHandler;
@@ -118,7 +124,6 @@ export interface ManagementHandlers {
   listLayerVersions: RequestHandler;
   deleteLayerVersion: RequestHandler;
 }
-
 
 function createFunctionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
   return async (req, res) => {
@@ -412,5 +417,11 @@ export function makeManagementHandlers(deps: ManagementDeps): ManagementHandlers
     listLayers: listLayersHandler(deps, ctx),
     listLayerVersions: listLayerVersionsHandler(deps, ctx),
     deleteLayerVersion: deleteLayerVersionHandler(deps, ctx),
+    ...(deps.objects
+      ? {
+          configuration: makeConfigurationHandlers(deps, ctx, deps.objects),
+          aliases: makeAliasHandlers(deps, ctx, deps.objects),
+        }
+      : {}),
   };
 }

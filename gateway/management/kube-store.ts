@@ -1,8 +1,13 @@
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../../api/schema.js';
-import type { FunctionResource, LayerVersionResource } from '../../api/types.js';
+import type { AliasResource, FunctionResource, LayerVersionResource } from '../../api/types.js';
 import { ValidationError } from '../../lib/index.js';
-import { AlreadyExistsError, ConflictError, type ManagementStore } from './store.js';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  type FunctionObjectStore,
+  type ManagementStore,
+} from './store.js';
 
 const FIELD_MANAGER = 'sluice-gateway';
 
@@ -21,8 +26,8 @@ function refused(err: unknown): Error | undefined {
   return new ValidationError(message, { cause: err });
 }
 
-/** Functions and LayerVersions on the API server, read fresh (not from the gateway's caches). */
-export class KubeManagementStore implements ManagementStore {
+/** Functions, LayerVersions and Aliases on the API server, read fresh (not from the gateway's caches). */
+export class KubeManagementStore implements ManagementStore, FunctionObjectStore {
   private readonly api: CustomObjectsApi;
 
   constructor(kc: KubeConfig) {
@@ -53,16 +58,46 @@ export class KubeManagementStore implements ManagementStore {
   }
 
   async replaceFunction(fn: FunctionResource): Promise<FunctionResource> {
+    return this.replace(fn, 'functions') as Promise<FunctionResource>;
+  }
+
+  async listFunctions(namespace: string): Promise<FunctionResource[]> {
+    const list = (await this.api.listNamespacedCustomObject(this.ref(namespace, 'functions'))) as {
+      items: FunctionResource[];
+    };
+    return list.items;
+  }
+
+  async listAliases(namespace: string, fn: string): Promise<AliasResource[]> {
+    const list = (await this.api.listNamespacedCustomObject(this.ref(namespace, 'aliases'))) as {
+      items: AliasResource[];
+    };
+    return list.items.filter((a) => a.spec.function === fn);
+  }
+
+  async createAlias(alias: AliasResource): Promise<AliasResource> {
+    return this.create(alias, 'aliases') as Promise<AliasResource>;
+  }
+
+  async replaceAlias(alias: AliasResource): Promise<AliasResource> {
+    return this.replace(alias, 'aliases') as Promise<AliasResource>;
+  }
+
+  async deleteAlias(namespace: string, name: string): Promise<boolean> {
+    return this.delete(namespace, 'aliases', name);
+  }
+
+  private async replace(o: FunctionResource | AliasResource, plural: string): Promise<unknown> {
     try {
-      return (await this.api.replaceNamespacedCustomObject({
-        ...this.ref(fn.metadata.namespace ?? 'default', 'functions'),
-        name: fn.metadata.name ?? '',
-        body: fn,
+      return await this.api.replaceNamespacedCustomObject({
+        ...this.ref(o.metadata.namespace ?? 'default', plural),
+        name: o.metadata.name ?? '',
+        body: o,
         fieldManager: FIELD_MANAGER,
-      })) as FunctionResource;
+      });
     } catch (err) {
       if (codeOf(err) === 409)
-        throw new ConflictError(`${fn.metadata.name ?? ''} changed meanwhile`, { cause: err });
+        throw new ConflictError(`${o.metadata.name ?? ''} changed meanwhile`, { cause: err });
       throw refused(err) ?? err;
     }
   }
@@ -86,7 +121,10 @@ export class KubeManagementStore implements ManagementStore {
     return this.delete(namespace, 'layerversions', name);
   }
 
-  private async create(o: FunctionResource | LayerVersionResource, plural: string): Promise<unknown> {
+  private async create(
+    o: FunctionResource | LayerVersionResource | AliasResource,
+    plural: string,
+  ): Promise<unknown> {
     try {
       return await this.api.createNamespacedCustomObject({
         ...this.ref(o.metadata.namespace ?? 'default', plural),

@@ -71,7 +71,10 @@ export function serviceAccountOfRole(role: string, namespace: string): string {
  */
 export const DEFAULT_ROLE = 'default';
 
-function executionRoleOf(role: string | undefined, namespace: string): Pick<FunctionSpec, 'executionRole'> {
+export function executionRoleOf(
+  role: string | undefined,
+  namespace: string,
+): Pick<FunctionSpec, 'executionRole'> {
   if (!role) return {};
   const sa = serviceAccountOfRole(role, namespace);
   return sa === DEFAULT_ROLE ? {} : { executionRole: { serviceAccountName: sa } };
@@ -207,10 +210,61 @@ export function functionConfigurationOf(
     EphemeralStorage: { Size: s.ephemeralStorageMB ?? 512 },
     ...(s.layers?.length ? { Layers: s.layers.map((Arn) => ({ Arn, CodeSize: layerSizes(Arn) })) } : {}),
     Architectures: ['x86_64'],
-    State: 'Active',
-    LastUpdateStatus: 'Successful',
+    ...stateOf(fn.metadata.generation, fn.status?.conditions),
     RevisionId: fn.metadata.resourceVersion ?? '',
   };
+}
+
+type Conditions = NonNullable<FunctionResource['status']>['conditions'];
+
+/** Ready=False reasons that mean "still starting", not "cannot run". */
+const STARTING = new Set(['Deploying', 'Pending']);
+
+/**
+ * Lambda's State and LastUpdateStatus from the controller's conditions (controller/function/
+ * reconcile.ts), so `aws lambda wait function-active` and `function-updated` work:
+ * State — Ready True: Active; Ready False for a reason other than starting: Failed; else Pending.
+ * LastUpdateStatus — the current generation's Ready False for such a reason: Failed; its Updated
+ * True (every pod of $LATEST runs the current spec): Successful; else InProgress (the controller
+ * has not seen the last change yet, or the rollout runs).
+ */
+export function stateOf(generation: number | undefined, conditions: Conditions): Record<string, string> {
+  const current = (type: string): NonNullable<Conditions>[number] | undefined => {
+    const c = conditions?.find((x) => x.type === type);
+    if (!c) return undefined;
+    const fresh =
+      generation === undefined || c.observedGeneration === undefined || c.observedGeneration >= generation;
+    return fresh ? c : undefined;
+  };
+  const ready = conditions?.find((c) => c.type === 'Ready');
+  const failed = (c: typeof ready): boolean =>
+    c !== undefined && c.status === 'False' && !STARTING.has(c.reason ?? '');
+  const state: Record<string, string> = !ready
+    ? { State: 'Pending', StateReason: 'The function is being created.', StateReasonCode: 'Creating' }
+    : ready.status === 'True'
+      ? { State: 'Active' }
+      : failed(ready)
+        ? {
+            State: 'Failed',
+            StateReason: `${ready.reason ?? ''}: ${ready.message ?? ''}`,
+            StateReasonCode: 'InvalidConfiguration',
+          }
+        : { State: 'Pending', StateReason: ready.message ?? '', StateReasonCode: 'Creating' };
+  const readyNow = current('Ready');
+  const update: Record<string, string> = failed(readyNow)
+    ? {
+        LastUpdateStatus: 'Failed',
+        LastUpdateStatusReason: `${readyNow?.reason ?? ''}: ${readyNow?.message ?? ''}`,
+        LastUpdateStatusReasonCode: 'InvalidConfiguration',
+      }
+    : current('Updated')?.status === 'True'
+      ? { LastUpdateStatus: 'Successful' }
+      : {
+          LastUpdateStatus: 'InProgress',
+          LastUpdateStatusReason: 'The function is being updated.',
+          LastUpdateStatusReasonCode: 'Creating',
+        };
+  return { ...state, ...update };
 }
 
 /** Name, runtime, role, handler and package type of a Function in Lambda's terms. */
