@@ -11,6 +11,7 @@ import {
   versionConfigurationOf,
   withAliasUpdate,
   withConfiguration,
+  type AliasInput,
 } from './config-mapping.js';
 import { functionConfigurationOf, stateOf } from './mapping.js';
 
@@ -208,7 +209,7 @@ describe('aliases ⇄ Alias objects', () => {
     { name: 'a weight over 1', input: { name: 'a', functionVersion: '1', weights: { '2': 1.5 } } },
     { name: 'the primary weighted', input: { name: 'a', functionVersion: '1', weights: { '1': 0.5 } } },
     { name: 'routing from $LATEST', input: { name: 'a', functionVersion: '$LATEST', weights: { '2': 0.5 } } },
-  ])('refuses $name', ({ input }) => {
+  ] as { name: string; input: AliasInput }[])('refuses $name', ({ input }) => {
     expect(() => aliasFrom('shop', 'f', input)).toThrow(InvalidParameterError);
   });
 });
