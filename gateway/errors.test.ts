@@ -135,7 +135,24 @@ describe('toErrorResponse', () => {
     expect(out.code).toBe(code);
     expect(out.headers['X-Amzn-ErrorType']).toBe(code);
     expect(out.body.Type).toBe(type);
-    expect(typeof out.body.message).toBe('string');
+    expect(typeof (out.body.message ?? out.body.Message)).toBe('string');
+  });
+
+  it('writes Message for ResourceNotFoundException and message for the others, as AWS does; a throttle has no retry delay in its body', () => {
+    expect(toErrorResponse(new ResourceNotFoundError('Function not found: x')).body).toEqual({
+      Type: 'User',
+      Message: 'Function not found: x',
+    });
+    expect(Object.keys(toErrorResponse(new InvalidParameterError('bad')).body)).toEqual(['Type', 'message']);
+    const throttled = toErrorResponse(
+      new ThrottledError('ReservedFunctionConcurrentInvocationLimitExceeded', 'Rate Exceeded.', 2),
+    );
+    expect(throttled.body).toEqual({
+      Type: 'User',
+      message: 'Rate Exceeded.',
+      Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded',
+    });
+    expect(throttled.headers['Retry-After']).toBe('2');
   });
 
   it('names the async limit in the message of an oversized event', () => {

@@ -7,6 +7,7 @@ import { CodeStorageExceededError, PackageStoreUnavailableError } from './packag
 /**
  * The gateway's typed errors and the ONE mapping from any thrown value to a Lambda-style HTTP
  * error: status, `X-Amzn-ErrorType`, and the JSON body `{"Type":"User"|"Service","message":…}`
+ * (`Message` for ResourceNotFoundException, as AWS writes it)
  * (plus `Reason` for throttles) that `@aws-sdk/client-lambda` parses.
  */
 export class LambdaError extends SluiceError {
@@ -204,15 +205,23 @@ function classify(err: unknown): LambdaError {
   return new LambdaError(500, 'ServiceException', 'An internal error occurred in the Sluice gateway.');
 }
 
+/** Error codes whose body AWS writes with `Message` rather than `message`. */
+const CAPITAL_MESSAGE = new Set(['ResourceNotFoundException']);
+
 /** Maps anything thrown to the Lambda error response. Internal details never leak for 500s. */
 export function toErrorResponse(err: unknown): ErrorResponse {
   const e = classify(err);
   const headers: Record<string, string> = { 'X-Amzn-ErrorType': e.code };
-  const body: Record<string, unknown> = { Type: e.status >= 500 ? 'Service' : 'User', message: e.message };
+  // As AWS writes them (recorded responses, test/fixtures/aws-lambda/): ResourceNotFoundException
+  // carries `Message`, the others `message`; a throttle's retry delay is the Retry-After header only.
+  const messageKey = CAPITAL_MESSAGE.has(e.code) ? 'Message' : 'message';
+  const body: Record<string, unknown> = {
+    Type: e.status >= 500 ? 'Service' : 'User',
+    [messageKey]: e.message,
+  };
   if (e instanceof ThrottledError) {
     headers['Retry-After'] = String(e.retryAfterSeconds);
     body.Reason = e.reason;
-    body.retryAfterSeconds = String(e.retryAfterSeconds);
   }
   return { status: e.status, code: e.code, headers, body };
 }

@@ -84,7 +84,6 @@ const KNOWN: Record<string, string[]> = {
     'missing Configuration.SnapStart',
     'missing Configuration.TracingConfig',
   ],
-  'GetFunction.ResourceNotFoundException': ['missing Message', 'extra message'],
   UpdateFunctionCode: [
     'missing LoggingConfig',
     'missing RuntimeVersionConfig',
@@ -103,11 +102,6 @@ const KNOWN: Record<string, string[]> = {
     'missing TracingConfig',
     'extra Environment',
   ],
-  'GetLayerVersion.ResourceNotFoundException': ['missing Message', 'extra message'],
-  'Invoke.ResourceNotFoundException': ['missing Message', 'extra message'],
-  // AWS sends no retryAfterSeconds in the body (the model binds it to the Retry-After header).
-  'Invoke.TooManyRequestsException': ['extra retryAfterSeconds'],
-  'DeleteFunction.ResourceNotFoundException': ['missing Message', 'extra message'],
 };
 
 /** Enum values the Lambda API model lists and the recordings happen not to show. */
