@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFunctionRef } from './arn.js';
+import { inCallerAccount, parseFunctionRef } from './arn.js';
 import { InvalidParameterError } from './errors.js';
 
 describe('parseFunctionRef', () => {
@@ -8,37 +8,37 @@ describe('parseFunctionRef', () => {
       name: 'bare name',
       fn: 'hello',
       q: undefined,
-      want: { namespace: 'default', name: 'hello', qualifier: '$LATEST', qualified: false },
+      want: { namespace: 'default', name: 'hello', qualifier: '$LATEST', qualified: false, bare: true },
     },
     {
       name: 'name:alias',
       fn: 'hello:prod',
       q: undefined,
-      want: { namespace: 'default', name: 'hello', qualifier: 'prod', qualified: true },
+      want: { namespace: 'default', name: 'hello', qualifier: 'prod', qualified: true, bare: true },
     },
     {
       name: 'name:version',
       fn: 'hello:3',
       q: undefined,
-      want: { namespace: 'default', name: 'hello', qualifier: '3', qualified: true },
+      want: { namespace: 'default', name: 'hello', qualifier: '3', qualified: true, bare: true },
     },
     {
       name: 'name with Qualifier param',
       fn: 'hello',
       q: '$LATEST',
-      want: { namespace: 'default', name: 'hello', qualifier: '$LATEST', qualified: true },
+      want: { namespace: 'default', name: 'hello', qualifier: '$LATEST', qualified: true, bare: true },
     },
     {
       name: 'same qualifier twice',
       fn: 'hello:prod',
       q: 'prod',
-      want: { namespace: 'default', name: 'hello', qualifier: 'prod', qualified: true },
+      want: { namespace: 'default', name: 'hello', qualifier: 'prod', qualified: true, bare: true },
     },
     {
       name: 'empty Qualifier param is none',
       fn: 'hello',
       q: '',
-      want: { namespace: 'default', name: 'hello', qualifier: '$LATEST', qualified: false },
+      want: { namespace: 'default', name: 'hello', qualifier: '$LATEST', qualified: false, bare: true },
     },
     {
       name: 'partial ARN',
@@ -93,5 +93,32 @@ describe('parseFunctionRef', () => {
   ])('rejects $name', ({ fn, q, msg }) => {
     expect(() => parseFunctionRef(fn, q, 'default')).toThrow(InvalidParameterError);
     expect(() => parseFunctionRef(fn, q, 'default')).toThrow(msg);
+  });
+});
+
+describe('inCallerAccount', () => {
+  const bare = parseFunctionRef('hello', undefined, 'default');
+  const full = parseFunctionRef('shop:function:hello', undefined, 'default');
+  it.each([
+    {
+      name: 'a bare name, a ServiceAccount: its namespace',
+      ref: bare,
+      who: { kind: 'serviceaccount', namespace: 'team-a', name: 'ci' },
+      want: 'team-a',
+    },
+    {
+      name: 'a bare name, anonymous: the default namespace',
+      ref: bare,
+      who: { kind: 'anonymous' },
+      want: 'default',
+    },
+    {
+      name: 'a named account is kept, whoever calls',
+      ref: full,
+      who: { kind: 'serviceaccount', namespace: 'team-a', name: 'ci' },
+      want: 'shop',
+    },
+  ] as const)('$name', ({ ref, who, want }) => {
+    expect(inCallerAccount(ref, who as never).namespace).toBe(want);
   });
 });

@@ -1,4 +1,5 @@
 import { LATEST } from '../api/naming.js';
+import type { Principal } from './auth/principal.js';
 import { InvalidParameterError } from './errors.js';
 
 /**
@@ -16,6 +17,8 @@ export interface FunctionRef {
   qualifier: string;
   /** Whether the caller named a qualifier (ARN suffix or `Qualifier`); false means the default `$LATEST`. */
   qualified: boolean;
+  /** The name carried no account (NAME or NAME:QUALIFIER): `namespace` is the default one. */
+  bare?: boolean;
 }
 
 const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -34,7 +37,10 @@ function checkQualifier(q: string): string {
   return q;
 }
 
-function split(functionName: string, defaultNamespace: string): { ns: string; name: string; q?: string } {
+function split(
+  functionName: string,
+  defaultNamespace: string,
+): { ns: string; name: string; q?: string; bare?: boolean } {
   const full = FULL_ARN.exec(functionName);
   if (full) return { ns: full[3] as string, name: full[4] as string, q: full[5] };
   if (functionName.startsWith('arn:')) {
@@ -50,7 +56,7 @@ function split(functionName: string, defaultNamespace: string): { ns: string; na
       `FunctionName "${functionName}" is invalid: expected NAME, NAME:QUALIFIER, NAMESPACE:function:NAME[:QUALIFIER] or a function ARN`,
     );
   }
-  return { ns: defaultNamespace, name: parts[0] as string, q: parts[1] };
+  return { ns: defaultNamespace, name: parts[0] as string, q: parts[1], bare: true };
 }
 
 /** Parses `FunctionName` (already percent-decoded) and the optional `Qualifier` parameter. */
@@ -62,7 +68,7 @@ export function parseFunctionRef(
   if (functionName.length === 0 || functionName.length > MAX_FUNCTION_NAME) {
     throw new InvalidParameterError(`FunctionName must be 1-${MAX_FUNCTION_NAME} characters long`);
   }
-  const { ns, name, q } = split(functionName, defaultNamespace);
+  const { ns, name, q, bare } = split(functionName, defaultNamespace);
   if (!NAMESPACE.test(ns)) {
     throw new InvalidParameterError(
       `The account field "${ns}" of "${functionName}" must be a Kubernetes namespace name`,
@@ -82,7 +88,21 @@ export function parseFunctionRef(
     );
   }
   const qualifier = q ?? param;
-  return { namespace: ns, name, qualifier: qualifier ?? LATEST, qualified: qualifier !== undefined };
+  return {
+    namespace: ns,
+    name,
+    qualifier: qualifier ?? LATEST,
+    qualified: qualifier !== undefined,
+    ...(bare ? { bare } : {}),
+  };
+}
+
+/**
+ * A bare name resolves in the caller's account, as on Lambda: a ServiceAccount's namespace (also
+ * an access key bound to one); anyone else keeps the gateway's default namespace.
+ */
+export function inCallerAccount(ref: FunctionRef, principal: Principal): FunctionRef {
+  return ref.bare && principal.kind === 'serviceaccount' ? { ...ref, namespace: principal.namespace } : ref;
 }
 
 /** True for a version qualifier (`$LATEST` or a number), false for an alias name. */

@@ -233,7 +233,8 @@ describe('platform principals', () => {
     { name: 'another service account of the namespace', who: 'serviceaccount:shop:app', status: 403 },
   ])('$name → $status', async ({ who, status }) => {
     const h = await start();
-    const pending = fetch(`${h.base}/2015-03-31/functions/locked/invocations`, {
+    // The poller names the account (NAMESPACE:function:NAME); a bare name would be its own namespace's.
+    const pending = fetch(`${h.base}/2015-03-31/functions/shop:function:locked/invocations`, {
       method: 'POST',
       body: '{"x":1}',
       headers: bearer(who),

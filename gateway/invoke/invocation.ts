@@ -1,7 +1,7 @@
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import type { InvocationOutcome } from '../../api/outcomes.js';
 import type { Logger } from '../../lib/index.js';
-import type { FunctionRef } from '../arn.js';
+import { inCallerAccount, type FunctionRef } from '../arn.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { formatPrincipal, isAllowed, type Principal } from '../auth/principal.js';
 import type { Request, Response } from 'express';
@@ -95,7 +95,7 @@ export async function admit(
   const ctx = callContext(res);
   const read = (): Promise<Buffer> => ctx.readBody(opts.limitBytes);
   const principal = await deps.auth.authenticate(requestHeadOf(req), read);
-  const target = deps.resolver.resolve(ref);
+  const target = deps.resolver.resolve(inCallerAccount(ref, principal));
   const platform = principal.kind !== 'anonymous' && deps.platformPrincipals?.has(formatPrincipal(principal));
   if (!platform && !isAllowed(target.fn.spec.invokePolicy, target.namespace, principal)) {
     throw new AccessDeniedError(
