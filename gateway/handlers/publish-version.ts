@@ -7,8 +7,8 @@ import { AccessDeniedError, InvalidParameterError, InvalidRequestContentError } 
 import { MANAGEMENT_BODY_LIMIT } from '../http/body.js';
 import { callContext, requestHeadOf } from '../http/context.js';
 import { callerNamespace } from '../management/common.js';
+import { versionConfigurationOf } from '../management/config-mapping.js';
 import {
-  functionConfiguration,
   publishVersion,
   type PublishAuthorizer,
   type PublishInput,
@@ -73,6 +73,7 @@ export function makePublishVersionHandler(deps: PublishHandlerDeps): RequestHand
     }
     const input = parseInput(await read());
     const { version, created } = await publishVersion(deps.store, fn, input);
-    res.status(created ? 201 : 200).json(functionConfiguration(deps.region, fn, version));
+    // Lambda's configuration of the version (runtime names as Lambda's, CodeSha256 base64 for a zip).
+    res.status(created ? 201 : 200).json(versionConfigurationOf(deps.region, version, 0));
   };
 }

@@ -116,8 +116,14 @@ export function versionConfigurationOf(
     spec: v.spec.snapshot,
   };
   const { State, StateReason, StateReasonCode } = stateOf(v.metadata.generation, v.status?.conditions);
+  // A version never changes: its LastUpdateStatus is Successful, without the function's reasons.
+  const {
+    LastUpdateStatusReason: _reason,
+    LastUpdateStatusReasonCode: _code,
+    ...configuration
+  } = functionConfigurationOf(region, asFunction, codeSize, layerSizes);
   return {
-    ...functionConfigurationOf(region, asFunction, codeSize, layerSizes),
+    ...configuration,
     FunctionArn: functionArn(region, ns, v.spec.function, v.spec.version),
     Version: v.spec.version,
     Description: v.spec.description ?? '',

@@ -1,5 +1,4 @@
 import { specHash } from '../../api/hash.js';
-import { functionArn } from '../../api/naming.js';
 import { planPublish } from '../../api/versions.js';
 import type { FunctionResource, FunctionVersionResource } from '../../api/types.js';
 import { SluiceError } from '../../lib/index.js';
@@ -75,32 +74,3 @@ export async function publishVersion(
   );
 }
 
-/** Lambda's FunctionConfiguration for a published version (what PublishVersion returns). */
-export function functionConfiguration(
-  region: string,
-  fn: FunctionResource,
-  v: FunctionVersionResource,
-): Record<string, unknown> {
-  const s = v.spec.snapshot;
-  const ns = fn.metadata.namespace ?? 'default';
-  return {
-    FunctionName: v.spec.function,
-    FunctionArn: functionArn(region, ns, v.spec.function, v.spec.version),
-    Version: v.spec.version,
-    Description: v.spec.description ?? '',
-    CodeSha256: v.spec.codeSha256 ?? specHash(s),
-    Runtime: s.runtime,
-    Handler: s.handler ?? 'index.handler',
-    MemorySize: s.memoryMB ?? 128,
-    Timeout: s.timeoutSeconds ?? 3,
-    EphemeralStorage: { Size: s.ephemeralStorageMB ?? 512 },
-    Environment: { Variables: s.environment ?? {} },
-    PackageType: s.code.image && s.runtime === 'provided' ? 'Image' : 'Zip',
-    State: 'Active',
-    LastUpdateStatus: 'Successful',
-    LastModified: new Date(
-      (v.metadata.creationTimestamp as Date | string | undefined) ?? Date.now(),
-    ).toISOString(),
-    RevisionId: v.metadata.resourceVersion ?? '',
-  };
-}

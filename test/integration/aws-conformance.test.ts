@@ -91,12 +91,7 @@ const KNOWN: Record<string, string[]> = {
     'missing TracingConfig',
   ],
   PublishVersion: [
-    'missing Architectures',
-    'missing CodeSize',
     'missing LoggingConfig',
-    'missing Role',
-    // the CRD's runtime name, not Lambda's (nodejs22.x)
-    'enum Runtime: "nodejs22" never seen from AWS',
     'missing RuntimeVersionConfig',
     'missing SnapStart',
     'missing TracingConfig',
@@ -130,6 +125,13 @@ const WHILE_PENDING = (prefix: string): Record<string, string> => ({
 const OPTIONS: Record<string, ShapeOptions> = {
   GetFunction: { allowedExtra: WHILE_PENDING('Configuration.') },
   UpdateFunctionCode: { allowedExtra: WHILE_PENDING('') },
+  // The version's pods never start here (no controller): State stays Pending, with its reason.
+  PublishVersion: {
+    allowedExtra: {
+      StateReason: WHILE_PENDING('').StateReason as string,
+      StateReasonCode: 'as StateReason',
+    },
+  },
 };
 
 const KEY = Buffer.from('k'.repeat(40));
