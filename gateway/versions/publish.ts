@@ -73,4 +73,3 @@ export async function publishVersion(
     `Version numbers of ${namespace}/${name} kept being taken by concurrent publishers; retry`,
   );
 }
-
