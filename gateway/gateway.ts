@@ -19,7 +19,8 @@ import type { AccessReviewer } from './auth/kube-rbac.js';
 import { CODE_UPLOAD_BODY_LIMIT, makeManagementHandlers } from './management/handlers.js';
 import type { FunctionObjectStore, ManagementStore } from './management/store.js';
 import type { Signer } from './packages/location.js';
-import type { PackageStore } from './packages/store.js';
+import { DEFAULT_CODE_STORAGE_QUOTA, type PackageStore } from './packages/store.js';
+import { makeSettingsHandlers } from './management/settings.js';
 import type { AsyncQueue } from './invoke/async-queue.js';
 import type { RouteHandlers } from './routes.js';
 import { Dispatcher, HoldGate } from './invoke/dispatcher.js';
@@ -85,6 +86,8 @@ export interface PackagesDeps {
   tokens?: (namespace: string, fn: string) => string;
   /** Signs Code.Location links. */
   sign?: Signer;
+  /** The per-namespace code storage quota GetAccountSettings reports (default 5 GiB). */
+  codeStorageQuotaBytes?: number;
 }
 
 export interface GatewaySettings {
@@ -142,9 +145,22 @@ export interface Gateway {
 function packageHandlers(
   deps: GatewayDeps,
   settings: GatewaySettings,
-): Pick<Partial<RouteHandlers>, 'packages' | 'management'> {
+): Pick<Partial<RouteHandlers>, 'packages' | 'management' | 'settings'> {
   if (!deps.packages) return {};
   const p = deps.packages;
+  const management = {
+    auth: deps.auth,
+    reviewer: p.reviewer,
+    store: p.management,
+    packages: p.store,
+    versions: deps.versions,
+    ...(p.objects ? { objects: p.objects } : {}),
+    ...(p.sign ? { sign: p.sign } : {}),
+    // two uploads of the largest zip at once per replica
+    uploadBudget: new ByteBudget(2 * CODE_UPLOAD_BODY_LIMIT),
+    defaultNamespace: settings.defaultNamespace,
+    region: settings.region,
+  };
   return {
     packages: {
       delivery: makePackageDeliveryHandler({
@@ -159,18 +175,11 @@ function packageHandlers(
         log: deps.log,
       }),
     },
-    management: makeManagementHandlers({
-      auth: deps.auth,
-      reviewer: p.reviewer,
-      store: p.management,
-      packages: p.store,
-      versions: deps.versions,
+    management: makeManagementHandlers(management),
+    settings: makeSettingsHandlers(management, {
       ...(p.objects ? { objects: p.objects } : {}),
-      ...(p.sign ? { sign: p.sign } : {}),
-      // two uploads of the largest zip at once per replica
-      uploadBudget: new ByteBudget(2 * CODE_UPLOAD_BODY_LIMIT),
-      defaultNamespace: settings.defaultNamespace,
-      region: settings.region,
+      codeStorageQuotaBytes: p.codeStorageQuotaBytes ?? DEFAULT_CODE_STORAGE_QUOTA,
+      concurrentExecutions: () => settings.maxInFlight * deps.peers.count(),
     }),
   };
 }

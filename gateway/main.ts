@@ -332,6 +332,7 @@ await runComponent('sluice-gateway', gatewaySpec, async ({ config, log, registry
         management: managementStore,
         objects: managementStore,
         reviewer: new KubeAccessReviewer(kc),
+        codeStorageQuotaBytes: config.codeStorageQuotaMb * 1024 * 1024,
         ...(key
           ? { tokens: (ns: string, fn: string) => invokeToken(key, ns, fn), sign: makeSigner(key) }
           : {}),

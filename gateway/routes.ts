@@ -4,6 +4,7 @@ import { ResourceNotFoundError } from './errors.js';
 import type { DeadLetterHandlers } from './handlers/dead-letters.js';
 import { PACKAGE_DELIVERY_PATH, PACKAGE_DOWNLOAD_PATH } from './handlers/packages.js';
 import type { ManagementHandlers } from './management/handlers.js';
+import type { SettingsHandlers } from './management/settings.js';
 
 /** The handlers behind the gateway's routes (each built by its factory in handlers/). */
 export interface RouteHandlers {
@@ -20,6 +21,8 @@ export interface RouteHandlers {
   packages?: { delivery: RequestHandler; download: RequestHandler };
   /** The code-carrying management calls and the layer calls (management/handlers.ts). */
   management?: ManagementHandlers;
+  /** Concurrency, event invoke config, resource policy and account settings (management/settings.ts). */
+  settings?: SettingsHandlers;
 }
 
 /** Where a function's dead letters are managed. */
@@ -36,6 +39,22 @@ export function deadLetterRoutes(
   r.delete(DEAD_LETTERS_PATH, h.purge);
   r.delete(`${DEAD_LETTERS_PATH}/:seq`, h.remove);
   return r;
+}
+
+/** Lambda's paths of the function-wide settings and the account (management/settings.ts). */
+function settingsRoutes(s: SettingsHandlers, r: Router): void {
+  r.put('/2017-10-31/functions/:name/concurrency', s.putFunctionConcurrency);
+  r.get('/2019-09-30/functions/:name/concurrency', s.getFunctionConcurrency);
+  r.delete('/2017-10-31/functions/:name/concurrency', s.deleteFunctionConcurrency);
+  const eic = '/2019-09-25/functions/:name/event-invoke-config';
+  r.put(eic, s.putFunctionEventInvokeConfig);
+  r.post(eic, s.updateFunctionEventInvokeConfig);
+  r.get(eic, s.getFunctionEventInvokeConfig);
+  r.delete(eic, s.deleteFunctionEventInvokeConfig);
+  r.post('/2015-03-31/functions/:name/policy', s.addPermission);
+  r.get('/2015-03-31/functions/:name/policy', s.getPolicy);
+  r.delete('/2015-03-31/functions/:name/policy/:sid', s.removePermission);
+  if (s.getAccountSettings) r.get('/2016-08-19/account-settings', s.getAccountSettings);
 }
 
 /**
@@ -76,6 +95,7 @@ export function routes(h: RouteHandlers): Router {
     r.get('/2018-10-31/layers/:layer/versions/:version', m.getLayerVersion);
     r.delete('/2018-10-31/layers/:layer/versions/:version', m.deleteLayerVersion);
   }
+  if (h.settings) settingsRoutes(h.settings, r);
   r.all('/url/:namespace/:name', h.functionUrl);
   r.all('/url/:namespace/:name/*path', h.functionUrl);
   if (h.deadLetters) deadLetterRoutes(h.deadLetters, r);
