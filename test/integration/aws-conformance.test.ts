@@ -10,16 +10,24 @@
  * in memory feeding the catalog.
  */
 import {
+  AddPermissionCommand,
   CreateFunctionCommand,
   DeleteFunctionCommand,
+  DeleteFunctionConcurrencyCommand,
   DeleteLayerVersionCommand,
+  GetAccountSettingsCommand,
   GetFunctionCommand,
+  GetFunctionConcurrencyCommand,
+  GetFunctionEventInvokeConfigCommand,
   GetLayerVersionCommand,
+  GetPolicyCommand,
   InvokeCommand,
   LambdaClient,
   ListLayerVersionsCommand,
   PublishLayerVersionCommand,
   PublishVersionCommand,
+  PutFunctionConcurrencyCommand,
+  PutFunctionEventInvokeConfigCommand,
   UpdateFunctionCodeCommand,
 } from '@aws-sdk/client-lambda';
 import { jetstream } from '@nats-io/jetstream';
@@ -32,7 +40,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yazl from 'yazl';
 import { invokeToken } from '../../api/invoke-token.js';
-import type { FunctionResource, LayerVersionResource } from '../../api/types.js';
+import type { AliasResource, FunctionResource, LayerVersionResource } from '../../api/types.js';
 import { GatewayAuthenticator, MapAccessKeys } from '../../gateway/auth/authenticator.js';
 import type { AccessReviewer, ResourceAttributes } from '../../gateway/auth/kube-rbac.js';
 import type { Principal } from '../../gateway/auth/principal.js';
@@ -40,7 +48,11 @@ import { MemoryCatalog } from '../../gateway/catalog/catalog.js';
 import { buildGateway, DEFAULT_SETTINGS, type Gateway } from '../../gateway/gateway.js';
 import { HttpPodClient } from '../../gateway/invoke/pod-client.js';
 import { StaticPeers } from '../../gateway/limits/limiter.js';
-import { AlreadyExistsError, type ManagementStore } from '../../gateway/management/store.js';
+import {
+  AlreadyExistsError,
+  type FunctionObjectStore,
+  type ManagementStore,
+} from '../../gateway/management/store.js';
 import { makeSigner } from '../../gateway/packages/location.js';
 import { NatsPackageStore } from '../../gateway/packages/store.js';
 import { EndpointTable } from '../../gateway/routing/router.js';
@@ -126,6 +138,23 @@ const OPTIONS: Record<string, ShapeOptions> = {
   GetFunction: { allowedExtra: WHILE_PENDING('Configuration.') },
   UpdateFunctionCode: { allowedExtra: WHILE_PENDING('') },
   // The version's pods never start here (no controller): State stays Pending, with its reason.
+  // A statement's principal is Sluice's ({"AWS": "namespace:web"}; AWS writes {"AWS": ARN} for an
+  // account, {"Service": …} for a service); Condition only comes with SourceArn/SourceAccount, which
+  // Sluice refuses.
+  AddPermission: {
+    optional: {
+      'Statement.Principal.Service': 'AWS sends it for a service principal; Sluice principals are {"AWS": …}',
+      'Statement.Condition': 'AWS sends it with SourceArn/SourceAccount, which Sluice refuses (400)',
+    },
+    allowedExtra: { 'Statement.Principal.AWS': 'what AWS sends for an account or role principal' },
+  },
+  GetPolicy: {
+    optional: {
+      'Policy.Statement[].Principal.Service': 'as AddPermission',
+      'Policy.Statement[].Condition': 'as AddPermission',
+    },
+    allowedExtra: { 'Policy.Statement[].Principal.AWS': 'as AddPermission' },
+  },
   PublishVersion: {
     allowedExtra: {
       StateReason: WHILE_PENDING('').StateReason as string,
@@ -140,15 +169,17 @@ const keys = new MapAccessKeys();
 keys.set('AKIDDEV', { secretAccessKey: 'dev-secret', principal: { kind: 'user', name: 'dev' } });
 keys.set('AKIDNOBODY', { secretAccessKey: 'nobody-secret', principal: { kind: 'user', name: 'nobody' } });
 
-/** RBAC as a list: dev may do everything in shop; nobody nothing. */
+/** RBAC as a list: dev may do everything in shop and default (its account); nobody nothing. */
 class ListReviewer implements AccessReviewer {
   allowed(p: Principal, attrs: ResourceAttributes): Promise<boolean> {
-    return Promise.resolve(p.kind === 'user' && p.name === 'dev' && attrs.namespace === NS);
+    return Promise.resolve(
+      p.kind === 'user' && p.name === 'dev' && [NS, 'default'].includes(attrs.namespace),
+    );
   }
 }
 
-/** Functions and LayerVersions in memory, mirrored into the catalog as the watches would. */
-class MemoryManagement implements ManagementStore {
+/** Functions and LayerVersions in memory, mirrored into the catalog as the watches would; no Aliases. */
+class MemoryManagement implements ManagementStore, FunctionObjectStore {
   private readonly fns = new Map<string, FunctionResource>();
   private readonly layers = new Map<string, LayerVersionResource>();
   private rv = 1;
@@ -194,6 +225,21 @@ class MemoryManagement implements ManagementStore {
     const lv = this.layers.get(`${ns}/${name}`);
     if (lv) this.catalog.remove(lv);
     return Promise.resolve(this.layers.delete(`${ns}/${name}`));
+  }
+  listFunctions(ns: string): Promise<FunctionResource[]> {
+    return Promise.resolve([...this.fns.values()].filter((f) => f.metadata.namespace === ns));
+  }
+  listAliases(): Promise<AliasResource[]> {
+    return Promise.resolve([]);
+  }
+  createAlias(a: AliasResource): Promise<AliasResource> {
+    return Promise.resolve(a);
+  }
+  replaceAlias(a: AliasResource): Promise<AliasResource> {
+    return Promise.resolve(a);
+  }
+  deleteAlias(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 }
 
@@ -259,6 +305,7 @@ beforeAll(async () => {
     quotaBytes: 64 * 1024 * 1024,
   });
   catalog = new MemoryCatalog();
+  const management = new MemoryManagement(catalog);
   const table = new EndpointTable();
   gateway = buildGateway(
     {
@@ -273,7 +320,8 @@ beforeAll(async () => {
       packages: {
         catalog,
         store,
-        management: new MemoryManagement(catalog),
+        management,
+        objects: management,
         reviewer: new ListReviewer(),
         tokens: (ns, fn) => invokeToken(KEY, ns, fn),
         sign: makeSigner(KEY),
@@ -471,6 +519,68 @@ describe('Lambda API responses against recorded AWS responses', () => {
         ),
       ),
     );
+  });
+
+  it('concurrency, event invoke config, policy and account settings', async () => {
+    const send = (call: () => Promise<unknown>): Promise<OurResponse> => answer(dev, call);
+    conform(
+      'PutFunctionConcurrency',
+      await send(() =>
+        lambda.send(new PutFunctionConcurrencyCommand({ FunctionName: fn, ReservedConcurrentExecutions: 1 })),
+      ),
+    );
+    conform(
+      'GetFunctionConcurrency',
+      await send(() => lambda.send(new GetFunctionConcurrencyCommand({ FunctionName: fn }))),
+    );
+    conform(
+      'DeleteFunctionConcurrency',
+      await send(() => lambda.send(new DeleteFunctionConcurrencyCommand({ FunctionName: fn }))),
+    );
+    const dest = `arn:aws:lambda:us-east-1:${NS}:function:conform-dlq`;
+    conform(
+      'PutFunctionEventInvokeConfig',
+      await send(() =>
+        lambda.send(
+          new PutFunctionEventInvokeConfigCommand({
+            FunctionName: fn,
+            MaximumRetryAttempts: 0,
+            DestinationConfig: { OnFailure: { Destination: dest }, OnSuccess: { Destination: dest } },
+          }),
+        ),
+      ),
+    );
+    await lambda.send(
+      new PutFunctionEventInvokeConfigCommand({
+        FunctionName: fn,
+        MaximumRetryAttempts: 1,
+        MaximumEventAgeInSeconds: 60,
+      }),
+    );
+    conform(
+      'GetFunctionEventInvokeConfig',
+      await send(() => lambda.send(new GetFunctionEventInvokeConfigCommand({ FunctionName: fn }))),
+    );
+    conform(
+      'AddPermission',
+      await send(() =>
+        lambda.send(
+          new AddPermissionCommand({
+            FunctionName: fn,
+            StatementId: 's3',
+            Action: 'lambda:InvokeFunction',
+            Principal: 'namespace:web',
+          }),
+        ),
+      ),
+    );
+    conform('GetPolicy', await send(() => lambda.send(new GetPolicyCommand({ FunctionName: fn }))));
+    conform(
+      'GetPolicy.ResourceNotFoundException',
+      await send(() => lambda.send(new GetPolicyCommand({ FunctionName: `${NS}:function:nope` }))),
+    );
+    // dev is a user: its account is the default namespace
+    conform('GetAccountSettings', await send(() => lambda.send(new GetAccountSettingsCommand({}))));
   });
 
   it('DeleteFunction, and of an unknown function', async () => {
