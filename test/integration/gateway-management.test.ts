@@ -455,78 +455,81 @@ describe('aliases', () => {
   });
 
   it('refuses: unknown function or version 404, no RBAC 403, invalid 400', async () => {
-    const cases: [Promise<unknown>, string, number][] = [
+    // Each call is made only when its turn comes (a rejection nobody awaits yet is unhandled).
+    const cases: [() => Promise<unknown>, string, number][] = [
       [
-        ci.send(new CreateAliasCommand({ FunctionName: 'nope', Name: 'a', FunctionVersion: '1' })),
+        () => ci.send(new CreateAliasCommand({ FunctionName: 'nope', Name: 'a', FunctionVersion: '1' })),
         'ResourceNotFoundException',
         404,
       ],
       [
-        ci.send(new CreateAliasCommand({ FunctionName: 'app', Name: 'a', FunctionVersion: '9' })),
+        () => ci.send(new CreateAliasCommand({ FunctionName: 'app', Name: 'a', FunctionVersion: '9' })),
         'ResourceNotFoundException',
         404,
       ],
       [
-        ci.send(new GetAliasCommand({ FunctionName: 'nope', Name: 'prod' })),
+        () => ci.send(new GetAliasCommand({ FunctionName: 'nope', Name: 'prod' })),
         'ResourceNotFoundException',
         404,
       ],
       [
-        ci.send(new UpdateAliasCommand({ FunctionName: 'app', Name: 'gone', FunctionVersion: '1' })),
+        () => ci.send(new UpdateAliasCommand({ FunctionName: 'app', Name: 'gone', FunctionVersion: '1' })),
         'ResourceNotFoundException',
         404,
       ],
-      [ci.send(new ListAliasesCommand({ FunctionName: 'nope' })), 'ResourceNotFoundException', 404],
+      [() => ci.send(new ListAliasesCommand({ FunctionName: 'nope' })), 'ResourceNotFoundException', 404],
       [
-        ci.send(new DeleteAliasCommand({ FunctionName: 'nope', Name: 'prod' })),
+        () => ci.send(new DeleteAliasCommand({ FunctionName: 'nope', Name: 'prod' })),
         'ResourceNotFoundException',
         404,
       ],
       [
-        nobody.send(new GetAliasCommand({ FunctionName: `${NS}:function:app`, Name: 'prod' })),
+        () => nobody.send(new GetAliasCommand({ FunctionName: `${NS}:function:app`, Name: 'prod' })),
         'AccessDeniedException',
         403,
       ],
       [
-        nobody.send(
-          new CreateAliasCommand({ FunctionName: `${NS}:function:app`, Name: 'x', FunctionVersion: '1' }),
-        ),
+        () =>
+          nobody.send(
+            new CreateAliasCommand({ FunctionName: `${NS}:function:app`, Name: 'x', FunctionVersion: '1' }),
+          ),
         'AccessDeniedException',
         403,
       ],
       [
-        nobody.send(new DeleteAliasCommand({ FunctionName: `${NS}:function:app`, Name: 'prod' })),
+        () => nobody.send(new DeleteAliasCommand({ FunctionName: `${NS}:function:app`, Name: 'prod' })),
         'AccessDeniedException',
         403,
       ],
       [
-        nobody.send(new ListAliasesCommand({ FunctionName: `${NS}:function:app` })),
+        () => nobody.send(new ListAliasesCommand({ FunctionName: `${NS}:function:app` })),
         'AccessDeniedException',
         403,
       ],
       [
-        ci.send(new CreateAliasCommand({ FunctionName: 'app', Name: '12', FunctionVersion: '1' })),
+        () => ci.send(new CreateAliasCommand({ FunctionName: 'app', Name: '12', FunctionVersion: '1' })),
         'InvalidParameterValueException',
         400,
       ],
       [
-        ci.send(
-          new CreateAliasCommand({
-            FunctionName: 'app',
-            Name: 'w',
-            FunctionVersion: '1',
-            RoutingConfig: { AdditionalVersionWeights: { '2': 2 } },
-          }),
-        ),
+        () =>
+          ci.send(
+            new CreateAliasCommand({
+              FunctionName: 'app',
+              Name: 'w',
+              FunctionVersion: '1',
+              RoutingConfig: { AdditionalVersionWeights: { '2': 2 } },
+            }),
+          ),
         'InvalidParameterValueException',
         400,
       ],
       [
-        ci.send(new UpdateAliasCommand({ FunctionName: 'app', Name: 'prod', FunctionVersion: 'x' })),
+        () => ci.send(new UpdateAliasCommand({ FunctionName: 'app', Name: 'prod', FunctionVersion: 'x' })),
         'InvalidParameterValueException',
         400,
       ],
     ];
-    for (const [p, name, status] of cases) expect(await errorOf(p)).toEqual({ name, status });
+    for (const [p, name, status] of cases) expect(await errorOf(p())).toEqual({ name, status });
   });
 });
