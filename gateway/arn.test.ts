@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inCallerAccount, parseFunctionRef } from './arn.js';
+import { inCallerAccount, parseFunctionRef, parseUrlFunctionRef } from './arn.js';
 import { InvalidParameterError } from './errors.js';
 
 describe('parseFunctionRef', () => {
@@ -111,6 +111,12 @@ describe('inCallerAccount', () => {
       ref: bare,
       who: { kind: 'anonymous' },
       want: 'default',
+    },
+    {
+      name: 'a function URL names its namespace in the path: kept, whoever calls',
+      ref: parseUrlFunctionRef('hello', 'shop'),
+      who: { kind: 'serviceaccount', namespace: 'team-a', name: 'ci' },
+      want: 'shop',
     },
     {
       name: 'a named account is kept, whoever calls',

@@ -126,9 +126,10 @@ export function parseUrlFunctionRef(name: string, namespace: string): FunctionRe
       `"${name}" is not a function URL name: expected NAME or NAME:QUALIFIER (the namespace is the path's, ${namespace})`,
     );
   }
-  const ref = parseFunctionRef(name, undefined, namespace);
+  const { bare: _bare, ...ref } = parseFunctionRef(name, undefined, namespace);
   if (ref.namespace !== namespace) {
     throw new InvalidParameterError(`"${name}" names a function outside namespace ${namespace}`);
   }
+  // The path names the account: never the caller's (inCallerAccount leaves it alone).
   return ref;
 }

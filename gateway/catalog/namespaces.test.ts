@@ -27,12 +27,12 @@ describe('function URL names stay in the path’s namespace', () => {
     {
       name: 'NAME',
       fn: 'web',
-      want: { namespace: 'shop', name: 'web', qualifier: '$LATEST', qualified: false, bare: true },
+      want: { namespace: 'shop', name: 'web', qualifier: '$LATEST', qualified: false },
     },
     {
       name: 'NAME:ALIAS',
       fn: 'web:prod',
-      want: { namespace: 'shop', name: 'web', qualifier: 'prod', qualified: true, bare: true },
+      want: { namespace: 'shop', name: 'web', qualifier: 'prod', qualified: true },
     },
   ])('$name', ({ fn, want }) => {
     expect(parseUrlFunctionRef(fn, 'shop')).toEqual(want);

@@ -480,7 +480,13 @@ describe('gateway on the real cluster', () => {
         res: () => post(fnRef('echo'), '{}', { 'x-big': 'y'.repeat(20_000) }),
         status: 431,
       },
-      { name: 'unknown route', res: () => fetch(`${gw.base}/2015-03-31/functions`), status: 404 },
+      { name: 'unknown route', res: () => fetch(`${gw.base}/2015-03-31/nothing-here`), status: 404 },
+      // ListFunctions exists (issue 17): without credentials it is refused, not unknown.
+      {
+        name: 'ListFunctions without credentials',
+        res: () => fetch(`${gw.base}/2015-03-31/functions`),
+        status: 403,
+      },
     ];
     for (const c of cases) {
       const r = await c.res();
