@@ -1,4 +1,4 @@
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { PACKAGE_UNZIPPED_LIMIT, PACKAGE_ZIPPED_LIMIT } from '../../api/limits.js';
 import { layerVersionName } from '../../api/layers.js';
 import type { FunctionResource } from '../../api/types.js';
@@ -285,18 +285,35 @@ function deleteFunctionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
   };
 }
 
+/**
+ * The layer a layer call names (a bare name in the caller's account), once the caller is
+ * authenticated and Kubernetes RBAC allows `verb` on layerversions in that namespace.
+ */
+async function authorizedLayer(
+  deps: ManagementDeps,
+  ctx: Ctx,
+  req: Request,
+  res: Response,
+  bodyLimit: number,
+  verb: 'create' | 'get' | 'list' | 'delete',
+  action: string,
+): Promise<{ namespace: string; layer: string }> {
+  const principal = await ctx.principalOf(req, res, bodyLimit);
+  const { namespace, layer } = layerName(req, deps, principal);
+  await authorize(deps, principal, namespace, verb, 'layerversions', action, `${namespace}/${layer}`);
+  return { namespace, layer };
+}
+
 function publishLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
   return async (req, res) => {
-    const principal = await ctx.principalOf(req, res, CODE_UPLOAD_BODY_LIMIT);
-    const { namespace, layer } = layerName(req, deps, principal);
-    await authorize(
+    const { namespace, layer } = await authorizedLayer(
       deps,
-      principal,
-      namespace,
+      ctx,
+      req,
+      res,
+      CODE_UPLOAD_BODY_LIMIT,
       'create',
-      'layerversions',
       'PublishLayerVersion',
-      `${namespace}/${layer}`,
     );
     const body = await readCodeBody(deps, res);
     const f = fields(body);
@@ -333,16 +350,14 @@ function publishLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHand
 function getLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
   return async (req, res) => {
     const version = versionNumber(req);
-    const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
-    const { namespace, layer } = layerName(req, deps, principal);
-    await authorize(
+    const { namespace, layer } = await authorizedLayer(
       deps,
-      principal,
-      namespace,
+      ctx,
+      req,
+      res,
+      MANAGEMENT_BODY_LIMIT,
       'get',
-      'layerversions',
       'GetLayerVersion',
-      `${namespace}/${layer}`,
     );
     const lv = (await deps.store.listLayerVersions(namespace, layer)).find((l) => l.spec.version === version);
     if (!lv) throw new ResourceNotFoundError('The resource you requested does not exist.');
@@ -365,16 +380,14 @@ function listLayersHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
 
 function listLayerVersionsHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
   return async (req, res) => {
-    const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
-    const { namespace, layer } = layerName(req, deps, principal);
-    await authorize(
+    const { namespace, layer } = await authorizedLayer(
       deps,
-      principal,
-      namespace,
+      ctx,
+      req,
+      res,
+      MANAGEMENT_BODY_LIMIT,
       'list',
-      'layerversions',
       'ListLayerVersions',
-      `${namespace}/${layer}`,
     );
     const versions = (await deps.store.listLayerVersions(namespace, layer)).sort(
       (a, b) => b.spec.version - a.spec.version,
@@ -386,16 +399,14 @@ function listLayerVersionsHandler(deps: ManagementDeps, ctx: Ctx): RequestHandle
 function deleteLayerVersionHandler(deps: ManagementDeps, ctx: Ctx): RequestHandler {
   return async (req, res) => {
     const version = versionNumber(req);
-    const principal = await ctx.principalOf(req, res, MANAGEMENT_BODY_LIMIT);
-    const { namespace, layer } = layerName(req, deps, principal);
-    await authorize(
+    const { namespace, layer } = await authorizedLayer(
       deps,
-      principal,
-      namespace,
+      ctx,
+      req,
+      res,
+      MANAGEMENT_BODY_LIMIT,
       'delete',
-      'layerversions',
       'DeleteLayerVersion',
-      `${namespace}/${layer}`,
     );
     const lv = (await deps.store.listLayerVersions(namespace, layer)).find((l) => l.spec.version === version);
     // Lambda answers 204 for a version that does not exist, too.
